@@ -1,0 +1,219 @@
+"""Frozen records: contract terms, KPIs, readings, findings and settlement results.
+
+Records are never mutated; use ``dataclasses.replace`` to derive a changed copy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a value or finding comes from: a workbook cell (or row, or whole file)."""
+    file: str = ""
+    sheet: str = ""
+    row: int | None = None      # Excel row number (1-based)
+    column: str = ""            # Excel column letters, e.g. "F"
+    header: str = ""            # the column's header as written in the file
+
+    @property
+    def cell(self) -> str:
+        """A1 reference with its sheet, e.g. ``KPIs!F7`` ('' for a file-level source)."""
+        if not self.sheet:
+            return ""
+        sheet = self.sheet
+        if not sheet.replace("_", "").isalnum():
+            sheet = "'" + sheet.replace("'", "''") + "'"
+        if self.row is None:
+            return sheet
+        return f"{sheet}!{self.column}{self.row}" if self.column else f"{sheet}!{self.row}:{self.row}"
+
+    def where(self) -> str:
+        parts = [self.file] if self.file else []
+        if self.cell:
+            parts.append(self.cell)
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A finding about an input: a value, never an exception."""
+    code: str                   # stable machine code, e.g. "weights-sum"
+    severity: str               # ERROR or WARNING
+    message: str                # English text
+    source: Source = field(default_factory=Source)
+    contract_id: str | None = None   # the contract it belongs to (None: the whole file)
+    message_fr: str = ""        # French text, for annotated workbooks and statements
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
+
+    def line(self) -> str:
+        where = self.source.where() or "-"
+        return f"{where}: {self.severity} [{self.code}] {self.message}"
+
+
+@dataclass(frozen=True)
+class Contract:
+    contract_id: str
+    client: str
+    provider: str
+    company_size: str
+    currency: str
+    start_month: str            # 'YYYY-MM'
+    duration_months: int
+    monthly_fee: Decimal
+    variable_share: Decimal
+    requires_verified: bool = False
+    bonus_kpi: str | None = None
+    bonus_target: Decimal | None = None
+    bonus_rate: Decimal = Decimal("0.10")
+    malus_rate: Decimal = Decimal("0.10")
+    exit_kpi: str | None = None
+    exit_threshold: Decimal | None = None
+    exit_month: int | None = None   # contract month number; None = ceil(duration / 2)
+    mediator: str = ""
+    contact_email: str = ""
+    language: str = "fr"
+
+    @property
+    def last_month(self) -> str:
+        from . import months
+        return months.calendar_month(self.start_month, self.duration_months)
+
+    @property
+    def effective_exit_month(self) -> int:
+        return self.exit_month if self.exit_month is not None else -(-self.duration_months // 2)
+
+
+@dataclass(frozen=True)
+class Kpi:
+    contract_id: str
+    kpi_id: str
+    name: str
+    category: str               # operational | robustness | financial
+    direction: str              # higher | lower
+    target_mode: str            # absolute | relative | points
+    target: Decimal
+    weight: Decimal
+    unit: str = ""
+    baseline: Decimal | None = None
+    floor: Decimal | None = None
+    window_months: int = 1
+    due_month: int | None = None
+
+    def level(self, change: Decimal) -> Decimal:
+        if self.target_mode == "relative":
+            return self.baseline * (1 + change)
+        if self.target_mode == "points":
+            return self.baseline + change
+        return change
+
+    @property
+    def target_level(self) -> Decimal:
+        return self.level(self.target)
+
+    @property
+    def floor_level(self) -> Decimal | None:
+        return None if self.floor is None else self.level(self.floor)
+
+    def better(self, a: Decimal, b: Decimal) -> bool:
+        """a is strictly better than b."""
+        return a > b if self.direction == "higher" else a < b
+
+
+@dataclass(frozen=True)
+class Terms:
+    """A contract with its KPIs: what the settlement of one contract needs besides readings."""
+    contract: Contract
+    kpis: tuple[Kpi, ...]
+
+    def kpi(self, kpi_id: str) -> Kpi | None:
+        for k in self.kpis:
+            if k.kpi_id == kpi_id:
+                return k
+        return None
+
+
+@dataclass(frozen=True)
+class Reading:
+    contract_id: str
+    kpi_id: str
+    month: str
+    value: Decimal | None
+    status: str = "provisional"   # verified | provisional | disputed | void
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class KpiResult:
+    contract_id: str
+    month: str
+    kpi_id: str
+    status: str                 # earned | held | deferred
+    value: Decimal | None
+    target_level: Decimal
+    floor_level: Decimal | None
+    attainment: Fraction | None
+    pool_k: Decimal
+    earned_k: Decimal
+    forfeited_k: Decimal
+    held_k: Decimal
+    deferred_k: Decimal
+    reason: str = ""
+    evaluated_month: str = ""   # the calendar month whose window was evaluated
+    window: tuple[str, ...] = ()  # calendar months of that window
+
+
+@dataclass(frozen=True)
+class MonthResult:
+    contract_id: str
+    month: str
+    currency: str
+    fee: Decimal
+    fixed: Decimal
+    pool: Decimal
+    earned: Decimal
+    held: Decimal
+    deferred: Decimal
+    forfeited: Decimal
+    bonus_malus: str            # bonus | malus | none | held | n/a
+    bonus: Decimal
+    malus: Decimal
+    due: Decimal
+    invoiced_before: Decimal
+    invoice_now: Decimal
+    kpis: tuple[KpiResult, ...] = ()
+    bonus_value: Decimal | None = None   # the bonus KPI's evaluated value
+    bonus_reason: str = ""               # why the bonus-malus is held
+    in_term: bool = True
+
+
+@dataclass(frozen=True)
+class ExitResult:
+    status: str                 # ok | watch | exit_right | undetermined | n/a | ''
+    month: str = ""             # calendar month of the exit right (E)
+    evaluated_month: str = ""   # month whose evaluation was used
+    value: Decimal | None = None
+    threshold: Decimal | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ContractResult:
+    contract_id: str
+    status: str                 # settled | excluded | not_started
+    currency: str
+    exit: ExitResult
+    months: tuple[MonthResult, ...] = ()
+    terms: Terms | None = None
+
+    @property
+    def invoice_now(self) -> Decimal:
+        return sum((m.invoice_now for m in self.months), Decimal(0))
