@@ -217,3 +217,51 @@ class ContractResult:
     @property
     def invoice_now(self) -> Decimal:
         return sum((m.invoice_now for m in self.months), Decimal(0))
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """One input workbook of a run and what became of it."""
+    name: str                   # file name as dropped in the inbox
+    sha256: str
+    outcome: str                # accepted | partially_accepted | rejected | duplicate
+    errors: int
+    warnings: int
+    diagnostics: tuple[Diagnostic, ...] = ()
+    contracts: tuple[str, ...] = ()   # contract ids that appear in the workbook
+    path: str = ""              # where the original was read from
+
+
+@dataclass(frozen=True)
+class ReadingChange:
+    """A stored reading that this run replaced, added or voided (explains adjustments)."""
+    contract_id: str
+    kpi_id: str
+    month: str
+    old_value: Decimal | None
+    old_status: str | None      # None: there was no stored reading
+    new_value: Decimal | None
+    new_status: str
+    file: str = ""
+    cell: str = ""
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class CloseReport:
+    """Everything one close produced: what the renderers (CSV, workbooks, HTML, e-mail) read."""
+    period: str
+    run_id: str
+    started_at: str             # ISO 8601, UTC
+    results: tuple[ContractResult, ...]
+    files: tuple[FileOutcome, ...] = ()
+    changes: tuple[ReadingChange, ...] = ()
+    contract_findings: dict = field(default_factory=dict)   # contract_id -> (errors, warnings)
+    names: dict = field(default_factory=dict)               # contract_id -> (client, provider, currency)
+    dry_run: bool = False
+
+    def result(self, contract_id: str) -> ContractResult | None:
+        for r in self.results:
+            if r.contract_id == contract_id:
+                return r
+        return None
