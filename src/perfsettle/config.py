@@ -1,0 +1,139 @@
+"""Settings: perfsettle.toml in the working folder (or --config), overridden by CLI flags.
+
+Unknown keys and bad values are errors at start, with the key named (exit code 2).
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A usage or configuration error (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str = ""
+    port: int = 587
+    security: str = "starttls"       # starttls | ssl | none
+    user: str = ""
+    password_env: str = "PERFSETTLE_SMTP_PASSWORD"
+    timeout: int = 30
+
+
+@dataclass(frozen=True)
+class Settings:
+    inbox: Path = Path("inbox")
+    outbox: Path = Path("outbox")
+    store: Path = Path("perfsettle.sqlite")
+    min_age: float = 10.0
+    language: str = "fr"
+    sender: str = "perfsettle@localhost.localdomain"
+    finance_recipients: tuple[str, ...] = ()
+    smtp: Smtp = field(default_factory=Smtp)
+    limits: dict = field(default_factory=dict)   # read by preflight.Limits.from_mapping
+
+    @property
+    def lock_path(self) -> Path:
+        return self.store.with_name(self.store.name + ".lock")
+
+
+_TOP = {"inbox": Path, "outbox": Path, "store": Path, "min_age": float, "language": str, "sender": str,
+        "finance_recipients": tuple}
+_SMTP = {"host": str, "port": int, "security": str, "user": str, "password_env": str, "timeout": int}
+
+
+def load(path: Path | None, base: Path | None = None) -> Settings:
+    """Read a configuration file; with no path, ./perfsettle.toml when it exists."""
+    base = base or Path.cwd()
+    if path is None:
+        default = base / "perfsettle.toml"
+        if not default.exists():
+            return Settings(inbox=base / "inbox", outbox=base / "outbox", store=base / "perfsettle.sqlite")
+        path = default
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
+    root = Path(path).resolve().parent
+    values: dict = {}
+    for key, value in data.items():
+        if key == "smtp":
+            values["smtp"] = _section(value, _SMTP, Smtp, "smtp")
+        elif key == "limits":
+            if not isinstance(value, dict):
+                raise ConfigError("limits must be a table ([limits])")
+            values["limits"] = dict(value)
+        elif key in _TOP:
+            values[key] = _coerce(key, value, _TOP[key])
+        else:
+            raise ConfigError(f"unknown key '{key}' in {path} (known: {', '.join(sorted([*_TOP, 'smtp', 'limits']))})")
+    for key in ("inbox", "outbox", "store"):
+        p = values.get(key, Settings.__dataclass_fields__[key].default)
+        values[key] = p if p.is_absolute() else root / p
+    settings = Settings(**values)
+    check(settings)
+    return settings
+
+
+def _section(value, spec, cls, name):
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a table ([{name}])")
+    out = {}
+    for key, v in value.items():
+        if key not in spec:
+            raise ConfigError(f"unknown key '{name}.{key}' (known: {', '.join(sorted(spec))})")
+        out[key] = _coerce(f"{name}.{key}", v, spec[key])
+    return cls(**out)
+
+
+def _coerce(key, value, kind):
+    if kind is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{key} must be a path (text)")
+        return Path(value)
+    if kind is tuple:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key} must be a list of e-mail addresses")
+        return tuple(value)
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number")
+        return float(value)
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be a whole number")
+        return value
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be text")
+    return value
+
+
+def check(s: Settings) -> None:
+    if s.min_age < 0:
+        raise ConfigError("min_age must be 0 or more seconds")
+    if s.language not in ("fr", "en"):
+        raise ConfigError(f"language must be fr or en (found {s.language!r})")
+    if s.smtp.security not in ("starttls", "ssl", "none"):
+        raise ConfigError(f"smtp.security must be starttls, ssl or none (found {s.smtp.security!r})")
+    if not 0 < s.smtp.port < 65536:
+        raise ConfigError(f"smtp.port must be between 1 and 65535 (found {s.smtp.port})")
+    from .cells import split_emails
+    for addr in (s.sender, *s.finance_recipients):
+        good, bad = split_emails(addr)
+        if bad or len(good) != 1 or "\n" in addr or "\r" in addr:
+            raise ConfigError(f"not an e-mail address: {addr!r}")
+
+
+def override(s: Settings, **flags) -> Settings:
+    """CLI flags win over the file; None means 'not given'."""
+    given = {k: v for k, v in flags.items() if v is not None and k in {f.name for f in fields(Settings)}}
+    out = replace(s, **given)
+    check(out)
+    return out

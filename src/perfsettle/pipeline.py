@@ -1,0 +1,411 @@
+"""One monthly close, top to bottom: intake → validate → store → close → render → deliver.
+
+The order makes a run safe to kill at any instant (SPEC §6):
+1. outputs are rendered into ``outbox/.staging/<run_id>/`` first;
+2. one store transaction records the accepted data, the ledger lines, the run and its plan
+   (where the outputs and each input go);
+3. the staged outputs are published into ``outbox/<period>/`` (earlier ones moved to
+   ``superseded/<run_id>/``) and the inputs moved, each step a rename;
+4. the run is marked done.
+A run killed before (2) left nothing but a staging folder, removed by the next run; a run
+killed after (2) is completed by the next run from its plan (``recover``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+
+from . import exports, months
+from .config import ConfigError, Settings
+from .faults import checkpoint
+from .intake import RawWorkbook, candidates, read_raw
+from .model import CloseReport, Diagnostic, FileOutcome, Source, Terms
+from .settle import settle
+from .store import Store
+from .validate import ParsedWorkbook, check_run, file_error, parse_workbook
+
+log = logging.getLogger("perfsettle")
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERNAL = 0, 1, 2, 3, 4
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    report: CloseReport | None = None
+    outdir: Path | None = None
+    message: str = ""
+    timings: dict = field(default_factory=dict)
+
+
+def utcnow() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- reading
+
+def read_workbook(path: Path, settings: Settings) -> tuple[RawWorkbook | None, list[Diagnostic]]:
+    """Read one workbook safely: preflight checks, then a parser in a child process."""
+    try:
+        from . import preflight
+    except ImportError:   # pragma: no cover - preflight ships with the package
+        preflight = None
+    if preflight is not None and hasattr(preflight, "safe_read"):
+        limits = preflight.Limits.from_mapping(settings.limits) if settings.limits else preflight.Limits()
+        return preflight.safe_read(path, limits)
+    try:
+        return read_raw(path), []
+    except Exception as exc:  # a broken file is a finding, not a crash
+        return None, [file_error(path.name, "file-unreadable", f"the workbook could not be read: {exc}",
+                                 f"le classeur n'a pas pu être lu : {exc}")]
+
+
+# --------------------------------------------------------------------------- the run
+
+def run(settings: Settings, period: str | None, *, dry_run: bool = False, today: dt.date | None = None,
+        send: bool = False) -> RunResult:
+    """The whole close. Exceptions other than ConfigError are bugs (exit 4, logged)."""
+    started = utcnow()
+    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[phase] = timings.get(phase, 0.0) + now - clock
+        clock = now
+
+    period = period or months.previous(today or dt.date.today())
+    settings.store.parent.mkdir(parents=True, exist_ok=True)
+    with Store(settings.store) as store:
+        finished = recover(store)
+        if finished:
+            # The interrupted run is now complete, exactly as if it had not been interrupted;
+            # files dropped since then wait for the next run.
+            run_id, code = finished[-1]
+            return RunResult(code, None, None, f"completed the interrupted run {run_id}")
+        latest = store.latest_closed_period()
+        if latest and period < latest:
+            raise ConfigError(f"period {period} is before the latest closed period {latest}: "
+                              "a closed month cannot be reopened; close {latest} or later".replace("{latest}", latest))
+        checkpoint("start")
+
+        # intake
+        inputs = candidates(settings.inbox, settings.min_age)
+        known = store.known_sha256()
+        parsed: list[ParsedWorkbook] = []
+        meta: dict[str, tuple[Path, str]] = {}
+        duplicates: list[FileOutcome] = []
+        for path in inputs:
+            name = _unique_name(path.name, meta)
+            digest = sha256_of(path)
+            if digest in known:
+                duplicates.append(FileOutcome(name, digest, "duplicate", 0, 0, (), (), str(path)))
+                meta[name] = (path, digest)
+                continue
+            known.add(digest)
+            raw, problems = read_workbook(path, settings)
+            wb = parse_workbook(name, raw) if raw is not None else ParsedWorkbook(name)
+            wb.diagnostics[:0] = [replace(d, source=replace(d.source, file=name)) for d in problems]
+            parsed.append(wb)
+            meta[name] = (path, digest)
+            checkpoint(f"read {name}")
+        lap("read")
+
+        # validate
+        stored_contracts, stored_kpis = store.contracts(), store.kpis()
+        intake = check_run(parsed, stored_contracts, stored_kpis, period)
+        files = [FileOutcome(wb.name, meta[wb.name][1], intake.outcomes[wb.name],
+                             sum(d.is_error for d in wb.diagnostics), sum(not d.is_error for d in wb.diagnostics),
+                             tuple(wb.diagnostics), tuple(intake.file_contracts.get(wb.name, ())), str(meta[wb.name][0]))
+                 for wb in parsed] + duplicates
+        changes = tuple(store.reading_changes(intake.readings))
+        lap("validate")
+
+        # close (pure)
+        terms = _terms_after(stored_contracts, stored_kpis, intake)
+        readings = {(r.contract_id, r.kpi_id, r.month): r for r in store.readings()}
+        readings.update({k: r for k, (r, _) in intake.readings.items()})
+        opening = store.opening()
+        opening.update({k: a for k, (a, _) in intake.invoiced.items()})
+        ledger = store.closed()
+        for k, a in opening.items():
+            ledger[k] = ledger.get(k, Decimal(0)) + a
+        excluded = intake.excluded & set(terms)
+        results = list(settle(terms.values(), readings.values(), ledger, period, excluded))
+        results += _new_excluded(intake, set(terms))
+        results.sort(key=lambda r: r.contract_id)
+        names = {cid: (t.contract.client, t.contract.provider, t.contract.currency) for cid, t in terms.items()}
+        for cid, name in intake.names.items():
+            names.setdefault(cid, name)
+        report = CloseReport(period, run_id, started, tuple(results), tuple(files), changes,
+                             {cid: tuple(v) for cid, v in intake.findings.items()}, names, dry_run)
+        lap("settle")
+
+        exit_code = EXIT_OK
+        if any(f.outcome in ("rejected", "partially_accepted") for f in files) or intake.excluded:
+            exit_code = EXIT_FINDINGS
+
+        # render into staging
+        staging = settings.outbox / ".staging" / run_id
+        _clean_stale_staging(settings.outbox, store)
+        staging.mkdir(parents=True)
+        outputs = render(report, staging, settings, timings, lap)
+        manifest = exports.manifest_json(report, finished_at=utcnow(), outputs=outputs, exit_code=exit_code,
+                                         timings=timings)
+        _write(staging / "manifest.json", manifest)
+        checkpoint("staged")
+
+        if dry_run:
+            outdir = settings.outbox / "dry-run" / period
+            if outdir.exists():
+                shutil.rmtree(outdir)
+            outdir.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging, outdir)
+            return RunResult(exit_code, report, outdir, timings=timings)
+
+        # store: one transaction
+        ledger_lines = [(m.contract_id, m.month, m.invoice_now, m.currency)
+                        for r in results for m in r.months if m.invoice_now != 0]
+        plan = {"outdir": str(settings.outbox / period), "moves": _plan_moves(files, settings.inbox, period)}
+        store.commit_run(run_id=run_id, period=period, started_at=started, now=utcnow(), intake=intake,
+                         ledger_lines=ledger_lines, files=files, staging=str(staging), plan=plan,
+                         totals=exports.totals(report), exit_code=exit_code)
+        checkpoint("committed")
+        lap("store")
+
+        # deliver: publish outputs, move inputs, mark done
+        complete(store, run_id, period, str(staging), plan)
+        lap("publish")
+    outdir = settings.outbox / period
+    result = RunResult(exit_code, report, outdir, timings=timings)
+    if send:
+        failures = send_outputs(settings, period)
+        if failures:
+            result.message = f"{failures} message(s) could not be sent; they will be retried by the next send"
+    return result
+
+
+def send_outputs(settings: Settings, period: str) -> int:
+    """E-mail the .eml files of ``outbox/<period>/`` not sent yet; returns the number of failures."""
+    from . import mail
+    outdir = settings.outbox / period
+    paths = sorted(outdir.glob("statements/*.eml")) + sorted(outdir.glob("summary.eml"))
+    if not paths:
+        return 0
+    smtp = mail.SmtpConfig(host=settings.smtp.host, port=settings.smtp.port, security=settings.smtp.security,
+                           user=settings.smtp.user, password_env=settings.smtp.password_env,
+                           sender=settings.sender, timeout=settings.smtp.timeout)
+    if not smtp.host:
+        raise ConfigError("sending needs an SMTP host: set [smtp] host in perfsettle.toml")
+    with Store(settings.store) as store:
+        outcomes = mail.send_messages(paths, smtp, store)
+    failed = [o for o in outcomes if not getattr(o, "ok", False) and not getattr(o, "skipped", False)]
+    for o in failed:
+        log.warning("not sent: %s", o)
+    return len(failed)
+
+
+def render(report: CloseReport, outdir: Path, settings: Settings, timings: dict, lap) -> list[dict]:
+    """Every output file of a close, written into ``outdir``; returns the manifest's list."""
+    written: list[Path] = []
+    for name, text in (("settlement.csv", exports.settlement_csv(report)),
+                       ("kpi_results.csv", exports.kpi_results_csv(report)),
+                       ("contracts.csv", exports.contracts_csv(report))):
+        written.append(_write(outdir / name, text))
+        checkpoint(f"wrote {name}")
+    lap("csv")
+    written += _render_workbooks(report, outdir, settings)
+    lap("workbooks")
+    written += _render_html(report, outdir, settings)
+    lap("html")
+    return [{"name": str(p.relative_to(outdir)), "sha256": sha256_of(p)} for p in written]
+
+
+def _render_workbooks(report: CloseReport, outdir: Path, settings: Settings) -> list[Path]:
+    try:
+        from . import annotate
+    except ImportError:   # pragma: no cover
+        return []
+    written = []
+    by_id = {r.contract_id: r for r in report.results}
+    for f in report.files:
+        if f.outcome == "duplicate" or not f.path:
+            continue
+        results = [by_id[c] for c in f.contracts if c in by_id]
+        lang = _file_language(results, settings.language)
+        dest = outdir / "annotated" / (Path(f.name).stem + ".annotated.xlsx")
+        dest.parent.mkdir(exist_ok=True)
+        try:
+            written.append(annotate.write_annotated(Path(f.path), dest, f.diagnostics, results, lang))
+        except Exception:   # an annotated copy is a courtesy: never lose the close for it
+            log.exception("could not write the annotated copy of %s", f.name)
+        checkpoint(f"annotated {f.name}")
+    written.append(annotate.write_close_workbook(report, outdir / f"settlement-{report.period}.xlsx", settings.language))
+    checkpoint("close workbook")
+    return written
+
+
+def _render_html(report: CloseReport, outdir: Path, settings: Settings) -> list[Path]:
+    try:
+        from . import statements
+    except ImportError:   # pragma: no cover
+        return []
+    paths = statements.write_html_outputs(report, outdir, sender=settings.sender,
+                                          finance_recipients=list(settings.finance_recipients),
+                                          lang=settings.language)
+    checkpoint("html")
+    return list(paths)
+
+
+def _file_language(results, default: str) -> str:
+    langs = {r.terms.contract.language for r in results if r.terms is not None}
+    return langs.pop() if len(langs) == 1 else default
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def _unique_name(name: str, taken) -> str:
+    if name not in taken:
+        return name
+    stem, suffix = os.path.splitext(name)
+    i = 2
+    while f"{stem} ({i}){suffix}" in taken:
+        i += 1
+    return f"{stem} ({i}){suffix}"
+
+
+def _terms_after(stored_contracts, stored_kpis, intake) -> dict[str, Terms]:
+    contracts = dict(stored_contracts)
+    contracts.update({cid: c for cid, (c, _) in intake.contracts.items()})
+    kpis = {cid: dict(ks) for cid, ks in stored_kpis.items()}
+    for (cid, kid), (k, _) in intake.kpis.items():
+        kpis.setdefault(cid, {})[kid] = k
+    return {cid: Terms(c, tuple(sorted(kpis.get(cid, {}).values(), key=lambda k: k.kpi_id)))
+            for cid, c in contracts.items()}
+
+
+def _new_excluded(intake, known: set[str]):
+    """Contracts defined only in this run's workbooks and excluded by an error there."""
+    from .model import ContractResult, ExitResult
+    out = []
+    for cid in sorted(intake.excluded - known):
+        if cid in intake.names:
+            out.append(ContractResult(cid, "excluded", intake.names[cid][2], ExitResult(""), (), None))
+    return out
+
+
+# --------------------------------------------------------------------------- delivery, recovery
+
+def _plan_moves(files: list[FileOutcome], inbox: Path, period: str) -> list[list[str]]:
+    moves, taken = [], set()
+    for f in files:
+        folder = "rejected" if f.outcome == "rejected" else "processed"
+        dest_dir = inbox / folder / period
+        src = Path(f.path)
+        dest = dest_dir / src.name
+        i = 2
+        while dest.exists() or str(dest) in taken:
+            dest = dest_dir / f"{src.stem} ({i}){src.suffix}"
+            i += 1
+        taken.add(str(dest))
+        moves.append([str(src), str(dest)])
+    return moves
+
+
+def complete(store: Store, run_id: str, period: str, staging: str, plan: dict) -> None:
+    """Publish a committed run's outputs and move its inputs; safe to repeat after a crash."""
+    publish(Path(staging), Path(plan["outdir"]), run_id)
+    for src, dest in plan["moves"]:
+        s, d = Path(src), Path(dest)
+        if s.exists() and not d.exists():
+            d.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(s, d)
+            checkpoint(f"moved {s.name}")
+    store.finish_run(run_id, utcnow())
+    checkpoint("done")
+
+
+def _manifest_run(outdir: Path) -> str | None:
+    try:
+        return json.loads((outdir / "manifest.json").read_text(encoding="utf-8"))["run_id"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def publish(staging: Path, outdir: Path, run_id: str) -> None:
+    """Move staged outputs into ``outdir``; the outputs they replace go to superseded/<their run>/.
+
+    Each step is one rename, and every step is recognised when repeated after a crash.
+    """
+    parent = outdir.parent
+    current = _manifest_run(outdir) if outdir.exists() else None
+    if outdir.exists() and current != run_id:
+        old = parent / f".old-{outdir.name}-{current or 'unknown'}"
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(outdir, old)
+        checkpoint("set aside earlier outputs")
+    if staging.exists() and not outdir.exists():
+        os.replace(staging, outdir)
+        checkpoint("published")
+    for old in sorted(parent.glob(f".old-{outdir.name}-*")):
+        old_run = old.name[len(f".old-{outdir.name}-"):]
+        superseded = outdir / "superseded"
+        superseded.mkdir(exist_ok=True)
+        nested = old / "superseded"
+        if nested.exists():
+            for child in nested.iterdir():
+                if not (superseded / child.name).exists():
+                    os.replace(child, superseded / child.name)
+            nested.rmdir()
+        target = superseded / old_run
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(old, target)
+        checkpoint("superseded")
+
+
+def recover(store: Store) -> list[tuple[str, int]]:
+    """Complete the runs a crash interrupted after their commit: [(run_id, exit_code)]."""
+    done = []
+    for run_id, period, staging, plan, exit_code in store.pending_runs():
+        complete(store, run_id, period, staging, json.loads(plan))
+        done.append((run_id, exit_code))
+    return done
+
+
+def _clean_stale_staging(outbox: Path, store: Store) -> None:
+    """Staging folders of runs that never committed are leftovers of a crash: remove them."""
+    root = outbox / ".staging"
+    if not root.exists():
+        return
+    pending = {Path(p[2]).name for p in store.pending_runs()}
+    for child in root.iterdir():
+        if child.name not in pending:
+            shutil.rmtree(child, ignore_errors=True)

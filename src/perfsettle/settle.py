@@ -1,0 +1,205 @@
+"""The settlement of contract months (SPEC §3–§4): pure functions, no I/O, no clock.
+
+``settle(terms, readings, ledger, period)`` recomputes every month of every contract from
+everything known now, and invoices the difference with what the ledger says was invoiced.
+Amounts are Decimal; attainments are exact fractions, rounded once per named result.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from fractions import Fraction
+
+from . import months
+from .model import ContractResult, ExitResult, Kpi, KpiResult, MonthResult, Reading, Terms
+from .money import from_minor, round_money, to_minor
+
+ZERO = Decimal(0)
+
+
+def settle(terms: Iterable[Terms], readings: Iterable[Reading], ledger: Mapping[tuple[str, str], Decimal],
+           period: str, excluded: Iterable[str] = ()) -> tuple[ContractResult, ...]:
+    """Settle every contract up to ``period``.
+
+    ``ledger`` maps (contract_id, month) to what was invoiced before (opening entry plus
+    earlier closes). Contracts in ``excluded`` get status ``excluded`` and no months.
+    """
+    by_contract: dict[str, dict[tuple[str, str], Reading]] = {}
+    for r in readings:
+        by_contract.setdefault(r.contract_id, {})[(r.kpi_id, r.month)] = r
+    invoiced: dict[str, dict[str, Decimal]] = {}
+    for (cid, month), amount in ledger.items():
+        invoiced.setdefault(cid, {})[month] = amount
+    skip = set(excluded)
+    out = []
+    for t in sorted(terms, key=lambda t: t.contract.contract_id):
+        cid = t.contract.contract_id
+        if cid in skip:
+            out.append(ContractResult(cid, "excluded", t.contract.currency, ExitResult(""), (), t))
+        else:
+            out.append(settle_contract(t, by_contract.get(cid, {}), invoiced.get(cid, {}), period))
+    return tuple(out)
+
+
+def settle_contract(terms: Terms, readings: Mapping[tuple[str, str], Reading],
+                    invoiced: Mapping[str, Decimal], period: str) -> ContractResult:
+    """One contract: every month 1..min(period, last month), plus credits for invoiced months
+    up to ``period`` that no longer belong to the term."""
+    c = terms.contract
+    if period < c.start_month:
+        return ContractResult(c.contract_id, "not_started", c.currency, exit_status(terms, readings, period), (), terms)
+    last = min(period, c.last_month)
+    pools = split_pool(terms)
+    settled = {}
+    for i in range(months.diff(last, c.start_month) + 1):
+        m = i + 1
+        settled[months.calendar_month(c.start_month, m)] = settle_month(terms, pools, readings, m, period)
+    for month, amount in invoiced.items():
+        if month <= period and month not in settled:
+            settled[month] = _out_of_term(terms, month)
+    rows = []
+    for month in sorted(settled):
+        r = settled[month]
+        before = invoiced.get(month, ZERO)
+        rows.append(_with_invoice(r, before))
+    return ContractResult(c.contract_id, "settled", c.currency, exit_status(terms, readings, period), tuple(rows), terms)
+
+
+def _with_invoice(r: MonthResult, before: Decimal) -> MonthResult:
+    from dataclasses import replace
+    return replace(r, invoiced_before=before, invoice_now=r.due - before)
+
+
+def _out_of_term(terms: Terms, month: str) -> MonthResult:
+    c = terms.contract
+    z = round_money(ZERO, c.currency)
+    return MonthResult(c.contract_id, month, c.currency, z, z, z, z, z, z, z, "n/a", z, z, z, z, z, (), in_term=False)
+
+
+def split_pool(terms: Terms) -> dict[str, Decimal]:
+    """Largest-remainder split of the variable pool over the paying KPIs, in minor units;
+    leftover units go one each by largest fractional part, ties by kpi_id ascending."""
+    c = terms.contract
+    fixed = round_money(c.monthly_fee * (1 - c.variable_share), c.currency)
+    pool_units = to_minor(c.monthly_fee - fixed, c.currency)
+    paying = sorted((k for k in terms.kpis if k.weight > 0), key=lambda k: k.kpi_id)
+    total = sum((Fraction(k.weight) for k in paying), Fraction(0))
+    quotas = {k.kpi_id: pool_units * Fraction(k.weight) / total for k in paying}
+    units = {kid: q.numerator // q.denominator for kid, q in quotas.items()}
+    leftover = pool_units - sum(units.values())
+    order = sorted(quotas, key=lambda kid: (-(quotas[kid] - units[kid]), kid))
+    for kid in order[:leftover]:
+        units[kid] += 1
+    return {kid: from_minor(u, c.currency) for kid, u in units.items()}
+
+
+def evaluate(kpi: Kpi, terms: Terms, readings: Mapping[tuple[str, str], Reading], t: int):
+    """Evaluate a KPI at contract month t over its window.
+
+    Returns (value, problems, window): value is the worst payable reading of the window, or
+    None when any window month is missing, disputed or (under requires_verified) unverified;
+    problems lists those months with their reason.
+    """
+    c = terms.contract
+    window = tuple(months.calendar_month(c.start_month, n) for n in range(max(1, t - kpi.window_months + 1), t + 1))
+    values, problems = [], []
+    for month in window:
+        r = readings.get((kpi.kpi_id, month))
+        if r is None or r.status == "void" or r.value is None:
+            problems.append(f"{month} missing")
+        elif r.status == "disputed":
+            problems.append(f"{month} disputed")
+        elif r.status != "verified" and c.requires_verified:
+            problems.append(f"{month} unverified")
+        else:
+            values.append(r.value)
+    if problems:
+        return None, problems, window
+    worst = min(values) if kpi.direction == "higher" else max(values)
+    return worst, [], window
+
+
+def attainment(kpi: Kpi, value: Decimal) -> Fraction:
+    target = kpi.target_level
+    floor = kpi.floor_level
+    if floor is None:
+        return Fraction(1) if not kpi.better(target, value) else Fraction(0)
+    a = (Fraction(value) - Fraction(floor)) / (Fraction(target) - Fraction(floor))
+    return min(Fraction(1), max(Fraction(0), a))
+
+
+def settle_month(terms: Terms, pools: Mapping[str, Decimal], readings: Mapping[tuple[str, str], Reading],
+                 m: int, period: str) -> MonthResult:
+    c = terms.contract
+    ccy = c.currency
+    month = months.calendar_month(c.start_month, m)
+    fee = round_money(c.monthly_fee, ccy)
+    fixed = round_money(c.monthly_fee * (1 - c.variable_share), ccy)
+    zero = round_money(ZERO, ccy)
+    kpi_rows = []
+    for kpi in sorted((k for k in terms.kpis if k.weight > 0), key=lambda k: k.kpi_id):
+        kpi_rows.append(_settle_kpi(terms, kpi, pools[kpi.kpi_id], readings, m, month, period, zero))
+    earned = sum((k.earned_k for k in kpi_rows), zero)
+    held = sum((k.held_k for k in kpi_rows), zero)
+    deferred = sum((k.deferred_k for k in kpi_rows), zero)
+    forfeited = sum((k.forfeited_k for k in kpi_rows), zero)
+    bonus_malus, bonus, malus, bonus_value, bonus_reason = "n/a", zero, zero, None, ""
+    bkpi = terms.kpi(c.bonus_kpi) if c.bonus_kpi else None
+    if bkpi is not None:
+        v, problems, _ = evaluate(bkpi, terms, readings, m)
+        bonus_value = v
+        if v is None:
+            bonus_malus, bonus_reason = "held", "; ".join(problems)
+        elif bkpi.better(v, c.bonus_target):
+            bonus_malus, bonus = "bonus", round_money(earned * c.bonus_rate, ccy)
+        elif bkpi.better(c.bonus_target, v):
+            bonus_malus, malus = "malus", round_money(earned * c.malus_rate, ccy)
+        else:
+            bonus_malus = "none"
+    due = fixed + earned + bonus - malus
+    return MonthResult(c.contract_id, month, ccy, fee, fixed, fee - fixed, earned, held, deferred, forfeited,
+                       bonus_malus, bonus, malus, due, zero, due, tuple(kpi_rows), bonus_value, bonus_reason)
+
+
+def _settle_kpi(terms, kpi: Kpi, pool_k, readings, m, month, period, zero) -> KpiResult:
+    c = terms.contract
+    t = m
+    if kpi.due_month is not None and m < kpi.due_month:
+        t = kpi.due_month
+        due_cal = months.calendar_month(c.start_month, t)
+        if due_cal > period:
+            return KpiResult(c.contract_id, month, kpi.kpi_id, "deferred", None, kpi.target_level, kpi.floor_level,
+                             None, pool_k, zero, zero, zero, pool_k, f"due {due_cal}", due_cal)
+    value, problems, window = evaluate(kpi, terms, readings, t)
+    evaluated = months.calendar_month(c.start_month, t)
+    if value is None:
+        return KpiResult(c.contract_id, month, kpi.kpi_id, "held", None, kpi.target_level, kpi.floor_level,
+                         None, pool_k, zero, zero, pool_k, zero, "; ".join(problems), evaluated, window)
+    a = attainment(kpi, value)
+    earned_k = round_money(Fraction(pool_k) * a, c.currency)
+    return KpiResult(c.contract_id, month, kpi.kpi_id, "earned", value, kpi.target_level, kpi.floor_level,
+                     a, pool_k, earned_k, pool_k - earned_k, zero, zero, "", evaluated, window)
+
+
+def exit_status(terms: Terms, readings: Mapping[tuple[str, str], Reading], period: str) -> ExitResult:
+    """The client's early-exit right (SPEC §3)."""
+    c = terms.contract
+    kpi = terms.kpi(c.exit_kpi) if c.exit_kpi else None
+    if kpi is None:
+        return ExitResult("n/a")
+    e = c.effective_exit_month
+    e_month = months.calendar_month(c.start_month, e)
+    threshold = c.exit_threshold
+    if e_month <= period:
+        v, problems, _ = evaluate(kpi, terms, readings, e)
+        if v is None:
+            return ExitResult("undetermined", e_month, e_month, None, threshold, "; ".join(problems))
+        status = "exit_right" if kpi.better(threshold, v) else "ok"
+        return ExitResult(status, e_month, e_month, v, threshold)
+    if period < c.start_month:
+        return ExitResult("ok", e_month, "", None, threshold, "not started")
+    p = months.contract_month(c.start_month, period)
+    v, problems, _ = evaluate(kpi, terms, readings, p)
+    if v is not None and kpi.better(threshold, v):
+        return ExitResult("watch", e_month, period, v, threshold)
+    return ExitResult("ok", e_month, period, v, threshold, "; ".join(problems))

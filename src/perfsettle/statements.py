@@ -1,0 +1,873 @@
+"""HTML statements, the finance summary and their e-mails (SPEC §5, human outputs).
+
+``render_statement`` and ``render_summary`` turn a CloseReport into e-mail-safe HTML: Jinja2
+templates with autoescape, table layout, CSS inlined by css_inline, no script and no external
+resource. The views built here hold display text only (amounts, months and percentages are
+formatted by ``formatting`` from exact Decimals); the templates only lay them out.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import re
+from collections import defaultdict
+from decimal import Decimal
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import css_inline
+from babel.dates import format_datetime
+from markupsafe import Markup, escape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from . import formatting as fmt
+from . import mail, months
+from .model import CloseReport, ContractResult, Kpi, KpiResult, MonthResult, ReadingChange, Terms
+
+log = logging.getLogger(__name__)
+
+CONTRACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+FIRST_FINDINGS = 3
+
+# One line per phrase: key -> (French, English). Placeholders are filled with display text.
+_PHRASES: dict[str, tuple[str, str]] = {
+    "statement": ("Relevé de performance", "Performance statement"),
+    "subject": ("Relevé de performance {month} — {client} ({cid})",
+                "Performance statement {month} — {client} ({cid})"),
+    "contract": ("Contrat", "Contract"), "client": ("Client", "Client"),
+    "provider": ("Prestataire", "Provider"), "period": ("Période", "Period"),
+    "term": ("Durée", "Term"),
+    "term_value": ("{start} – {end} ({n} mois)", "{start} – {end} ({n} months)"),
+    "month_of_term": ("mois {m} sur {n}", "month {m} of {n}"),
+    "total_now": ("Total à facturer", "Total to invoice"),
+    "for_month": ("Règlement de la période", "Settlement of the period"),
+    "adjustments_total": ("Ajustements des mois antérieurs", "Adjustments of earlier months"),
+    "credit_note": ("Montant négatif : un avoir est à établir.", "Negative amount: a credit note is due."),
+    "nothing_due": ("Rien à facturer pour cette clôture.", "Nothing to invoice for this close."),
+    "month_title": ("Règlement — {month}", "Settlement — {month}"),
+    "no_month": ("Aucun règlement pour {month} : le contrat a pris fin en {end}. Ce relevé ne porte "
+                 "que sur des ajustements.",
+                 "No settlement for {month}: the contract ended in {end}. This statement only "
+                 "covers adjustments."),
+    "fee": ("Honoraires du mois", "Monthly fee"),
+    "fixed": ("Part fixe ({pct})", "Fixed part ({pct})"),
+    "pool": ("Part variable en jeu ({pct})", "Variable at stake ({pct})"),
+    "earned": ("Variable acquis", "Variable earned"), "held": ("Variable retenu", "Variable held"),
+    "deferred": ("Variable différé", "Variable deferred"),
+    "forfeited": ("Variable perdu", "Variable forfeited"),
+    "bonus": ("Bonus", "Bonus"), "malus": ("Malus", "Malus"),
+    "due": ("Montant dû pour le mois", "Amount due for the month"),
+    "invoiced_before": ("Déjà facturé", "Already invoiced"),
+    "invoice_month": ("À facturer pour ce mois", "To invoice for this month"),
+    "kpis": ("Indicateurs de performance", "Performance indicators"),
+    "weight": ("poids {pct} · {amount} en jeu", "weight {pct} · {amount} at stake"),
+    "operational": ("opérationnel", "operational"), "robustness": ("robustesse", "robustness"),
+    "financial": ("financier", "financial"),
+    "higher": ("plus haut = mieux", "higher is better"),
+    "lower": ("plus bas = mieux", "lower is better"),
+    "reading": ("Relevé", "Reading"), "target": ("Objectif", "Target"),
+    "floor": ("Plancher", "Floor"), "attainment": ("Atteinte", "Attainment"),
+    "def_relative": ("{change} relatif sur {base} = {level}", "{change} relative to {base} = {level}"),
+    "def_points": ("{change} sur {base} = {level}", "{change} on {base} = {level}"),
+    "def_absolute": ("absolu : {level}", "absolute: {level}"),
+    "linear": ("paiement linéaire entre plancher et objectif",
+               "linear payout between floor and target"),
+    "all_or_nothing": ("tout ou rien à l'objectif", "all or nothing at the target"),
+    "window": ("pire relevé sur {n} mois ({first} – {last})",
+               "worst reading over {n} months ({first} – {last})"),
+    "at_due": ("évalué à l'échéance : {month}", "evaluated at its due month: {month}"),
+    "st_earned": ("acquis", "earned"), "st_held": ("retenu", "held"),
+    "st_deferred": ("différé", "deferred"),
+    "amt_earned": ("Acquis", "Earned"), "amt_forfeited": ("Perdu", "Forfeited"),
+    "amt_held": ("Retenu", "Held"), "amt_deferred": ("Différé", "Deferred"),
+    "r_missing": ("{month} : relevé manquant", "{month}: reading missing"),
+    "r_disputed": ("{month} : relevé contesté", "{month}: reading disputed"),
+    "r_unverified": ("{month} : relevé non vérifié (le contrat exige des relevés vérifiés)",
+                     "{month}: reading not verified (the contract requires verified readings)"),
+    "r_due": ("Évalué à l'échéance ({month}, mois {n} du contrat), puis facturé en ajustement.",
+              "Evaluated at its due month ({month}, contract month {n}), then invoiced as an "
+              "adjustment."),
+    "held_note": ("Facturé en ajustement dès que ces relevés seront réglés.",
+                  "Invoiced as an adjustment once these readings are settled."),
+    "bonus_title": ("Bonus-malus", "Bonus-malus"),
+    "bonus_rule": ("« {kpi} » ({direction}) comparé à {target} : mieux, bonus de {b} du variable "
+                   "acquis ; moins bien, malus de {m} ; à égalité, ni l'un ni l'autre.",
+                   "“{kpi}” ({direction}) compared with {target}: better earns a bonus of {b} of "
+                   "the earned variable; worse costs a malus of {m}; equal, neither."),
+    "bonus_bonus": ("Valeur {value} : bonus de {amount}.", "Value {value}: bonus of {amount}."),
+    "bonus_malus": ("Valeur {value} : malus de {amount}.", "Value {value}: malus of {amount}."),
+    "bonus_none": ("Valeur {value}, égale au niveau : ni bonus ni malus.",
+                   "Value {value}, equal to the level: neither bonus nor malus."),
+    "bonus_held": ("En attente : {reason}.", "On hold: {reason}."),
+    "adjustments": ("Ajustements des mois antérieurs", "Adjustments of earlier months"),
+    "month": ("Mois", "Month"), "due_now": ("Dû recalculé", "Due (recalculated)"),
+    "adjustment": ("Ajustement", "Adjustment"),
+    "change": ("« {kpi} », {month} : {old} → {new}", "“{kpi}”, {month}: {old} → {new}"),
+    "no_reading": ("aucun relevé", "no reading"), "withdrawn": ("annulé", "withdrawn"),
+    "verified": ("vérifié", "verified"), "provisional": ("provisoire", "provisional"),
+    "disputed": ("contesté", "disputed"), "void": ("annulé", "void"),
+    "out_of_term": ("Mois hors de la durée actuelle du contrat : le montant facturé est repris "
+                    "en avoir.", "Month outside the contract's current term: what was invoiced "
+                    "is credited back."),
+    "recalculated": ("Recalcul avec les données connues à ce jour (déjà facturé : {amount}).",
+                     "Recalculated with the data known today (already invoiced: {amount})."),
+    "exit_title": ("Clause de sortie anticipée", "Early-exit right"),
+    "exit_rule": ("Au point de sortie ({month}, mois {n} du contrat), « {kpi} » doit être {cmp} "
+                  "{threshold} ; sinon le client peut résilier sans pénalité.",
+                  "At the exit point ({month}, contract month {n}), “{kpi}” must be {cmp} "
+                  "{threshold}; otherwise the client may terminate without penalty."),
+    "cmp_higher": ("d'au moins", "at least"), "cmp_lower": ("d'au plus", "at most"),
+    "x_ok": ("Pas de droit de sortie", "No exit right"), "x_watch": ("Sous surveillance", "Watch"),
+    "x_exit_right": ("Droit de sortie ouvert", "Exit right open"),
+    "x_undetermined": ("Indéterminé", "Undetermined"), "x_n/a": ("Sans clause", "No clause"),
+    "x_": ("—", "—"),
+    "xd_exit_right": ("Valeur au point de sortie : {value} (seuil {threshold}). Le client peut "
+                      "résilier le contrat sans pénalité.",
+                      "Value at the exit point: {value} (threshold {threshold}). The client may "
+                      "terminate the contract without penalty."),
+    "xd_ok_past": ("Valeur au point de sortie : {value} (seuil {threshold}) : seuil respecté.",
+                   "Value at the exit point: {value} (threshold {threshold}): threshold met."),
+    "xd_ok_future": ("Point de sortie à venir ; pas d'alerte à ce jour.",
+                     "Exit point still ahead; no alert so far."),
+    "xd_ok_future_value": ("Point de sortie à venir ; valeur en {month} : {value} (seuil "
+                           "{threshold}).", "Exit point still ahead; value in {month}: {value} "
+                           "(threshold {threshold})."),
+    "xd_watch": ("En {month}, {value} est moins bien que le seuil de {threshold} à tenir au point "
+                 "de sortie.", "In {month}, {value} is worse than the threshold of {threshold} "
+                 "to be met at the exit point."),
+    "xd_undetermined": ("Évaluation impossible au point de sortie : {reason}.",
+                        "The exit point cannot be evaluated: {reason}."),
+    "dispute_title": ("Relevé contesté", "Disputed reading"),
+    "dispute": ("Relevé contesté ({items}). Conformément au contrat, le différend est soumis à "
+                "{mediator}. La part concernée est retenue jusqu'à sa résolution.",
+                "A reading is disputed ({items}). As the contract provides, the dispute goes to "
+                "{mediator}. The amount concerned is held until it is resolved."),
+    "dispute_no_mediator": ("Relevé contesté ({items}). Le contrat ne désigne pas de médiateur ; "
+                            "la part concernée est retenue jusqu'à résolution du différend.",
+                            "A reading is disputed ({items}). The contract names no mediator; "
+                            "the amount concerned is held until the dispute is resolved."),
+    "footer": ("Clôture {run} du {when} · montants en {currency}.",
+               "Close {run} of {when} · amounts in {currency}."),
+    "reply": ("Pour toute question sur ce relevé, répondez à ce message.",
+              "Questions about this statement? Reply to this message."),
+    "dry_run": ("Simulation : rien n'a été enregistré ni facturé.",
+                "Dry run: nothing was recorded or invoiced."),
+    "when": ("d MMMM yyyy 'à' HH:mm 'UTC'", "d MMMM yyyy 'at' HH:mm 'UTC'"),
+    # summary
+    "summary": ("Clôture — {month}", "Monthly close — {month}"),
+    "summary_subject": ("Clôture {month} — synthèse", "Monthly close {month} — summary"),
+    "counts": ("{settled} contrat(s) réglé(s), {excluded} exclu(s), {not_started} non commencé(s) "
+               "· {files} fichier(s) reçu(s), dont {rejected} rejeté(s).",
+               "{settled} contract(s) settled, {excluded} excluded, {not_started} not started "
+               "· {files} file(s) received, {rejected} rejected."),
+    "totals": ("Totaux par devise", "Totals per currency"),
+    "of_which_month": ("dont {month}", "of which {month}"),
+    "of_which_adjust": ("dont ajustements", "of which adjustments"),
+    "period_amounts": ("Variable de {month}", "Variable of {month}"),
+    "alerts": ("Droits de sortie et surveillances", "Exit rights and watches"),
+    "no_alerts": ("Aucun droit de sortie ni surveillance.", "No exit right and nothing to watch."),
+    "holds": ("Retenues et contestations", "Holds and disputes"),
+    "no_holds": ("Aucune part variable retenue.", "No variable amount is held."),
+    "mediator": ("Médiateur", "Mediator"), "reason": ("Motif", "Reason"),
+    "no_mediator": ("non désigné", "none named"),
+    "bonus_held_row": ("bonus-malus en attente", "bonus-malus on hold"),
+    "adjust_explained": ("Ajustements expliqués", "Adjustments explained"),
+    "no_adjust": ("Aucun ajustement de mois antérieur.", "No adjustment of earlier months."),
+    "changed_readings": ("Relevés modifiés par cette clôture", "Readings changed by this close"),
+    "moves": ("entre dans : {months}", "feeds: {months}"),
+    "moves_nothing": ("sans effet sur les montants de cette clôture",
+                      "no effect on this close's amounts"),
+    "contracts": ("Contrats", "Contracts"), "status": ("Statut", "Status"),
+    "exit": ("Sortie", "Exit"),
+    "s_settled": ("réglé", "settled"), "s_excluded": ("exclu", "excluded"),
+    "s_not_started": ("non commencé", "not started"),
+    "problems": ("Contrats exclus et fichiers rejetés", "Excluded contracts and rejected files"),
+    "no_problems": ("Aucun contrat exclu, aucun fichier rejeté.",
+                    "No contract excluded, no file rejected."),
+    "excluded_row": ("Contrat exclu : {cid} — {client} ({errors} erreur(s))",
+                     "Excluded contract: {cid} — {client} ({errors} error(s))"),
+    "rejected_row": ("Fichier rejeté : {name} ({errors} erreur(s))",
+                     "Rejected file: {name} ({errors} error(s))"),
+    "more_findings": ("… et {n} autre(s) constat(s) dans le classeur annoté.",
+                      "… and {n} more finding(s) in the annotated workbook."),
+    "scorecard": ("Tableau de bord par prestataire", "Provider scorecard"),
+    "scorecard_note": ("Cumul des mois réglés jusqu'à {month} ; taux d'obtention = acquis / "
+                       "(acquis + perdu).", "Months settled up to {month}; success rate = earned "
+                       "/ (earned + forfeited)."),
+    "at_stake": ("En jeu", "At stake"), "pending": ("Retenu + différé", "Held + deferred"),
+    "exit_rights": ("Droits de sortie", "Exit rights"),
+    "summary_footer": ("Clôture {run} du {when}.", "Close {run} of {when}."),
+}
+
+
+def _t(lang: str):
+    col = 1 if lang == "en" else 0
+
+    def t(key: str, **kw) -> str:
+        return _PHRASES[key][col].format(**kw)
+    return t
+
+
+# --------------------------------------------------------------------------- templates
+
+def templates_dir() -> Path:
+    """The installed ``perfsettle/templates`` folder, else the repository's ``templates/``."""
+    here = Path(__file__).resolve()
+    for candidate in (here.parent / "templates", here.parents[2] / "templates"):
+        if (candidate / "statement.html").is_file():
+            return candidate
+    raise FileNotFoundError("perfsettle templates not found (statement.html)")
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    return Environment(loader=FileSystemLoader(str(templates_dir())),
+                       autoescape=select_autoescape(["html"], default_for_string=True),
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                       keep_trailing_newline=True)
+
+
+_INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=False,
+                                 keep_link_tags=False)
+
+
+def _render_html(name: str, **view) -> str:
+    html = _env().get_template(name).render(**view)
+    inlined = _INLINER.inline(html)
+    if not inlined.lstrip().lower().startswith("<!doctype"):
+        inlined = "<!DOCTYPE html>\n" + inlined
+    return inlined
+
+
+def _render_text(name: str, **view) -> str:
+    return _env().get_template(name).render(**view)
+
+
+# --------------------------------------------------------------------------- shared views
+
+def _when(report: CloseReport, lang: str) -> str:
+    try:
+        moment = _dt.datetime.fromisoformat(report.started_at)
+    except ValueError:
+        return report.started_at
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.timezone.utc)
+    return format_datetime(moment, _PHRASES["when"][1 if lang == "en" else 0],
+                           tzinfo=_dt.timezone.utc, locale=fmt.locale_for(lang))
+
+
+def _footer(key: str, report: CloseReport, lang: str, **kw) -> dict:
+    """The footer line as text and as HTML whose run id and time are marked volatile."""
+    phrase = _PHRASES[key][1 if lang == "en" else 0]
+    run, when = report.run_id, _when(report, lang)
+    html = Markup(escape(phrase)).format(
+        run=Markup('<span data-volatile="run">{}</span>').format(run),
+        when=Markup('<span data-volatile="when">{}</span>').format(when), **kw)
+    return {"footer_html": html, "footer_text": phrase.format(run=run, when=when, **kw)}
+
+
+def _reason_items(reason: str, lang: str) -> list[str]:
+    """The engine's reason ('2026-09 missing; 2026-10 unverified') in words."""
+    t = _t(lang)
+    items = []
+    for part in filter(None, (p.strip() for p in (reason or "").split(";"))):
+        m = re.fullmatch(r"(\d{4}-\d{2}) (missing|disputed|unverified)", part)
+        items.append(t("r_" + m.group(2), month=fmt.month(m.group(1), lang)) if m else part)
+    return items
+
+
+def _kpi_name(terms: Terms | None, kpi_id: str) -> str:
+    kpi = terms.kpi(kpi_id) if terms else None
+    return kpi.name if kpi and kpi.name else kpi_id
+
+
+def _unit(terms: Terms | None, kpi_id: str) -> str:
+    kpi = terms.kpi(kpi_id) if terms else None
+    return kpi.unit if kpi else ""
+
+
+def _reading_text(value: Decimal | None, status: str | None, unit: str, lang: str) -> str:
+    t = _t(lang)
+    if status is None:
+        return t("no_reading")
+    if status == "void":
+        return t("withdrawn")
+    label = t(status) if status in ("verified", "provisional", "disputed") else status
+    return f"{fmt.kpi_value(value, unit, lang)} ({label})"
+
+
+def _change_text(change: ReadingChange, terms: Terms | None, lang: str) -> str:
+    unit = _unit(terms, change.kpi_id)
+    text = _t(lang)("change", kpi=_kpi_name(terms, change.kpi_id),
+                    month=fmt.month(change.month, lang),
+                    old=_reading_text(change.old_value, change.old_status, unit, lang),
+                    new=_reading_text(change.new_value, change.new_status, unit, lang))
+    return text + (f" — {change.comment}" if change.comment else "")
+
+
+def _window_of(kpi_id: str, m: MonthResult, terms: Terms | None) -> set[str]:
+    """Calendar months of readings that entered the settlement of month m through kpi_id."""
+    found: set[str] = set()
+    for kr in m.kpis:
+        if kr.kpi_id == kpi_id:
+            found.update(kr.window or (kr.evaluated_month or kr.month,))
+    contract = terms.contract if terms else None
+    if contract and kpi_id == contract.bonus_kpi:
+        kpi = terms.kpi(kpi_id)
+        width = kpi.window_months if kpi else 1
+        found.update(months.add(m.month, -i) for i in range(width))
+    return found
+
+
+def _moved_by(change: ReadingChange, result: ContractResult) -> list[MonthResult]:
+    return [m for m in result.months if change.month in _window_of(change.kpi_id, m, result.terms)]
+
+
+def _changes_of(report: CloseReport, contract_id: str) -> list[ReadingChange]:
+    return [c for c in report.changes if c.contract_id == contract_id]
+
+
+def _adjustment_causes(m: MonthResult, result: ContractResult, report: CloseReport,
+                       lang: str) -> list[str]:
+    t = _t(lang)
+    if not m.in_term:
+        return [t("out_of_term")]
+    causes = [_change_text(c, result.terms, lang) for c in _changes_of(report, result.contract_id)
+              if c.month in _window_of(c.kpi_id, m, result.terms)]
+    return causes or [t("recalculated", amount=fmt.money(m.invoiced_before, m.currency, lang))]
+
+
+def _period_month(report: CloseReport, result: ContractResult) -> MonthResult | None:
+    found = [m for m in result.months if m.month == report.period]
+    return found[-1] if found else None
+
+
+def _adjusted_months(report: CloseReport, result: ContractResult) -> list[MonthResult]:
+    return [m for m in result.months if m.invoice_now != 0 and m.month != report.period]
+
+
+def _disputed(result: ContractResult, report: CloseReport, lang: str) -> list[str]:
+    """Disputed readings that hold something in this statement (period month or adjustments)."""
+    shown = [m for m in result.months if m.month == report.period] + _adjusted_months(report, result)
+    items: list[str] = []
+    for m in shown:
+        for kr in m.kpis:
+            if kr.status == "held" and "disputed" in kr.reason:
+                text = f"{_kpi_name(result.terms, kr.kpi_id)}, " + ", ".join(
+                    i for i, raw in zip(_reason_items(kr.reason, lang), kr.reason.split(";"))
+                    if "disputed" in raw)
+                if text not in items:
+                    items.append(text)
+        if m.bonus_malus == "held" and "disputed" in m.bonus_reason:
+            text = f"{_kpi_name(result.terms, result.terms.contract.bonus_kpi)}, " + ", ".join(
+                _reason_items(m.bonus_reason, lang))
+            if text not in items:
+                items.append(text)
+    if "disputed" in result.exit.reason:
+        text = _kpi_name(result.terms, result.terms.contract.exit_kpi or "") + ", " + ", ".join(
+            _reason_items(result.exit.reason, lang))
+        if text not in items:
+            items.append(text)
+    return items
+
+
+def _exit_view(result: ContractResult, report: CloseReport, lang: str) -> dict | None:
+    t = _t(lang)
+    contract = result.terms.contract
+    x = result.exit
+    if not contract.exit_kpi or x.status in ("n/a", ""):
+        return None
+    kpi = result.terms.kpi(contract.exit_kpi)
+    unit = kpi.unit if kpi else ""
+    direction = kpi.direction if kpi else "higher"
+    threshold = x.threshold if x.threshold is not None else contract.exit_threshold
+    exit_month = x.month or months.calendar_month(contract.start_month,
+                                                  contract.effective_exit_month)
+    value = fmt.kpi_value(x.value, unit, lang)
+    thr = fmt.kpi_value(threshold, unit, lang)
+    if x.status == "exit_right":
+        detail = t("xd_exit_right", value=value, threshold=thr)
+    elif x.status == "watch":
+        detail = t("xd_watch", month=fmt.month(x.evaluated_month or report.period, lang),
+                   value=value, threshold=thr)
+    elif x.status == "undetermined":
+        detail = t("xd_undetermined", reason="; ".join(_reason_items(x.reason, lang)) or "—")
+    elif exit_month <= report.period:
+        detail = t("xd_ok_past", value=value, threshold=thr)
+    elif x.value is not None:
+        detail = t("xd_ok_future_value", month=fmt.month(x.evaluated_month or report.period, lang),
+                   value=value, threshold=thr)
+    else:
+        detail = t("xd_ok_future")
+    return {
+        "status": x.status, "label": t("x_" + x.status),
+        "rule": t("exit_rule", month=fmt.month(exit_month, lang), n=contract.effective_exit_month,
+                  kpi=_kpi_name(result.terms, contract.exit_kpi),
+                  cmp=t("cmp_" + direction), threshold=thr),
+        "detail": detail,
+        "tone": {"exit_right": "bad", "watch": "warn", "undetermined": "warn"}.get(x.status, "good"),
+    }
+
+
+# --------------------------------------------------------------------------- statement
+
+def _definition(kpi: Kpi | None, change: Decimal | None, level: Decimal, lang: str) -> str:
+    t = _t(lang)
+    unit = kpi.unit if kpi else ""
+    shown = fmt.kpi_value(level, unit, lang)
+    if kpi is None or change is None or kpi.target_mode == "absolute" or kpi.baseline is None:
+        return t("def_absolute", level=shown)
+    return t("def_" + kpi.target_mode, change=fmt.kpi_change(change, unit, kpi.target_mode, lang),
+             base=fmt.kpi_value(kpi.baseline, unit, lang), level=shown)
+
+
+def _kpi_view(kr: KpiResult, terms: Terms, currency: str, lang: str) -> dict:
+    t = _t(lang)
+    kpi = terms.kpi(kr.kpi_id)
+    unit = kpi.unit if kpi else ""
+    cmp = "≤" if kpi and kpi.direction == "lower" else "≥"
+    notes = []
+    if len(kr.window) > 1:
+        notes.append(t("window", n=len(kr.window), first=fmt.month(kr.window[0], lang),
+                       last=fmt.month(kr.window[-1], lang)))
+    if kr.evaluated_month and kr.evaluated_month != kr.month and kr.status != "deferred":
+        notes.append(t("at_due", month=fmt.month(kr.evaluated_month, lang)))
+    amounts = []
+    if kr.status == "earned":
+        amounts.append((t("amt_earned"), fmt.money(kr.earned_k, currency, lang), "earned"))
+        if kr.forfeited_k:
+            amounts.append((t("amt_forfeited"), fmt.money(kr.forfeited_k, currency, lang), "lost"))
+    elif kr.status == "held":
+        amounts.append((t("amt_held"), fmt.money(kr.held_k, currency, lang), "held"))
+    else:
+        amounts.append((t("amt_deferred"), fmt.money(kr.deferred_k, currency, lang), "deferred"))
+    reasons: list[str] = []
+    if kr.status == "held":
+        reasons = _reason_items(kr.reason, lang) + [t("held_note")]
+    elif kr.status == "deferred":
+        due = re.fullmatch(r"due (\d{4}-\d{2})", kr.reason or "")
+        due_month = due.group(1) if due else kr.evaluated_month
+        n = kpi.due_month if kpi and kpi.due_month else "?"
+        reasons = [t("r_due", month=fmt.month(due_month, lang), n=n)] if due_month else [kr.reason]
+    floor = None
+    if kr.floor_level is not None:
+        floor = _definition(kpi, kpi.floor if kpi else None, kr.floor_level, lang)
+    return {
+        "kpi_id": kr.kpi_id, "name": kpi.name if kpi else kr.kpi_id,
+        "meta": " · ".join(filter(None, [t(kpi.category) if kpi and kpi.category in _PHRASES else "",
+                                         t(kpi.direction) if kpi else "",
+                                         t("weight", pct=fmt.percent(kpi.weight, lang),
+                                           amount=fmt.money(kr.pool_k, currency, lang))
+                                         if kpi else ""])),
+        "status": kr.status, "status_label": t("st_" + kr.status),
+        "reading": fmt.kpi_value(kr.value, unit, lang) if kr.status == "earned" else fmt.DASH,
+        "reading_notes": notes,
+        "target": f"{cmp} {fmt.kpi_value(kr.target_level, unit, lang)}",
+        "definition": _definition(kpi, kpi.target if kpi else None, kr.target_level, lang),
+        "floor": floor,
+        "payout": t("linear") if kr.floor_level is not None else t("all_or_nothing"),
+        "attainment": fmt.attainment(kr.attainment, lang) if kr.status == "earned" else "",
+        "bar": fmt.bar_width(kr.attainment) if kr.status == "earned" else None,
+        "amounts": amounts, "reasons": reasons,
+    }
+
+
+def _bonus_view(m: MonthResult | None, terms: Terms, lang: str) -> dict | None:
+    t = _t(lang)
+    c = terms.contract
+    if not c.bonus_kpi:
+        return None
+    kpi = terms.kpi(c.bonus_kpi)
+    unit = kpi.unit if kpi else ""
+    rule = t("bonus_rule", kpi=_kpi_name(terms, c.bonus_kpi),
+             direction=t(kpi.direction) if kpi else "", target=fmt.kpi_value(c.bonus_target, unit, lang),
+             b=fmt.percent(c.bonus_rate, lang), m=fmt.percent(c.malus_rate, lang))
+    outcome, tone = "", "neutral"
+    if m is not None and m.in_term:
+        value = fmt.kpi_value(m.bonus_value, unit, lang)
+        if m.bonus_malus == "bonus":
+            outcome, tone = t("bonus_bonus", value=value, amount=fmt.money(m.bonus, m.currency, lang)), "good"
+        elif m.bonus_malus == "malus":
+            outcome, tone = t("bonus_malus", value=value, amount=fmt.money(m.malus, m.currency, lang)), "bad"
+        elif m.bonus_malus == "none":
+            outcome = t("bonus_none", value=value)
+        elif m.bonus_malus == "held":
+            outcome, tone = t("bonus_held", reason="; ".join(_reason_items(m.bonus_reason, lang)) or "—"), "warn"
+    return {"rule": rule, "outcome": outcome, "tone": tone}
+
+
+def _month_view(m: MonthResult, contract, lang: str) -> dict:
+    t = _t(lang)
+    cur = m.currency
+    money = lambda v: fmt.money(v, cur, lang)  # noqa: E731
+    rows = [(t("fee"), money(m.fee), ""),
+            (t("fixed", pct=fmt.percent(1 - contract.variable_share, lang)), money(m.fixed), ""),
+            (t("pool", pct=fmt.percent(contract.variable_share, lang)), money(m.pool), "")]
+    rows.append((t("earned"), money(m.earned), "earned"))
+    for key in ("held", "deferred", "forfeited"):
+        if getattr(m, key):
+            rows.append((t(key), money(getattr(m, key)), {"forfeited": "lost"}.get(key, key)))
+    if m.bonus:
+        rows.append((t("bonus"), "+" + money(m.bonus), "earned"))
+    if m.malus:
+        rows.append((t("malus"), "-" + money(m.malus), "lost"))
+    rows.append((t("due"), money(m.due), "strong"))
+    if m.invoiced_before:
+        rows.append((t("invoiced_before"), money(m.invoiced_before), ""))
+        rows.append((t("invoice_month"), money(m.invoice_now), "strong"))
+    return {"title": t("month_title", month=fmt.month(m.month, lang)), "rows": rows}
+
+
+def _statement_view(report: CloseReport, result: ContractResult) -> dict:
+    if result.terms is None:
+        raise ValueError(f"contract {result.contract_id} has no terms to print")
+    contract = result.terms.contract
+    lang = contract.language if contract.language in fmt.LANGUAGES else "fr"
+    t = _t(lang)
+    cur = result.currency
+    money = lambda v: fmt.money(v, cur, lang)  # noqa: E731
+    pm = _period_month(report, result)
+    adjusted = _adjusted_months(report, result)
+    adjust_total = sum((m.invoice_now for m in adjusted), Decimal(0))
+    n_month = months.contract_month(contract.start_month, report.period)
+    breakdown = []
+    if pm is not None:
+        breakdown.append((t("for_month") + f" ({fmt.month(report.period, lang)})", money(pm.invoice_now)))
+    if adjusted:
+        breakdown.append((t("adjustments_total"), money(adjust_total)))
+    total = result.invoice_now
+    order = {k.kpi_id: i for i, k in enumerate(result.terms.kpis)}
+    kpis = sorted(pm.kpis, key=lambda kr: (order.get(kr.kpi_id, len(order)), kr.kpi_id)) if pm else []
+    disputed = _disputed(result, report, lang)
+    dispute = None
+    if disputed:
+        items = "; ".join(disputed)
+        dispute = (t("dispute", items=items, mediator=contract.mediator) if contract.mediator.strip()
+                   else t("dispute_no_mediator", items=items))
+    return {
+        "lang": lang,
+        "title": f"{t('statement')} — {fmt.month(report.period, lang)}",
+        "subject": t("subject", month=fmt.month(report.period, lang), client=contract.client,
+                     cid=contract.contract_id),
+        "preheader": f"{t('total_now')} : {money(total)}" if lang == "fr" else f"{t('total_now')}: {money(total)}",
+        "header": [(t("client"), contract.client), (t("provider"), contract.provider),
+                   (t("contract"), contract.contract_id),
+                   (t("period"), fmt.month(report.period, lang)
+                    + (f" ({t('month_of_term', m=n_month, n=contract.duration_months)})"
+                       if 1 <= n_month <= contract.duration_months else "")),
+                   (t("term"), t("term_value", start=fmt.month(contract.start_month, lang),
+                                 end=fmt.month(contract.last_month, lang), n=contract.duration_months))],
+        "total_label": t("total_now"), "total": money(total), "total_negative": total < 0,
+        "total_note": t("credit_note") if total < 0 else (t("nothing_due") if total == 0 else ""),
+        "breakdown": breakdown,
+        "month": _month_view(pm, contract, lang) if pm and pm.in_term else None,
+        "no_month": None if pm else t("no_month", month=fmt.month(report.period, lang),
+                                       end=fmt.month(contract.last_month, lang)),
+        "kpis_title": t("kpis"),
+        "kpi_headers": {k: t(k) for k in ("reading", "target", "floor", "attainment")},
+        "kpis": [_kpi_view(kr, result.terms, cur, lang) for kr in kpis],
+        "bonus_title": t("bonus_title"),
+        "bonus": _bonus_view(pm, result.terms, lang),
+        "adjustments_title": t("adjustments"),
+        "adjust_headers": [t("month"), t("due_now"), t("invoiced_before"), t("adjustment")],
+        "adjustments": [{"month": fmt.month(m.month, lang), "due": money(m.due),
+                         "before": money(m.invoiced_before), "now": money(m.invoice_now),
+                         "causes": _adjustment_causes(m, result, report, lang)} for m in adjusted],
+        "adjust_total": money(adjust_total),
+        "exit_title": t("exit_title"),
+        "exit": _exit_view(result, report, lang),
+        "dispute_title": t("dispute_title"), "dispute": dispute,
+        "dry_run": t("dry_run") if report.dry_run else "",
+        **_footer("footer", report, lang, currency=cur),
+        "reply": t("reply"),
+    }
+
+
+def render_statement(report: CloseReport, result: ContractResult) -> tuple[str, str]:
+    """(html, plain text) of one settled contract, in the contract's language."""
+    view = _statement_view(report, result)
+    return _render_html("statement.html", **view), _render_text("statement.txt", **view)
+
+
+def statement_subject(report: CloseReport, result: ContractResult) -> str:
+    return _statement_view(report, result)["subject"]
+
+
+# --------------------------------------------------------------------------- summary
+
+def _names(report: CloseReport, result: ContractResult) -> tuple[str, str]:
+    if result.terms is not None:
+        return result.terms.contract.client, result.terms.contract.provider
+    client, provider, *_ = tuple(report.names.get(result.contract_id, ("", ""))) + ("", "")
+    return client, provider
+
+
+def _finding_lines(diagnostics, lang: str) -> tuple[list[str], int]:
+    lines = []
+    for d in diagnostics:
+        message = d.message_fr if lang == "fr" and d.message_fr else d.message
+        where = d.source.cell or d.source.file
+        lines.append(f"{where} : {message}" if lang == "fr" and where else
+                     f"{where}: {message}" if where else message)
+    return lines[:FIRST_FINDINGS], max(0, len(lines) - FIRST_FINDINGS)
+
+
+def _totals(report: CloseReport, settled: list[ContractResult], lang: str) -> list[dict]:
+    t = _t(lang)
+    sums: dict[str, dict[str, Decimal]] = {}
+    for r in settled:
+        s = sums.setdefault(r.currency, defaultdict(Decimal))
+        s["total"] += r.invoice_now
+        s["adjust"] += sum((m.invoice_now for m in _adjusted_months(report, r)), Decimal(0))
+        pm = _period_month(report, r)
+        if pm is not None:
+            s["month"] += pm.invoice_now
+            for key in ("pool", "earned", "held", "deferred", "forfeited"):
+                s[key] += getattr(pm, key)
+    month = fmt.month(report.period, lang)
+    out = []
+    for cur in sorted(sums):
+        s = sums[cur]
+        money = lambda v: fmt.money(v, cur, lang)  # noqa: E731
+        out.append({"currency": cur, "total_label": t("total_now"), "total": money(s["total"]),
+                    "rows": [(t("of_which_month", month=month), money(s["month"]), ""),
+                             (t("of_which_adjust"), money(s["adjust"]), "")],
+                    "period_label": t("period_amounts", month=month),
+                    "period_rows": [(t("pool", pct="").replace(" ()", ""), money(s["pool"]), ""),
+                                    (t("earned"), money(s["earned"]), "earned"),
+                                    (t("held"), money(s["held"]), "held"),
+                                    (t("deferred"), money(s["deferred"]), "deferred"),
+                                    (t("forfeited"), money(s["forfeited"]), "lost")]})
+    return out
+
+
+def _holds(settled: list[ContractResult], lang: str) -> list[dict]:
+    t = _t(lang)
+    rows = []
+    for r in settled:
+        contract = r.terms.contract
+        mediator = contract.mediator.strip() or t("no_mediator")
+        for m in r.months:
+            for kr in m.kpis:
+                if kr.status == "held":
+                    rows.append({"cid": r.contract_id, "client": contract.client,
+                                 "kpi": _kpi_name(r.terms, kr.kpi_id),
+                                 "month": fmt.month(m.month, lang),
+                                 "amount": fmt.money(kr.held_k, r.currency, lang),
+                                 "reason": "; ".join(_reason_items(kr.reason, lang)),
+                                 "mediator": mediator if "disputed" in kr.reason else ""})
+            if m.bonus_malus == "held":
+                rows.append({"cid": r.contract_id, "client": contract.client,
+                             "kpi": f"{_kpi_name(r.terms, contract.bonus_kpi or '')} "
+                                    f"({t('bonus_held_row')})",
+                             "month": fmt.month(m.month, lang), "amount": fmt.DASH,
+                             "reason": "; ".join(_reason_items(m.bonus_reason, lang)),
+                             "mediator": mediator if "disputed" in m.bonus_reason else ""})
+    return rows
+
+
+def _explained(report: CloseReport, settled: list[ContractResult], lang: str) -> list[dict]:
+    t = _t(lang)
+    out = []
+    for r in settled:
+        adjusted = _adjusted_months(report, r)
+        changes = []
+        for c in _changes_of(report, r.contract_id):
+            moved = [m for m in _moved_by(c, r) if m in adjusted]
+            if not moved and c.old_status is None:
+                continue            # a plain new reading: no adjustment to explain
+            where = " ".join(filter(None, [c.file, c.cell]))
+            moves = t("moves", months=", ".join(
+                f"{fmt.month(m.month, lang)} ({fmt.signed(fmt.money(m.invoice_now, m.currency, lang), m.invoice_now)})"
+                for m in moved)) if moved else t("moves_nothing")
+            changes.append({"text": _change_text(c, r.terms, lang), "where": where, "moves": moves})
+        if not adjusted and not changes:
+            continue
+        out.append({"cid": r.contract_id, "client": r.terms.contract.client, "changes": changes,
+                    "months": [{"month": fmt.month(m.month, lang),
+                                "amount": fmt.signed(fmt.money(m.invoice_now, m.currency, lang),
+                                                     m.invoice_now),
+                                "causes": _adjustment_causes(m, r, report, lang)}
+                               for m in adjusted]})
+    return out
+
+
+def _scorecard(report: CloseReport, settled: list[ContractResult], lang: str) -> list[dict]:
+    groups: dict[tuple[str, str], dict] = {}
+    for r in settled:
+        key = (r.terms.contract.provider, r.currency)
+        g = groups.setdefault(key, {"contracts": 0, "exit_rights": 0, **{
+            k: Decimal(0) for k in ("pool", "earned", "forfeited", "pending")}})
+        g["contracts"] += 1
+        g["exit_rights"] += r.exit.status == "exit_right"
+        for m in r.months:
+            if m.in_term:
+                g["pool"] += m.pool
+                g["earned"] += m.earned
+                g["forfeited"] += m.forfeited
+                g["pending"] += m.held + m.deferred
+    rows = []
+    for (provider, cur), g in sorted(groups.items()):
+        decided = g["earned"] + g["forfeited"]
+        rows.append({"provider": provider, "currency": cur, "contracts": g["contracts"],
+                     **{k: fmt.money(g[k], cur, lang) for k in ("pool", "earned", "forfeited", "pending")},
+                     "rate": fmt.percent(Fraction(g["earned"]) / Fraction(decided), lang, 1)
+                     if decided else fmt.DASH,
+                     "exit_rights": g["exit_rights"]})
+    return rows
+
+
+def _summary_view(report: CloseReport, lang: str) -> dict:
+    lang = lang if lang in fmt.LANGUAGES else "fr"
+    t = _t(lang)
+    results = sorted(report.results, key=lambda r: r.contract_id)
+    settled = [r for r in results if r.status == "settled" and r.terms is not None]
+    severity = {"exit_right": 0, "undetermined": 1, "watch": 2}
+    alerts = []
+    for r in sorted(settled, key=lambda r: (severity.get(r.exit.status, 9), r.contract_id)):
+        if r.exit.status in severity:
+            alerts.append({"cid": r.contract_id, "client": r.terms.contract.client,
+                           "provider": r.terms.contract.provider, **_exit_view(r, report, lang)})
+    contracts = []
+    for r in results:
+        client, provider = _names(report, r)
+        contracts.append({"cid": r.contract_id, "client": client, "provider": provider,
+                          "status": t("s_" + r.status) if "s_" + r.status in _PHRASES else r.status,
+                          "exit": t("x_" + r.exit.status) if r.status == "settled"
+                          and "x_" + r.exit.status in _PHRASES else fmt.DASH,
+                          "tone": {"exit_right": "bad", "watch": "warn", "undetermined": "warn"}
+                          .get(r.exit.status, "") if r.status == "settled" else "",
+                          "invoice_now": fmt.money(r.invoice_now, r.currency, lang)})
+    problems = []
+    for r in results:
+        if r.status == "excluded":
+            findings = [d for f in report.files for d in f.diagnostics
+                        if d.contract_id == r.contract_id and d.is_error]
+            lines, more = _finding_lines(findings, lang)
+            errors = report.contract_findings.get(r.contract_id, (len(findings), 0))[0]
+            problems.append({"title": t("excluded_row", cid=r.contract_id, client=_names(report, r)[0],
+                                        errors=errors),
+                             "lines": lines, "more": t("more_findings", n=more) if more else ""})
+    for f in report.files:
+        if f.outcome == "rejected":
+            errors = [d for d in f.diagnostics if d.is_error] or list(f.diagnostics)
+            lines, more = _finding_lines(errors, lang)
+            problems.append({"title": t("rejected_row", name=f.name, errors=f.errors),
+                             "lines": lines, "more": t("more_findings", n=more) if more else ""})
+    month = fmt.month(report.period, lang)
+    count = lambda status: sum(r.status == status for r in results)  # noqa: E731
+    return {
+        "lang": lang, "title": t("summary", month=month),
+        "subject": t("summary_subject", month=month),
+        "preheader": t("counts", settled=count("settled"), excluded=count("excluded"),
+                       not_started=count("not_started"), files=len(report.files),
+                       rejected=sum(f.outcome == "rejected" for f in report.files)),
+        "dry_run": t("dry_run") if report.dry_run else "",
+        "h": {k: t(k) for k in ("totals", "alerts", "no_alerts", "holds", "no_holds", "contract",
+                                "client", "provider", "month", "reason", "mediator", "amt_held",
+                                "adjust_explained", "no_adjust", "changed_readings", "contracts",
+                                "status", "exit", "total_now", "problems", "no_problems",
+                                "scorecard", "at_stake", "amt_earned", "amt_forfeited", "pending",
+                                "exit_rights", "adjustment")},
+        "scorecard_note": t("scorecard_note", month=month),
+        "totals": _totals(report, settled, lang),
+        "alerts": alerts, "holds": _holds(settled, lang),
+        "explained": _explained(report, settled, lang),
+        "contracts": contracts, "problems": problems,
+        "scorecard": _scorecard(report, settled, lang),
+        **_footer("summary_footer", report, lang),
+    }
+
+
+def render_summary(report: CloseReport, lang: str = "fr") -> str:
+    """summary.html for the finance team."""
+    return _render_html("summary.html", **_summary_view(report, lang))
+
+
+def render_summary_text(report: CloseReport, lang: str = "fr") -> str:
+    return _render_text("summary.txt", **_summary_view(report, lang))
+
+
+# --------------------------------------------------------------------------- files and e-mails
+
+def _child(folder: Path, contract_id: str, suffix: str) -> Path:
+    """folder/<contract_id><suffix>, refusing any id that could leave the folder."""
+    if not CONTRACT_ID.fullmatch(contract_id or ""):
+        raise ValueError(f"unsafe contract id for a file name: {contract_id!r}")
+    path = folder / f"{contract_id}{suffix}"
+    if path.resolve().parent != folder.resolve():
+        raise ValueError(f"unsafe contract id for a file name: {contract_id!r}")
+    return path
+
+
+def _write_text(path: Path, text: str) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8", newline="\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _close_time(report: CloseReport) -> _dt.datetime | None:
+    try:
+        moment = _dt.datetime.fromisoformat(report.started_at)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=_dt.timezone.utc)
+
+
+def recipient_problems(report: CloseReport) -> list[tuple[str, str]]:
+    """(contract_id, problem) for settled contracts whose statement cannot be e-mailed."""
+    out = []
+    for r in report.results:
+        if r.status != "settled" or r.terms is None:
+            continue
+        valid, invalid = mail.parse_recipients(r.terms.contract.contact_email)
+        if invalid:
+            out.append((r.contract_id, "invalid contact_email: " + ", ".join(invalid)))
+        if not valid:
+            out.append((r.contract_id, "no valid contact_email: statement not e-mailed"))
+    return out
+
+
+def write_html_outputs(report: CloseReport, outdir: Path, *, sender: str,
+                       finance_recipients: Sequence[str], lang: str = "fr",
+                       message_id_domain: str = "perfsettle.local") -> list[Path]:
+    """Write summary.html, statements/<id>.html and .eml, and summary.eml; return the paths.
+
+    A statement's .eml goes to the contract's valid contact_email addresses and is skipped
+    when there is none (see ``recipient_problems``); summary.eml is skipped without finance
+    recipients. Invalid sender or finance addresses raise ValueError.
+    """
+    outdir = Path(outdir)
+    folder = outdir / "statements"
+    folder.mkdir(parents=True, exist_ok=True)
+    when = _close_time(report)
+    written = [_write_text(outdir / "summary.html", render_summary(report, lang))]
+    for r in sorted(report.results, key=lambda r: r.contract_id):
+        if r.status != "settled":
+            continue
+        html_path = _child(folder, r.contract_id, ".html")
+        view = _statement_view(report, r)
+        html = _render_html("statement.html", **view)
+        written.append(_write_text(html_path, html))
+        to, _invalid = mail.parse_recipients(r.terms.contract.contact_email)
+        if not to:
+            log.warning("%s: no valid contact_email, statement not e-mailed", r.contract_id)
+            continue
+        msg = mail.build_message(sender=sender, to=to, subject=view["subject"],
+                                 text=_render_text("statement.txt", **view), html=html,
+                                 message_id_domain=message_id_domain,
+                                 msgid_seed=f"{report.run_id}/{r.contract_id}", date=when)
+        written.append(mail.write_message(msg, _child(folder, r.contract_id, ".eml")))
+    if finance_recipients:
+        view = _summary_view(report, lang)
+        msg = mail.build_message(sender=sender, to=list(finance_recipients), subject=view["subject"],
+                                 text=_render_text("summary.txt", **view),
+                                 html=_render_html("summary.html", **view),
+                                 message_id_domain=message_id_domain,
+                                 msgid_seed=f"{report.run_id}/summary", date=when)
+        written.append(mail.write_message(msg, outdir / "summary.eml"))
+    return written

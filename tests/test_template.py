@@ -1,0 +1,380 @@
+"""The input template: sheets, headers, validations, formats, instructions, example contract."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from perfsettle import months, schema
+from perfsettle.template import (ENUM_DISPLAY, INSTRUCTIONS_TITLE, example_rows, header,
+                                 sheet_title, write_template)
+
+TODAY = dt.date(2026, 11, 30)
+LANGS = ("fr", "en")
+
+
+@pytest.fixture(scope="module", params=LANGS)
+def book(request, tmp_path_factory):
+    lang = request.param
+    path = write_template(tmp_path_factory.mktemp(lang) / f"modele-{lang}.xlsx", lang, today=TODAY)
+    return lang, path, openpyxl.load_workbook(path)
+
+
+def _validations(ws):
+    return list(ws.data_validations.dataValidation)
+
+
+def _dv_for(ws, cell: str):
+    """The data validation covering a cell."""
+    for dv in _validations(ws):
+        if cell in dv.sqref:
+            return dv
+    return None
+
+
+def _col_letter(i: int) -> str:
+    return openpyxl.utils.get_column_letter(i + 1)
+
+
+def test_returns_path_and_rejects_unknown_language(tmp_path):
+    out = write_template(tmp_path / "sub" / "t.xlsx", "en")
+    assert out == tmp_path / "sub" / "t.xlsx" and out.is_file()
+    with pytest.raises(ValueError):
+        write_template(tmp_path / "x.xlsx", "de")
+
+
+def test_sheets_names_and_order(book):
+    lang, _, wb = book
+    expected = [INSTRUCTIONS_TITLE[lang]] + [sheet_title(s, lang) for s in schema.SHEETS]
+    assert wb.sheetnames == expected
+    assert wb.sheetnames[1:] == ([s.label_fr for s in schema.SHEETS] if lang == "fr"
+                                 else [s.name for s in schema.SHEETS])
+    # The instructions sheet is never taken for an input sheet; the others are.
+    assert schema.sheet_for(INSTRUCTIONS_TITLE[lang]) is None
+    for spec in schema.SHEETS:
+        assert schema.sheet_for(sheet_title(spec, lang)) is spec
+    assert wb.active.title == INSTRUCTIONS_TITLE[lang]
+
+
+def test_headers_in_language_and_mapped_back(book):
+    lang, _, wb = book
+    for spec in schema.SHEETS:
+        ws = wb[sheet_title(spec, lang)]
+        got = [c.value for c in ws[1]]
+        want = [c.label_fr if lang == "fr" else c.name for c in spec.columns]
+        assert got == want
+        for text, col in zip(got, spec.columns):
+            assert schema.column_for(spec, text) is col
+        assert ws.freeze_panes == "A2", spec.name
+
+
+def test_header_input_messages(book):
+    lang, _, wb = book
+    for spec in schema.SHEETS:
+        ws = wb[sheet_title(spec, lang)]
+        for i, col in enumerate(spec.columns):
+            dv = _dv_for(ws, f"{_col_letter(i)}1")
+            assert dv is not None and dv.showInputMessage, (spec.name, col.name)
+            help_text = col.help_fr if lang == "fr" else col.help_en
+            assert dv.prompt.startswith(help_text[:40])
+            assert len(dv.prompt) <= 255 and len(dv.promptTitle) <= 32
+
+
+def _list_values(dv) -> list[str]:
+    return dv.formula1.strip('"').split(",")
+
+
+def test_dropdowns_use_language_values(book):
+    lang, _, wb = book
+    ws = wb[sheet_title(schema.CONTRACTS, lang)]
+    cols = [c.name for c in schema.CONTRACTS.columns]
+
+    def dv(sheet_spec, name):
+        w = wb[sheet_title(sheet_spec, lang)]
+        i = [c.name for c in sheet_spec.columns].index(name)
+        found = _dv_for(w, f"{_col_letter(i)}2")
+        assert found is not None, name
+        return found
+
+    size = dv(schema.CONTRACTS, "company_size")
+    assert size.type == "list" and _list_values(size) == ["TPE", "PME", "ETI", "GE"]
+    cur = dv(schema.CONTRACTS, "currency")
+    assert cur.type == "list" and {"EUR", "USD", "GBP", "CHF", "JPY"} <= set(_list_values(cur))
+    yes_no = _list_values(dv(schema.CONTRACTS, "requires_verified"))
+    assert yes_no == (["oui", "non"] if lang == "fr" else ["yes", "no"])
+    assert _list_values(dv(schema.CONTRACTS, "language")) == ["fr", "en"]
+    cat = _list_values(dv(schema.KPIS, "category"))
+    direction = _list_values(dv(schema.KPIS, "direction"))
+    mode = _list_values(dv(schema.KPIS, "target_mode"))
+    status = _list_values(dv(schema.READINGS, "status"))
+    if lang == "fr":
+        assert cat == ["opérationnel", "robustesse", "financier"]
+        assert direction == ["hausse", "baisse"]
+        assert mode == ["absolu", "relatif", "points"]
+        assert status == ["vérifié", "provisoire", "contesté", "annulé"]
+    else:
+        assert cat == ["operational", "robustness", "financial"]
+        assert direction == ["higher", "lower"]
+        assert mode == ["absolute", "relative", "points"]
+        assert status == ["verified", "provisional", "disputed", "void"]
+    # Every offered value is one that validation reads back.
+    for column, values in (("category", cat), ("direction", direction), ("target_mode", mode),
+                           ("status", status), ("language", ["fr", "en"])):
+        for v in values:
+            assert schema.enum_value(column, v) is not None, (column, v)
+    for v in yes_no:
+        assert schema.key(v) in schema.BOOLS
+    assert "currency" in cols and ws is not None
+
+
+def test_number_ranges(book):
+    lang, _, wb = book
+
+    def dv(spec, name):
+        w = wb[sheet_title(spec, lang)]
+        i = [c.name for c in spec.columns].index(name)
+        return _dv_for(w, f"{_col_letter(i)}2")
+
+    d = dv(schema.CONTRACTS, "duration_months")
+    assert (d.type, d.operator, d.formula1, d.formula2) == ("whole", "between", "1", "120")
+    w = dv(schema.KPIS, "window_months")
+    assert (w.type, w.operator, w.formula1) == ("whole", "greaterThanOrEqual", "1")
+    for spec in schema.SHEETS:
+        for col in spec.columns:
+            if col.kind == "fraction":
+                f = dv(spec, col.name)
+                assert (f.type, f.operator, f.formula1, f.formula2) == ("decimal", "between", "0", "1"), col.name
+    fee = dv(schema.CONTRACTS, "monthly_fee")
+    assert (fee.type, fee.operator, fee.formula1) == ("decimal", "greaterThan", "0")
+    for name in ("exit_month",):
+        e = dv(schema.CONTRACTS, name)
+        assert e.type == "whole"
+    assert dv(schema.KPIS, "due_month").type == "whole"
+    assert dv(schema.READINGS, "value").type == "decimal"
+
+
+def test_formats(book):
+    lang, _, wb = book
+    for spec in schema.SHEETS:
+        ws = wb[sheet_title(spec, lang)]
+        for i, col in enumerate(spec.columns):
+            letter = _col_letter(i)
+            fmt = ws.column_dimensions[letter].number_format
+            if col.kind == "fraction":
+                assert "%" in fmt, col.name
+                if ws.max_row >= 2 and ws[f"{letter}2"].value is not None:
+                    assert "%" in ws[f"{letter}2"].number_format
+            if col.kind == "month":
+                assert fmt == "yyyy-mm", col.name
+                if ws.max_row >= 2 and ws[f"{letter}2"].value is not None:
+                    assert ws[f"{letter}2"].number_format == "yyyy-mm"
+                    assert isinstance(ws[f"{letter}2"].value, dt.datetime)
+
+
+def test_strings_are_never_formulas(book):
+    _, _, wb = book
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", cell.coordinate
+                if isinstance(cell.value, str):
+                    assert cell.data_type == "s"
+
+
+def test_instructions_explain_every_column(book):
+    lang, _, wb = book
+    ws = wb[INSTRUCTIONS_TITLE[lang]]
+    text = "\n".join(str(c.value) for row in ws.iter_rows() for c in row if c.value is not None)
+    rows = [[c.value for c in r] for r in ws.iter_rows()]
+    for spec in schema.SHEETS:
+        assert sheet_title(spec, lang) in text
+        for col in spec.columns:
+            help_text = col.help_fr if lang == "fr" else col.help_en
+            match = [r for r in rows if r[0] == header(col, lang) and help_text in r]
+            assert match, (spec.name, col.name)
+            if col.example not in (None, ""):
+                assert match[0][6], (spec.name, col.name)   # the example column
+    assert "perfsettle check" in text
+    for v in ENUM_DISPLAY["fr"]["status"].values():
+        assert v in text
+
+
+def _canonical(value, column: schema.Column):
+    if column.kind == "enum":
+        return schema.enum_value(column.name, value)
+    if column.kind == "bool":
+        return schema.BOOLS[schema.key(value)]
+    if column.kind == "month" and isinstance(value, dt.datetime):
+        return months.from_date(value)
+    return value
+
+
+def test_example_contract_is_consistent(book):
+    lang, _, wb = book
+    current = months.from_date(TODAY)
+    data = {}
+    for spec in schema.SHEETS:
+        ws = wb[sheet_title(spec, lang)]
+        rows = []
+        for r in ws.iter_rows(min_row=2, values_only=True):
+            if any(v is not None for v in r):
+                rows.append({c.name: _canonical(v, c) for c, v in zip(spec.columns, r) if v is not None})
+        data[spec.name] = rows
+    assert data == {k: [{n: v for n, v in row.items() if v not in (None, "")} for row in rows]
+                    for k, rows in _canonical_examples(lang).items()}
+    (contract,) = data["Contracts"]
+    assert contract["language"] == lang
+    assert contract["start_month"] == months.add(current, -3)
+    kpis = data["KPIs"]
+    paying = [k for k in kpis if k["weight"] > 0]
+    assert len(paying) >= 2
+    assert sum(Decimal(repr(k["weight"])) for k in kpis) == 1
+    assert any(k["category"] == "robustness" for k in paying)
+    ids = {k["kpi_id"] for k in kpis}
+    assert contract["bonus_kpi"] in ids and contract["exit_kpi"] in ids
+    readings = data["Readings"]
+    assert len(readings) >= 3
+    assert {r["month"] for r in readings} == {months.add(current, -i) for i in (1, 2, 3)}
+    assert all(r["kpi_id"] in ids for r in readings)
+    lo, hi = schema.BANDS[contract["company_size"]]
+    assert Decimal(lo) <= Decimal(repr(contract["variable_share"])) <= Decimal(hi)
+    assert data["Invoiced"] == []
+
+
+def _canonical_examples(lang):
+    rows = example_rows(lang, TODAY)
+    return {k: [{n: v for n, v in r.items()} for r in v] for k, v in rows.items()}
+
+
+def test_template_passes_validation_without_finding(book):
+    """Validation layers (intake + validate) find nothing in the template as written."""
+    from perfsettle import intake, validate
+
+    lang, path, _ = book
+    period = months.add(months.from_date(TODAY), -1)
+    raw = intake.read_raw(path)
+    parsed = validate.parse_workbook(path.name, raw)
+    result = validate.check_run([parsed], {}, {}, period)
+    findings = [d.line() for d in parsed.diagnostics + list(result.diagnostics)]
+    assert findings == []
+    assert result.outcomes[path.name] == "accepted"
+    assert not result.excluded
+    assert len(result.contracts) == 1 and len(result.kpis) == 5 and len(result.readings) == 15
+
+
+def test_template_example_settles_cleanly(book):
+    """The example contract, settled by the engine, earns every month without a hold."""
+    from perfsettle import intake, validate
+    from perfsettle.model import Terms
+    from perfsettle.settle import settle
+
+    lang, path, _ = book
+    period = months.add(months.from_date(TODAY), -1)
+    parsed = validate.parse_workbook(path.name, intake.read_raw(path))
+    got = validate.check_run([parsed], {}, {}, period)
+    contracts = [c for c, _ in got.contracts.values()]
+    kpis = [k for k, _ in got.kpis.values()]
+    terms = [Terms(c, tuple(k for k in kpis if k.contract_id == c.contract_id)) for c in contracts]
+    readings = [r for r, _ in got.readings.values()]
+    (result,) = settle(terms, readings, {}, period)
+    assert result.status == "settled"
+    assert result.exit.status == "ok"
+    assert [m.month for m in result.months] == [months.add(period, -2), months.add(period, -1), period]
+    for m in result.months:
+        assert m.held == 0 and m.deferred == 0
+        assert m.fixed + m.earned + m.held + m.deferred + m.forfeited == m.fee
+    assert [m.bonus_malus for m in result.months] == ["malus", "malus", "bonus"]
+    assert [str(m.due) for m in result.months] == ["7535.00", "8435.00", "10350.00"]
+
+
+def test_dated_from_today_by_default(tmp_path):
+    path = write_template(tmp_path / "t.xlsx", "fr")
+    ws = openpyxl.load_workbook(path)["Contrats"]
+    assert months.from_date(ws["F2"].value) == months.add(months.from_date(dt.date.today()), -3)
+
+
+# -- real clients -------------------------------------------------------------------------
+
+def _soffice() -> str | None:
+    return shutil.which("soffice") or shutil.which("libreoffice")
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("lang", LANGS)
+def test_libreoffice_opens_and_resaves(lang, tmp_path):
+    soffice = _soffice()
+    if soffice is None:
+        pytest.skip("LibreOffice (soffice) is not installed: apt-get install libreoffice-calc-nogui")
+    src = write_template(tmp_path / f"modele-{lang}.xlsx", lang, today=TODAY)
+    out = tmp_path / "out"
+    profile = (tmp_path / "lo-profile").as_uri()
+    proc = subprocess.run(
+        [soffice, f"-env:UserInstallation={profile}", "--headless", "--convert-to", "ods",
+         "--outdir", str(out), str(src)],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    ods = out / f"modele-{lang}.ods"
+    assert ods.is_file() and ods.stat().st_size > 0
+    # What LibreOffice wrote back reads as the same input (sheets, headers, rows).
+    from perfsettle import intake, validate
+    parsed = validate.parse_workbook(ods.name, intake.read_raw(ods))
+    result = validate.check_run([parsed], {}, {}, months.add(months.from_date(TODAY), -1))
+    assert [d.line() for d in parsed.diagnostics + list(result.diagnostics)] == []
+    assert len(result.readings) == 15
+
+
+# -- command line ---------------------------------------------------------------------------
+
+def _cli_available() -> bool:
+    try:
+        import perfsettle.cli  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _perfsettle(*args, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.pop("PERFSETTLE_CONFIG", None)
+    return subprocess.run([sys.executable, "-m", "perfsettle.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+needs_cli = pytest.mark.skipif(not _cli_available(), reason="perfsettle.cli is not there yet")
+
+
+@needs_cli
+@pytest.mark.parametrize("lang", LANGS)
+def test_cli_check_finds_nothing(lang, tmp_path):
+    path = write_template(tmp_path / f"modele-{lang}.xlsx", lang)
+    proc = _perfsettle("check", str(path), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = (proc.stdout + proc.stderr).lower()
+    assert "error" not in text and "warning" not in text, text
+
+
+@needs_cli
+@pytest.mark.parametrize("lang", LANGS)
+def test_cli_run_settles_the_example(lang, tmp_path):
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    inbox.mkdir()
+    write_template(inbox / f"modele-{lang}.xlsx", lang)
+    period = months.add(months.from_date(dt.date.today()), -1)
+    proc = _perfsettle("run", "--period", period, "--min-age", "0", "--inbox", str(inbox),
+                       "--outbox", str(outbox), "--store", str(tmp_path / "store.sqlite"),
+                       cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    contracts = (outbox / period / "contracts.csv").read_text(encoding="utf-8").splitlines()
+    assert contracts[0].startswith("contract_id,")
+    (row,) = contracts[1:]
+    fields = row.split(",")
+    assert fields[0] == "C-PME-01" and fields[4] == "settled" and fields[5] == "ok"
+    assert fields[6:8] == ["0", "0"]          # no error, no warning
+    assert fields[8] == "26320.00"            # 7535 + 8435 + 10350
