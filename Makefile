@@ -1,0 +1,43 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   creates .venv, installs perfsettle, closes 2026-10 then 2026-11 on samples/
+#   make test   creates .venv, installs perfsettle with its test tools, runs the whole suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test e2e-tools bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(BIN)/.installed
+	rm -rf demo && mkdir -p demo/inbox
+	cp samples/2026-10-*.xlsx demo/inbox/
+	cd demo && ../$(BIN)/perfsettle run --period 2026-10 --min-age 0
+	cp samples/2026-11-*.xlsx demo/inbox/
+	cd demo && ../$(BIN)/perfsettle run --period 2026-11 --min-age 0
+	@echo "Outputs: demo/outbox/2026-10/ and demo/outbox/2026-11/ (store: demo/perfsettle.sqlite)"
+
+# LibreOffice and Chromium serve the end-to-end checks of output workbooks and HTML.
+# Installed with apt-get when missing and we are root; otherwise those checks are skipped
+# (and fail under CI=true, where they are required).
+e2e-tools:
+	@if ! command -v soffice >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing LibreOffice (calc) and Chromium for the end-to-end checks…"; \
+	    apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libreoffice-calc-nogui chromium >/dev/null; \
+	  else echo "soffice/chromium missing and not root: end-to-end checks will be skipped"; fi; \
+	fi
+
+test: $(BIN)/.installed e2e-tools
+	$(BIN)/python -m pytest
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/bench.py
+
+clean:
+	rm -rf demo build dist .pytest_cache
