@@ -1,0 +1,224 @@
+"""The workbook rules of SPEC §2: each finding at its cell, with its code and scope."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal as D
+
+import openpyxl
+import pytest
+
+from builders import contract, kpis, readings, workbook
+from perfsettle.cells import parse_number_text, to_month
+from perfsettle.intake import read_raw
+from perfsettle.validate import check_run, parse_workbook
+
+
+def check(path, stored_contracts=None, stored_kpis=None, period="2026-06"):
+    wb = parse_workbook(path.name, read_raw(path))
+    intake = check_run([wb], stored_contracts or {}, stored_kpis or {}, period)
+    return intake, {(d.code, d.source.cell) for d in intake.diagnostics}
+
+
+def codes(intake):
+    return sorted(d.code for d in intake.diagnostics)
+
+
+# --------------------------------------------------------------------------- cells
+
+@pytest.mark.parametrize("text, value", [
+    ("12,5", D("12.5")), ("12.5", D("12.5")), ("1 234,5", D("1234.5")), ("-0,25", D("-0.25")),
+    ("40 %", D("0.4")), ("40%", D("0.4")), ("1\u202f234\u00a0567,25", D("1234567.25")), ("0,125", D("0.125")),
+    ("1234,567", D("1234.567")),
+])
+def test_number_as_text_is_read_with_a_warning(text, value):
+    d, problem = parse_number_text(text)
+    assert d == value and problem[0] == "warning" and problem[1] == "number-as-text"
+
+
+@pytest.mark.parametrize("text, code", [("1,234", "number-ambiguous"), ("12.500", "number-ambiguous"),
+                                        ("abc", "not-a-number"), ("12,5,3", "not-a-number"), ("", "not-a-number"),
+                                        ("1 23,5", "not-a-number")])
+def test_ambiguous_or_unreadable_text_is_an_error(text, code):
+    d, problem = parse_number_text(text)
+    assert d is None and problem[:2] == ("error", code)
+
+
+@pytest.mark.parametrize("value, month", [(dt.date(2026, 3, 17), "2026-03"), ("2026-03", "2026-03"),
+                                          ("03/2026", "2026-03"), (dt.datetime(2026, 3, 1, 10), "2026-03")])
+def test_months_as_dates_or_text(value, month):
+    assert to_month(value) == (month, None)
+
+
+def test_a_number_is_not_a_month():
+    assert to_month(46082.0)[1][1] == "not-a-month"
+
+
+# --------------------------------------------------------------------------- whole workbooks
+
+def test_a_clean_workbook_has_no_finding(tmp_path):
+    p = workbook(tmp_path / "ok.xlsx", contracts=[contract()], kpis=kpis(), readings=readings())
+    intake, found = check(p)
+    assert found == set() and intake.outcomes == {"ok.xlsx": "accepted"}
+    assert set(intake.contracts) == {"C1"} and len(intake.readings) == 2
+
+
+def test_french_sheet_names_headers_and_values(tmp_path):
+    fr = {
+        "Contracts": ("Contrats", {"contract_id": "Contrat", "provider": "Prestataire", "company_size": "Taille",
+                                   "currency": "Devise", "start_month": "Mois début", "duration_months": "Durée mois",
+                                   "monthly_fee": "Honoraires mensuels", "variable_share": "Part variable",
+                                   "requires_verified": "Vérification requise", "language": "Langue"}),
+        "KPIs": ("Indicateurs", {"contract_id": "contrat", "kpi_id": "INDICATEUR", "name": "Libellé",
+                                 "category": "Catégorie", "direction": "Sens", "baseline": "Référence",
+                                 "target_mode": "Mode objectif", "target": "Objectif", "weight": "Poids"}),
+        "Readings": ("Relevés", {"contract_id": "contrat", "kpi_id": "indicateur", "month": "mois",
+                                 "value": "valeur", "status": "statut"}),
+    }
+    k = kpis()
+    k[0].update(category="opérationnel", direction="hausse", target_mode="relatif")
+    k[1].update(category="Robustesse", direction="HAUSSE", target_mode="absolu")
+    r = readings(status="vérifié")
+    p = workbook(tmp_path / "fr.xlsx", headers=fr, contracts=[contract(requires_verified="oui", language="FR")],
+                 kpis=k, readings=r)
+    intake, found = check(p)
+    assert found == set()
+    c, _ = intake.contracts["C1"]
+    assert c.requires_verified is True and c.language == "fr"
+    assert {r.status for r, _ in intake.readings.values()} == {"verified"}
+
+
+def test_header_row_is_the_first_non_empty_row_and_extra_columns_are_ignored(tmp_path):
+    p = workbook(tmp_path / "x.xlsx", contracts=[contract(notes="hello")], kpis=kpis(), readings=readings())
+    wb = openpyxl.load_workbook(p)
+    wb["KPIs"].insert_rows(1, 3)
+    wb["KPIs"]["A2"] = None
+    wb.save(p)
+    intake, found = check(p)
+    assert found == set() and len(intake.kpis) == 2
+
+
+def test_findings_are_located_at_their_cell(tmp_path):
+    k = kpis()
+    k[0]["weight"] = "soixante"
+    p = workbook(tmp_path / "w.xlsx", contracts=[contract()], kpis=k, readings=readings())
+    intake, found = check(p)
+    # KPIs columns: contract_id A, kpi_id B, ... weight is the 11th column (K); first KPI row is 2.
+    assert ("not-a-number", "KPIs!K2") in found
+    assert intake.excluded == {"C1"} and intake.outcomes["w.xlsx"] == "rejected"
+
+
+def test_an_error_excludes_only_its_contract(tmp_path):
+    bad = kpis("C2")
+    bad[1]["weight"] = 0.5   # 0.6 + 0.5 != 1
+    p = workbook(tmp_path / "two.xlsx", contracts=[contract(), contract(contract_id="C2")],
+                 kpis=kpis() + bad, readings=readings() + readings("C2"))
+    intake, found = check(p)
+    assert ("weights-sum", "KPIs!K4") in found
+    assert intake.excluded == {"C2"} and set(intake.contracts) == {"C1"}
+    assert intake.outcomes["two.xlsx"] == "partially_accepted"
+    assert not any(k[0] == "C2" for k in intake.readings)
+
+
+@pytest.mark.parametrize("change, code, cell", [
+    ({"target": -0.15}, "target-direction", "KPIs!I2"),
+    ({"target": 0}, "target-direction", "KPIs!I2"),
+    ({"baseline": None}, "required", "KPIs!G2"),
+    ({"baseline": 0}, "out-of-range", "KPIs!G2"),
+    ({"floor": 0.2}, "floor-not-worse", "KPIs!J2"),
+    ({"direction": "sideways"}, "bad-value", "KPIs!E2"),
+    ({"window_months": 0}, "out-of-range", "KPIs!L2"),
+    ({"due_month": 13}, "out-of-range", "KPIs!M2"),
+])
+def test_kpi_rules(tmp_path, change, code, cell):
+    k = kpis()
+    k[0].update(change)
+    p = workbook(tmp_path / "k.xlsx", contracts=[contract()], kpis=k, readings=readings())
+    intake, found = check(p)
+    assert (code, cell) in found and intake.excluded == {"C1"}
+
+
+@pytest.mark.parametrize("change, code, cell", [
+    ({"variable_share": 0}, "out-of-range", "Contracts!I2"),
+    ({"variable_share": 35}, "percent-scale", "Contracts!I2"),
+    ({"duration_months": 121}, "out-of-range", "Contracts!G2"),
+    ({"monthly_fee": 100.005}, "money-digits", "Contracts!H2"),
+    ({"currency": "JPY", "monthly_fee": 100.5}, "money-digits", "Contracts!H2"),
+    ({"currency": "EURO"}, "bad-currency", "Contracts!E2"),
+    ({"company_size": "XL"}, "bad-value", "Contracts!D2"),
+    ({"bonus_kpi": "detection"}, "required", "Contracts!L2"),
+    ({"exit_kpi": "nope", "exit_threshold": 0.7}, "unknown-kpi", "Contracts!O2"),
+    ({"contract_id": "../../etc/passwd"}, "bad-id", "Contracts!A2"),
+    ({"contact_email": "a@b.example\r\nBcc: x@y.example"}, "bad-email", "Contracts!S2"),
+    ({"start_month": "mars"}, "not-a-month", "Contracts!F2"),
+])
+def test_contract_rules(tmp_path, change, code, cell):
+    p = workbook(tmp_path / "c.xlsx", contracts=[contract(**change)], kpis=kpis(), readings=readings())
+    intake, found = check(p)
+    assert (code, cell) in found, sorted(found)
+    assert intake.outcomes["c.xlsx"] in ("rejected", "partially_accepted")
+
+
+def test_warnings_do_not_exclude(tmp_path):
+    k = kpis()
+    k[1]["category"] = "operational"
+    r = readings(months=("2026-01", "2027-02"))
+    p = workbook(tmp_path / "w.xlsx", contracts=[contract(variable_share=0.5)], kpis=k, readings=r)
+    intake, found = check(p)
+    assert {c for c, _ in found} == {"share-band", "no-robustness", "month-outside-term", "month-after-period"}
+    assert intake.excluded == set() and intake.outcomes["w.xlsx"] == "accepted"
+
+
+def test_duplicates_and_unknown_references(tmp_path):
+    r = readings() + readings()[:1] + [{"contract_id": "C1", "kpi_id": "ghost", "month": "2026-01", "value": 1},
+                                       {"contract_id": "C9", "kpi_id": "x", "month": "2026-01", "value": 1}]
+    p = workbook(tmp_path / "d.xlsx", contracts=[contract()], kpis=kpis(), readings=r)
+    intake, found = check(p)
+    assert ("duplicate", "Readings!C4") in found
+    assert ("unknown-kpi", "Readings!B5") in found
+    assert ("unknown-contract", "Readings!A6") in found
+
+
+def test_kpi_count_and_robustness_on_the_contract_as_it_will_stand(tmp_path):
+    stored = parse_workbook("s.xlsx", read_raw(workbook(tmp_path / "s.xlsx", contracts=[contract()], kpis=kpis())))
+    base = check_run([stored], {}, {}, "2026-06")
+    stored_contracts = {cid: c for cid, (c, _) in base.contracts.items()}
+    stored_kpis = {"C1": {kid: k for (_, kid), (k, _) in base.kpis.items()}}
+    # Retiring the robustness KPI (weight 0) and moving its weight leaves one paying KPI.
+    change = [dict(kpis()[0], weight=1), dict(kpis()[1], weight=0)]
+    p = workbook(tmp_path / "c.xlsx", kpis=change)
+    intake, found = check(p, stored_contracts, stored_kpis)
+    assert "kpi-count" in codes(intake) and "no-robustness" in codes(intake)
+    # Readings only, for a stored contract: accepted.
+    p2 = workbook(tmp_path / "r.xlsx", readings=readings(months=("2026-02",)))
+    intake2, found2 = check(p2, stored_contracts, stored_kpis)
+    assert found2 == set() and intake2.outcomes["r.xlsx"] == "accepted"
+
+
+def test_missing_required_column_rejects_the_workbook(tmp_path):
+    p = workbook(tmp_path / "m.xlsx", contracts=[contract()], kpis=kpis(), readings=readings())
+    wb = openpyxl.load_workbook(p)
+    wb["KPIs"].delete_cols(11)  # weight
+    wb.save(p)
+    intake, found = check(p)
+    assert ("column-missing", "KPIs!1:1") in found
+    assert intake.outcomes["m.xlsx"] == "rejected" and intake.contracts == {}
+
+
+def test_formula_without_cached_value_and_error_cells_are_reported_not_read_as_blank(tmp_path):
+    p = workbook(tmp_path / "f.xlsx", contracts=[contract()], kpis=kpis(), readings=readings())
+    wb = openpyxl.load_workbook(p)
+    wb["Readings"]["D2"] = "=0.5+0.3"
+    wb["Readings"]["D3"] = "#N/A"
+    wb.save(p)
+    intake, found = check(p)
+    assert ("formula-no-value", "Readings!D2") in found
+    assert ("error-cell", "Readings!D3") in found
+
+
+def test_void_needs_no_value_and_other_statuses_do(tmp_path):
+    r = readings()
+    r[0].update(value=None, status="annulé")
+    r[1].update(value=None, status="verified")
+    p = workbook(tmp_path / "v.xlsx", contracts=[contract()], kpis=kpis(), readings=r)
+    intake, found = check(p)
+    assert found == {("required", "Readings!D3")}
