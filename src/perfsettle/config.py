@@ -29,6 +29,7 @@ class Settings:
     outbox: Path = Path("outbox")
     store: Path = Path("perfsettle.sqlite")
     min_age: float = 10.0
+    incomplete_grace: float = 900.0   # seconds an incomplete-looking workbook is waited for
     language: str = "fr"
     sender: str = "perfsettle@localhost.localdomain"
     finance_recipients: tuple[str, ...] = ()
@@ -40,7 +41,7 @@ class Settings:
         return self.store.with_name(self.store.name + ".lock")
 
 
-_TOP = {"inbox": Path, "outbox": Path, "store": Path, "min_age": float, "language": str, "sender": str,
+_TOP = {"inbox": Path, "outbox": Path, "store": Path, "min_age": float, "incomplete_grace": float, "language": str, "sender": str,
         "finance_recipients": tuple}
 _SMTP = {"host": str, "port": int, "security": str, "user": str, "password_env": str, "timeout": int}
 

@@ -66,6 +66,29 @@ def candidates(inbox: Path, min_age: float, now: float | None = None) -> list[Pa
     return [p for _, _, p in found]
 
 
+def looks_incomplete(path: Path) -> bool:
+    """A zip-based workbook without its end-of-central-directory record: still being copied?"""
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                return False
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 65_557))
+            return b"PK\x05\x06" not in f.read()
+    except OSError:
+        return True
+
+
+def fingerprint(path: Path) -> tuple[int, int] | None:
+    """(size, mtime in ns) of a file, to see whether it changed while it was read."""
+    try:
+        st = path.stat(follow_symlinks=False)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
 def read_raw(path: Path) -> RawWorkbook:
     """Read the input sheets of a workbook (any format python-calamine reads).
 

@@ -27,8 +27,9 @@ from pathlib import Path
 from . import exports, months
 from .config import ConfigError, Settings
 from .faults import checkpoint
-from .intake import RawWorkbook, candidates, read_raw
+from .intake import RawWorkbook, candidates, fingerprint, looks_incomplete, read_raw
 from .model import CloseReport, Diagnostic, FileOutcome, Source, Terms
+from .money import format_money
 from .settle import settle
 from .store import Store
 from .validate import ParsedWorkbook, check_run, file_error, parse_workbook
@@ -107,6 +108,8 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
             raise ConfigError(f"period {period} is before the latest closed period {latest}: "
                               "a closed month cannot be reopened; close {latest} or later".replace("{latest}", latest))
         checkpoint("start")
+        if os.environ.get("PERFSETTLE_HOLD_LOCK_SECONDS"):   # test hook: keep the lock a while
+            time.sleep(float(os.environ["PERFSETTLE_HOLD_LOCK_SECONDS"]))
 
         # intake
         inputs = candidates(settings.inbox, settings.min_age)
@@ -114,20 +117,34 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
         parsed: list[ParsedWorkbook] = []
         meta: dict[str, tuple[Path, str]] = {}
         duplicates: list[FileOutcome] = []
+        progress = _Progress(len(inputs))
         for path in inputs:
+            progress.step(path.name)
+            checkpoint(f"intake {path.name}")
+            before = fingerprint(path)
+            if looks_incomplete(path) and time.time() - path.stat().st_mtime < settings.incomplete_grace:
+                log.warning("%s: left for a later run (the file looks incomplete: still being copied?)", path.name)
+                continue
             name = _unique_name(path.name, meta)
             digest = sha256_of(path)
+            checkpoint(f"sha256 {path.name}")
             if digest in known:
                 duplicates.append(FileOutcome(name, digest, "duplicate", 0, 0, (), (), str(path)))
                 meta[name] = (path, digest)
                 continue
             known.add(digest)
             raw, problems = read_workbook(path, settings)
+            if fingerprint(path) != before:
+                known.discard(digest)
+                log.warning("%s: left for a later run (it changed while it was being read)", path.name)
+                continue
+            checkpoint(f"raw {path.name}")
             wb = parse_workbook(name, raw) if raw is not None else ParsedWorkbook(name)
             wb.diagnostics[:0] = [replace(d, source=replace(d.source, file=name)) for d in problems]
             parsed.append(wb)
             meta[name] = (path, digest)
             checkpoint(f"read {name}")
+        progress.done()
         lap("read")
 
         # validate
@@ -138,6 +155,7 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
                              tuple(wb.diagnostics), tuple(intake.file_contracts.get(wb.name, ())), str(meta[wb.name][0]))
                  for wb in parsed] + duplicates
         changes = tuple(store.reading_changes(intake.readings))
+        checkpoint("validated")
         lap("validate")
 
         # close (pure)
@@ -158,6 +176,7 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
             names.setdefault(cid, name)
         report = CloseReport(period, run_id, started, tuple(results), tuple(files), changes,
                              {cid: tuple(v) for cid, v in intake.findings.items()}, names, dry_run)
+        checkpoint("settled")
         lap("settle")
 
         exit_code = EXIT_OK
@@ -169,6 +188,9 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
         _clean_stale_staging(settings.outbox, store)
         staging.mkdir(parents=True)
         outputs = render(report, staging, settings, timings, lap)
+        _write(staging / "run.log", run_log(report, exit_code, timings))
+        outputs.append({"name": "run.log", "sha256": sha256_of(staging / "run.log")})
+        checkpoint("run.log")
         manifest = exports.manifest_json(report, finished_at=utcnow(), outputs=outputs, exit_code=exit_code,
                                          timings=timings)
         _write(staging / "manifest.json", manifest)
@@ -274,6 +296,44 @@ def _render_html(report: CloseReport, outdir: Path, settings: Settings) -> list[
                                           lang=settings.language)
     checkpoint("html")
     return list(paths)
+
+
+def run_log(report: CloseReport, exit_code: int, timings: dict) -> str:
+    """The run's log, kept with its outputs: every input, every finding, the totals."""
+    lines = [f"perfsettle close {report.period}  run {report.run_id}  started {report.started_at}"
+             + ("  (dry run)" if report.dry_run else "")]
+    for f in report.files:
+        lines.append(f"input {f.name}  sha256 {f.sha256}  {f.outcome}  {f.errors} errors, {f.warnings} warnings")
+        lines += ["  " + d.line() for d in f.diagnostics]
+    for r in report.results:
+        lines.append(f"contract {r.contract_id}  {r.status}  exit {r.exit.status or '-'}  "
+                     f"invoice now {format_money(r.invoice_now, r.currency)} {r.currency}")
+    for ccy, t in exports.totals(report).items():
+        lines.append(f"total {ccy}: " + ", ".join(f"{k} {v}" for k, v in t.items()))
+    lines.append("timings: " + ", ".join(f"{k} {v:.3f}s" for k, v in timings.items()))
+    lines.append(f"exit code {exit_code}")
+    return "\n".join(lines) + "\n"
+
+
+class _Progress:
+    """A one-line progress display on stderr, only when stderr is a terminal."""
+
+    def __init__(self, total: int):
+        import sys
+        self.stream = sys.stderr
+        self.on = total > 1 and self.stream.isatty()
+        self.total, self.i = total, 0
+
+    def step(self, name: str) -> None:
+        self.i += 1
+        if self.on:
+            self.stream.write(f"\r\x1b[Kreading {self.i}/{self.total}: {name[:60]}")
+            self.stream.flush()
+
+    def done(self) -> None:
+        if self.on:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
 
 
 def _file_language(results, default: str) -> str:

@@ -11,6 +11,7 @@ from dataclasses import asdict, fields
 from decimal import Decimal
 from pathlib import Path
 
+from .faults import checkpoint
 from .model import Contract, Kpi, Reading, ReadingChange
 
 SCHEMA_VERSION = 1
@@ -201,28 +202,35 @@ class Store:
                 db.execute("INSERT OR REPLACE INTO contracts VALUES (?,?,?,?,?,?)",
                            (cid, data, src.file, src.cell, run_id, now))
                 db.execute("INSERT INTO contract_versions VALUES (?,?,?,?,?,?)", (cid, data, src.file, src.cell, run_id, now))
+            checkpoint("store transaction")
             for (cid, kid), (kpi, src) in intake.kpis.items():
                 data = _to_json(kpi)
                 db.execute("INSERT OR REPLACE INTO kpis VALUES (?,?,?,?,?,?,?)",
                            (cid, kid, data, src.file, src.cell, run_id, now))
                 db.execute("INSERT INTO kpi_versions VALUES (?,?,?,?,?,?,?)", (cid, kid, data, src.file, src.cell, run_id, now))
+            checkpoint("store transaction")
             rows = [(r.contract_id, r.kpi_id, r.month, None if r.value is None else format(r.value, "f"), r.status,
                      r.comment, src.file, src.cell, run_id, now) for r, src in intake.readings.values()]
             db.executemany("INSERT OR REPLACE INTO readings VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
             db.executemany("INSERT INTO reading_versions VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            checkpoint("store transaction")
             rows = [(cid, month, format(amount, "f"), src.file, src.cell, run_id, now)
                     for (cid, month), (amount, src) in intake.invoiced.items()]
             db.executemany("INSERT OR REPLACE INTO opening VALUES (?,?,?,?,?,?,?)", rows)
             db.executemany("INSERT INTO opening_versions VALUES (?,?,?,?,?,?,?)", rows)
+            checkpoint("store transaction")
             db.executemany("INSERT INTO ledger (run_id, period, contract_id, month, amount, currency, recorded_at) "
                            "VALUES (?,?,?,?,?,?,?)",
                            [(run_id, period, cid, month, format(amount, "f"), ccy, now)
                             for cid, month, amount, ccy in ledger_lines])
+            checkpoint("store transaction")
             db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
                        (run_id, period, started_at, None, exit_code, "committed", staging,
                         json.dumps(plan) if record_close else None, json.dumps(totals)))
+            checkpoint("store transaction")
             db.executemany("INSERT INTO run_files VALUES (?,?,?,?,?,?)",
                            [(run_id, f.name, f.sha256, f.outcome, f.errors, f.warnings) for f in files])
+            checkpoint("store transaction")
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -1,0 +1,199 @@
+"""Run lifecycle (SPEC §6): inbox moves, lock, exit codes, incomplete files, reruns, config."""
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from builders import contract, kpis, readings, workbook
+from conftest import EXAMPLES
+from perfsettle.cli import main
+
+PORTFOLIO = EXAMPLES / "portfolio-basic" / "step-1" / "inbox" / "portfolio.xlsx"
+
+
+def perfsettle(*args, env=None, cwd=None):
+    exe = Path(sys.executable).with_name("perfsettle")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, env={**os.environ, **(env or {})},
+                          cwd=cwd, timeout=300)
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+# --------------------------------------------------------------------------- exit codes
+
+def test_exit_0_when_everything_is_accepted_and_inputs_move_to_processed(ws):
+    ws.drop(PORTFOLIO)
+    assert ws.run("2026-10") == 0
+    assert files_under(ws.inbox) == ["processed/2026-10/portfolio.xlsx"]
+    assert (ws.inbox / "processed/2026-10/portfolio.xlsx").read_bytes() == PORTFOLIO.read_bytes()
+
+
+def test_exit_1_when_a_workbook_is_rejected_and_the_rest_goes_on(ws):
+    ws.drop(PORTFOLIO)
+    (ws.inbox / "notes.xlsx").write_text("this is not a workbook")
+    assert ws.run("2026-10") == 1
+    assert "rejected/2026-10/notes.xlsx" in files_under(ws.inbox)
+    assert (ws.inbox / "rejected/2026-10/notes.xlsx").read_text() == "this is not a workbook"
+    assert {r["contract_id"] for r in ws.csv("2026-10", "settlement.csv")} == {"C-PME-01", "C-ETI-02"}
+
+
+def test_exit_1_when_a_contract_is_excluded(ws, tmp_path):
+    bad = kpis("C2")
+    bad[0]["weight"] = 0.9
+    workbook(ws.inbox / "two.xlsx", contracts=[contract(), contract(contract_id="C2")], kpis=kpis() + bad,
+             readings=readings())
+    assert ws.run("2026-01") == 1
+    rows = {r["contract_id"]: r for r in ws.csv("2026-01", "contracts.csv")}
+    assert rows["C2"]["status"] == "excluded" and int(rows["C2"]["errors"]) >= 1 and rows["C2"]["exit_status"] == ""
+    assert rows["C1"]["status"] == "settled"
+    assert files_under(ws.inbox) == ["processed/2026-01/two.xlsx"]
+
+
+def test_exit_2_for_usage_and_configuration_errors(ws, capsys):
+    for bad in ("octobre", "2026-13"):
+        with pytest.raises(SystemExit) as e:
+            main(["run", "--period", bad])
+        assert e.value.code == 2
+    (ws.root / "perfsettle.toml").write_text('inbox = "in"\ncolour = "blue"\n')
+    assert main(["run", "--period", "2026-10"]) == 2
+    assert "colour" in capsys.readouterr().err
+    (ws.root / "perfsettle.toml").write_text('min_age = "soon"\n')
+    assert main(["run", "--period", "2026-10"]) == 2
+    assert "min_age" in capsys.readouterr().err
+
+
+def test_exit_2_for_a_period_before_the_latest_close(ws, capsys):
+    ws.drop(PORTFOLIO)
+    assert ws.run("2026-10") == 0
+    assert ws.run("2026-09") == 2
+    assert "2026-10" in capsys.readouterr().err
+
+
+def test_exit_3_when_another_run_holds_the_lock(ws, capsys):
+    ws.drop(PORTFOLIO)
+    with open(ws.root / "store.sqlite.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert ws.run("2026-10") == 3
+    assert "lock" in capsys.readouterr().err
+    assert files_under(ws.inbox) == ["portfolio.xlsx"] and not ws.outbox.exists()
+
+
+def test_exit_4_on_an_internal_error_without_a_traceback(ws, monkeypatch, capsys):
+    import perfsettle.pipeline as pipeline
+
+    def broken(*a, **k):
+        raise ZeroDivisionError("boom")
+    monkeypatch.setattr(pipeline, "settle", broken)
+    ws.drop(PORTFOLIO)
+    assert ws.run("2026-10") == 4
+    err = capsys.readouterr().err
+    assert "internal error" in err and "Traceback" not in err
+    assert "Traceback" in (ws.root / "perfsettle-error.log").read_text()
+    assert files_under(ws.inbox) == ["portfolio.xlsx"]
+
+
+# --------------------------------------------------------------------------- inbox
+
+def test_lock_files_hidden_files_symlinks_folders_and_fresh_files_are_left_alone(ws):
+    shutil.copy(PORTFOLIO, ws.inbox / "~$portfolio.xlsx")
+    shutil.copy(PORTFOLIO, ws.inbox / ".hidden.xlsx")
+    (ws.inbox / "folder.xlsx").mkdir()
+    os.symlink(PORTFOLIO, ws.inbox / "link.xlsx")
+    shutil.copy(PORTFOLIO, ws.inbox / "fresh.xlsx")
+    code = main(["run", "--period", "2026-10", "--min-age", "60", "--inbox", str(ws.inbox), "--outbox",
+                 str(ws.outbox), "--store", str(ws.store)])
+    assert code == 0
+    assert sorted(p.name for p in ws.inbox.iterdir()) == [".hidden.xlsx", "folder.xlsx", "fresh.xlsx", "link.xlsx",
+                                                         "~$portfolio.xlsx"]
+    assert ws.csv("2026-10", "settlement.csv") == []
+
+
+def test_a_workbook_still_being_copied_is_skipped_then_taken(ws):
+    data = PORTFOLIO.read_bytes()
+    (ws.inbox / "portfolio.xlsx").write_bytes(data[: len(data) // 2])
+    assert ws.run("2026-10") == 0
+    assert files_under(ws.inbox) == ["portfolio.xlsx"]
+    (ws.inbox / "portfolio.xlsx").write_bytes(data)
+    assert ws.run("2026-10") == 0
+    assert files_under(ws.inbox) == ["processed/2026-10/portfolio.xlsx"]
+    assert len(ws.csv("2026-10", "settlement.csv")) == 18
+
+
+def test_the_same_content_dropped_twice_is_a_duplicate_with_no_effect(ws):
+    ws.drop(PORTFOLIO)
+    assert ws.run("2026-10") == 0
+    shutil.copy(PORTFOLIO, ws.inbox / "portfolio.xlsx")
+    assert ws.run("2026-10") == 0
+    assert files_under(ws.inbox) == ["processed/2026-10/portfolio (2).xlsx", "processed/2026-10/portfolio.xlsx"]
+    import json
+    manifest = json.loads(ws.text("2026-10", "manifest.json"))
+    assert [f["outcome"] for f in manifest["inputs"]] == ["duplicate"]
+    assert all(r["invoice_now"] == "0.00" for r in ws.csv("2026-10", "settlement.csv"))
+
+
+def test_a_rerun_moves_earlier_outputs_to_superseded(ws):
+    ws.drop(PORTFOLIO)
+    assert ws.run("2026-10") == 0
+    first = ws.text("2026-10", "settlement.csv")
+    assert ws.run("2026-10") == 0
+    superseded = list((ws.outbox / "2026-10" / "superseded").iterdir())
+    assert len(superseded) == 1 and (superseded[0] / "settlement.csv").read_text() == first
+    assert ws.run("2026-10") == 0
+    assert len(list((ws.outbox / "2026-10" / "superseded").iterdir())) == 2
+
+
+def test_dry_run_changes_nothing(ws):
+    ws.drop(PORTFOLIO)
+    assert ws.run("2026-10", "--dry-run") == 0
+    assert files_under(ws.inbox) == ["portfolio.xlsx"]
+    assert (ws.outbox / "dry-run" / "2026-10" / "settlement.csv").exists()
+    assert not (ws.outbox / "2026-10").exists()
+    db = sqlite3.connect(ws.store)
+    assert db.execute("SELECT count(*) FROM contracts").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM ledger").fetchone() == (0,)
+
+
+def test_config_file_sets_folders_and_flags_override(ws):
+    (ws.root / "perfsettle.toml").write_text('inbox = "drop"\noutbox = "out"\nstore = "db/close.sqlite"\n'
+                                             'min_age = 0\nlanguage = "en"\n')
+    (ws.root / "drop").mkdir()
+    shutil.copy(PORTFOLIO, ws.root / "drop")
+    assert main(["run", "--period", "2026-10"]) == 0
+    assert (ws.root / "out" / "2026-10" / "settlement.csv").exists()
+    assert (ws.root / "db" / "close.sqlite").exists()
+    assert (ws.root / "drop" / "processed" / "2026-10" / "portfolio.xlsx").exists()
+
+
+def test_history_lists_runs(ws, capsys):
+    ws.drop(PORTFOLIO)
+    ws.run("2026-10")
+    capsys.readouterr()
+    assert main(["history", "--store", str(ws.store)]) == 0
+    out = capsys.readouterr().out
+    assert "2026-10" in out and "portfolio.xlsx" in out and "accepted" in out
+
+
+# --------------------------------------------------------------------------- concurrency
+
+def test_two_runs_started_together_one_closes_the_other_exits_3(tmp_path):
+    (tmp_path / "inbox").mkdir()
+    shutil.copy(PORTFOLIO, tmp_path / "inbox")
+    args = ["run", "--period", "2026-10", "--min-age", "0"]
+    exe = Path(sys.executable).with_name("perfsettle")
+    env = {**os.environ, "PERFSETTLE_HOLD_LOCK_SECONDS": "3"}
+    procs = [subprocess.Popen([str(exe), *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    codes = sorted(p.wait(timeout=120) for p in procs)
+    assert codes == [0, 3]
+    db = sqlite3.connect(tmp_path / "perfsettle.sqlite")
+    assert db.execute("SELECT count(*) FROM runs").fetchone() == (1,)
