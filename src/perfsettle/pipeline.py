@@ -194,6 +194,7 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
         manifest = exports.manifest_json(report, finished_at=utcnow(), outputs=outputs, exit_code=exit_code,
                                          timings=timings)
         _write(staging / "manifest.json", manifest)
+        _sync_tree(staging)
         checkpoint("staged")
 
         if dry_run:
@@ -270,7 +271,7 @@ def _render_workbooks(report: CloseReport, outdir: Path, settings: Settings) -> 
     written = []
     by_id = {r.contract_id: r for r in report.results}
     for f in report.files:
-        if f.outcome == "duplicate" or not f.path:
+        if f.outcome == "duplicate" or not f.path or _unreadable(f):
             continue
         results = [by_id[c] for c in f.contracts if c in by_id]
         lang = _file_language(results, settings.language)
@@ -336,6 +337,11 @@ class _Progress:
             self.stream.flush()
 
 
+def _unreadable(f: FileOutcome) -> bool:
+    """A workbook rejected before any of its sheets could be read has nothing to annotate."""
+    return any(d.is_error and d.contract_id is None and not d.source.sheet for d in f.diagnostics)
+
+
 def _file_language(results, default: str) -> str:
     langs = {r.terms.contract.language for r in results if r.terms is not None}
     return langs.pop() if len(langs) == 1 else default
@@ -348,6 +354,21 @@ def _write(path: Path, text: str) -> Path:
         f.flush()
         os.fsync(f.fileno())
     return path
+
+
+def _sync_tree(root: Path) -> None:
+    """Make every staged output durable before the commit that refers to them."""
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+            checkpoint(f"synced {path.relative_to(root)}")
+    for folder in sorted({p.parent for p in root.rglob("*")} | {root}):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _unique_name(name: str, taken) -> str:
@@ -408,7 +429,6 @@ def complete(store: Store, run_id: str, period: str, staging: str, plan: dict) -
             os.replace(s, d)
             checkpoint(f"moved {s.name}")
     store.finish_run(run_id, utcnow())
-    checkpoint("done")
 
 
 def _manifest_run(outdir: Path) -> str | None:

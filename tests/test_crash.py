@@ -1,0 +1,123 @@
+"""Killed at any instant and run again, the outcome equals one complete run (SPEC §6).
+
+A run is traced to list its fault-injection points; then, for every point, a fresh copy of
+the same situation is run in a child process that SIGKILLs itself at that point, and run
+again. The store, the ledger, the outbox and the inbox folders must then equal those of one
+uninterrupted run.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from builders import contract, kpis, workbook
+from conftest import EXAMPLES
+from perfsettle import faults
+from perfsettle.cli import main
+
+STEP1 = EXAMPLES / "portfolio-basic" / "step-1" / "inbox" / "portfolio.xlsx"
+STEP2 = EXAMPLES / "portfolio-basic" / "step-2" / "inbox" / "readings-2026-11.xlsx"
+GIRARD = EXAMPLES / "opening-balance" / "step-1" / "inbox" / "girard.xlsx"
+RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
+
+
+def args(root: Path) -> list[str]:
+    return ["run", "--period", "2026-10", "--min-age", "0", "--inbox", str(root / "inbox"),
+            "--outbox", str(root / "outbox"), "--store", str(root / "store.sqlite")]
+
+
+def situation(root: Path) -> Path:
+    """A store with one close of 2026-10 done, and new files dropped for a rerun of it."""
+    (root / "inbox").mkdir(parents=True)
+    shutil.copy(STEP1, root / "inbox")
+    assert main(args(root)) == 0
+    for p in (STEP2, GIRARD):
+        shutil.copy(p, root / "inbox")
+    (root / "inbox" / "broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    bad = kpis("C-BAD")
+    bad[0]["weight"] = 0.7
+    workbook(root / "inbox" / "mixed.xlsx", contracts=[contract(contract_id="C-OK"), contract(contract_id="C-BAD")],
+             kpis=kpis("C-OK") + bad)
+    for i, p in enumerate(sorted((root / "inbox").glob("*.xlsx"))):
+        os.utime(p, (1_700_000_000 + i, 1_700_000_000 + i))
+    return root
+
+
+def snapshot(root: Path) -> dict:
+    db = sqlite3.connect(root / "store.sqlite")
+    q = lambda sql: sorted(db.execute(sql).fetchall())  # noqa: E731
+    store = {
+        "contracts": q("SELECT contract_id, data FROM contracts"),
+        "kpis": q("SELECT contract_id, kpi_id, data FROM kpis"),
+        "readings": q("SELECT contract_id, kpi_id, month, value, status FROM readings"),
+        "reading_versions": q("SELECT contract_id, kpi_id, month, value, status, file FROM reading_versions"),
+        "opening": q("SELECT contract_id, month, amount FROM opening"),
+        "ledger": q("SELECT period, contract_id, month, amount FROM ledger"),
+        "runs": q("SELECT period, state, exit_code FROM runs"),
+        "run_files": q("SELECT name, outcome, errors, warnings FROM run_files"),
+    }
+    db.close()
+    outbox = {}
+    for p in sorted((root / "outbox").rglob("*")):
+        if p.is_file():
+            rel = RUN_ID.sub("RUN", str(p.relative_to(root / "outbox")))
+            outbox[rel] = p.read_text(encoding="utf-8") if p.suffix == ".csv" else "present"
+    inbox = {str(p.relative_to(root / "inbox")): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted((root / "inbox").rglob("*")) if p.is_file()}
+    return {"store": store, "outbox": outbox, "inbox": inbox}
+
+
+def run_killed_at(root: Path, point: int) -> int | None:
+    """Run in a forked child that kills itself at ``point``; returns the signal, if any."""
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 99
+        try:
+            os.environ["PERFSETTLE_CRASH_AT"] = str(point)
+            faults._count = 0
+            code = main(args(root))
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    root = situation(tmp_path_factory.mktemp("baseline") / "site")
+    return root
+
+
+def test_crash_at_every_point_then_rerun_equals_one_complete_run(baseline, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    reference = tmp_path / "reference"
+    shutil.copytree(baseline, reference)
+    trace = tmp_path / "points.txt"
+    monkeypatch.setenv("PERFSETTLE_TRACE_POINTS", str(trace))
+    faults._count = 0
+    assert main(args(reference)) == 1
+    monkeypatch.delenv("PERFSETTLE_TRACE_POINTS")
+    faults._count = 0
+    points = trace.read_text().splitlines()
+    assert len(points) >= 50, points
+    expected = snapshot(reference)
+    assert expected["store"]["runs"] == [("2026-10", "done", 0), ("2026-10", "done", 1)]
+
+    for n, line in enumerate(points, start=1):
+        root = tmp_path / f"crash-{n}"
+        shutil.copytree(baseline, root)
+        assert run_killed_at(root, n) == signal.SIGKILL, f"point {line} was not reached"
+        code = main(args(root))
+        assert code == 1, f"after a crash at {line}: exit {code}"
+        got = snapshot(root)
+        assert got == expected, f"after a crash at point {line}"
+        assert not list((root / "outbox").glob(".old-*"))
+        assert not any((root / "outbox" / ".staging").iterdir()) if (root / "outbox" / ".staging").exists() else True
+        shutil.rmtree(root)
