@@ -34,23 +34,22 @@ import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
 from pathlib import Path
 from typing import Iterable, Sequence
-from xml.sax.saxutils import escape
 
 import defusedxml.ElementTree as SafeET
 import openpyxl
 import python_calamine
 import xlsxwriter
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+import xlsxwriter.worksheet
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, MergedCell
 from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.cell import column_index_from_string, range_boundaries
 from openpyxl.worksheet.hyperlink import Hyperlink
 
-from . import schema
+from . import months, schema
 from .model import CloseReport, ContractResult, Diagnostic
 from .money import format_number, minor_digits
 
@@ -364,7 +363,7 @@ def write_annotated(src: Path, dest: Path, diagnostics: Sequence[Diagnostic],
         if wb is not None:
             inputs = _annotate_openpyxl(wb, diagnostics, results, lang, note="")
             wb.save(tmp)
-            _restore_cached_values(src, tmp, inputs)
+            _restore_exact_values(src, tmp, inputs)
         else:
             sheets = _read_values(src)
             cells = max(cells, sum(len(rows) * max(map(len, rows), default=0)
@@ -484,18 +483,18 @@ def _strip_previous(ws) -> None:
 
 def _annotate_openpyxl(wb, diagnostics, results, lang: str, note: str) -> list[str]:
     """Annotate ``wb`` in place; return the titles of its input sheets."""
-    kinds = ANNOTATION_SHEETS
+    active = wb.active.title if wb.active is not None else None
     for ws in list(wb.worksheets):
         if ws.title.casefold() in _RESERVED:
             header = [c.value for c in next(ws.iter_rows(min_row=1, max_row=1), ())]
-            if _is_generated(ws.title, header, kinds):
+            if _is_generated(ws.title, header, ANNOTATION_SHEETS):
                 wb.remove(ws)
     inputs = [ws.title for ws in wb.worksheets]
     for ws in wb.worksheets:
         _strip_previous(ws)
 
     for (sheet, row, col), diags in _cell_findings(diagnostics, inputs).items():
-        cell = wb[sheet].cell(row=row, column=col)
+        cell = _anchor(wb[sheet], row, col)
         text = _comment_text(diags, lang)
         if cell.comment is not None and cell.comment.text:
             cell.comment = Comment(_text(cell.comment.text + "\n\n" + text), cell.comment.author)
@@ -514,12 +513,26 @@ def _annotate_openpyxl(wb, diagnostics, results, lang: str, note: str) -> list[s
         ws = wb.create_sheet(table.title)
         _put_table(ws, table)
         added.append(ws)
-    if diagnostics:
-        for ws in wb.worksheets:
-            ws.sheet_view.tabSelected = False
-        wb.active = added[0]
-        added[0].sheet_view.tabSelected = True
+
+    # Open on the Issues sheet when there is something to see, else where the file opened.
+    visible = [ws for ws in wb.worksheets if ws.sheet_state == "visible"]
+    show = added[0] if diagnostics or active not in inputs else wb[active]
+    if show.sheet_state != "visible":
+        show = visible[0]
+    for ws in wb.worksheets:
+        ws.sheet_view.tabSelected = ws is show
+    wb.active = show
     return inputs
+
+
+def _anchor(ws, row: int, col: int):
+    """The cell that carries a comment for (row, col): the top-left cell of a merged range."""
+    cell = ws.cell(row=row, column=col)
+    if isinstance(cell, MergedCell):
+        for rng in ws.merged_cells.ranges:
+            if rng.min_row <= row <= rng.max_row and rng.min_col <= col <= rng.max_col:
+                return ws.cell(row=rng.min_row, column=rng.min_col)
+    return cell
 
 
 def _put_value(cell, value: object) -> None:
@@ -550,7 +563,7 @@ def _put_table(ws, table: _Table) -> None:
         cell.font, cell.fill = header_font, header_fill
     for r, row in enumerate(table.rows, 2):
         for col, value in enumerate(row, 1):
-            if value is not None:
+            if value is not None and value != "":
                 _put_value(ws.cell(row=r, column=col), value)
     for col, width in enumerate(_widths(table), 1):
         ws.column_dimensions[get_column_letter(col)].width = width
@@ -559,7 +572,7 @@ def _put_table(ws, table: _Table) -> None:
     ws.auto_filter.ref = f"A1:{last}{max(len(table.rows) + 1, 2)}"
 
 
-# ----------------------------------------------------------- cached values of formulas
+# ------------------------------------------------------- values openpyxl does not keep
 
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
@@ -582,61 +595,71 @@ def _sheet_parts(z: zipfile.ZipFile) -> dict[str, str]:
     return parts
 
 
-def _cached_formula_values(z: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]]:
-    """{A1 ref: (type, cached text)} of the formula cells of a source sheet that have one."""
-    found: dict[str, tuple[str, str]] = {}
-    with z.open(part) as f:
-        for _, el in SafeET.iterparse(f, events=("end",)):
-            if _local(el.tag) != "c":
-                continue
-            children = {_local(ch.tag): ch for ch in el}
-            t = el.get("t", "n")
-            v = children.get("v")
-            if "f" in children and v is not None and v.text is not None and el.get("r") \
-                    and t in ("n", "b", "e", "str"):
-                found[el.get("r")] = (t, v.text)
-            el.clear()
+_SRC_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
+_SRC_V = re.compile(rb"<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>")
+_SRC_F = re.compile(rb"<(?:\w+:)?f\b")
+_LONG_NUMBER = re.compile(rb"<(?:\w+:)?v>-?[0-9.]{18}")
+_ATTR_R = re.compile(rb'\br="([A-Z]{1,3}[0-9]+)"')
+_ATTR_T = re.compile(rb'\s+t="(\w+)"')
+_OUT_CELL = re.compile(rb'<c r="([A-Z]{1,3}[0-9]+)"((?:\s+[\w:]+="[^"]*")*)(?:/>|>(.*?)</c>)', re.S)
+_OUT_F = re.compile(rb"<f\b[^>]*>[^<]*</f>")
+_OUT_V = re.compile(rb"<v>([^<]*)</v>")
+
+
+def _truncated(text: bytes) -> bytes | None:
+    """The number as openpyxl writes it (16 significant digits) when that changes it."""
+    try:
+        exact = float(text)
+    except ValueError:
+        return None
+    short = b"%.16g" % exact
+    return short if float(short) != exact else None
+
+
+def _values_to_restore(data: bytes) -> dict[bytes, tuple[bytes, bytes, bool]]:
+    """{ref: (type, value as written in the source, is a formula)} for the cells of one
+    source sheet that openpyxl writes back differently: formulas lose their cached value,
+    numbers with 17 significant digits lose the last one."""
+    found = {}
+    if not (_SRC_F.search(data) or _LONG_NUMBER.search(data)):
+        return found
+    for m in _SRC_CELL.finditer(data):
+        body, ref = m.group(2), _ATTR_R.search(m.group(1))
+        v = _SRC_V.search(body) if body else None
+        if v is None or ref is None:
+            continue
+        t = _ATTR_T.search(m.group(1))
+        t = t.group(1) if t else b"n"
+        if _SRC_F.search(body):
+            if t in (b"n", b"b", b"e", b"str"):
+                found[ref.group(1)] = (t, v.group(1), True)
+        elif t == b"n" and _truncated(v.group(1)) is not None:
+            found[ref.group(1)] = (t, v.group(1), False)
     return found
 
 
-_OUT_FORMULA = re.compile(
-    rb'<c r="([A-Z]+[0-9]+)"((?: s="[0-9]+")?)>(<f(?:\s+[\w:]+="[^"]*")*>[^<]*</f>)'
-    rb'(?:<v\s*/>|<v></v>)</c>')
+def _restore_exact_values(src: Path, out: Path, titles: Sequence[str]) -> None:
+    """Put back into the openpyxl-written ``out`` the input values openpyxl did not keep.
 
-
-def _restore_cached_values(src: Path, out: Path, titles: Sequence[str]) -> None:
-    """Copy the cached values of formulas from ``src`` into the openpyxl-written ``out``.
-
-    openpyxl writes formulas with an empty value; a reader without a calculation engine then
-    reads them as empty. Best effort: a source it cannot follow is left as openpyxl wrote it.
+    openpyxl writes a formula without its cached value (a reader without a calculation
+    engine then reads it as empty) and a number with 16 significant digits
+    (0.30000000000000004 becomes 0.3). Both are copied back from ``src`` so that the copy
+    reads exactly as the original. Best effort: a source it cannot follow is left as is.
     """
     try:
         with zipfile.ZipFile(src) as z:
             src_parts = _sheet_parts(z)
-            cached = {}
-            for title in titles:
-                part = src_parts.get(title)
-                if part and part in z.namelist() and b"<f" in z.read(part):
-                    cached[title] = _cached_formula_values(z, part)
-        cached = {t: v for t, v in cached.items() if v}
-        if not cached:
+            names = set(z.namelist())
+            fixes = {t: _values_to_restore(z.read(src_parts[t])) for t in titles
+                     if src_parts.get(t) in names}
+        fixes = {t: f for t, f in fixes.items() if f}
+        if not fixes:
             return
         with zipfile.ZipFile(out) as z:
             out_parts = _sheet_parts(z)
-            patched = {}
-            for title, values in cached.items():
-                part = out_parts[title]
-
-                def fill(m: re.Match, values=values) -> bytes:
-                    hit = values.get(m.group(1).decode())
-                    if hit is None:
-                        return m.group(0)
-                    t, text = hit
-                    attr = b"" if t == "n" else f' t="{t}"'.encode()
-                    return (b'<c r="' + m.group(1) + b'"' + m.group(2) + attr + b">" + m.group(3)
-                            + b"<v>" + escape(text).encode() + b"</v></c>")
-
-                patched[part] = _OUT_FORMULA.sub(fill, z.read(part))
+            patched = {out_parts[t]: _OUT_CELL.sub(lambda m, f=f: _fix_cell(m, f),
+                                                   z.read(out_parts[t]))
+                       for t, f in fixes.items()}
             tmp = out.with_name(out.name + ".patch")
             with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as w:
                 for info in z.infolist():
@@ -646,20 +669,92 @@ def _restore_cached_values(src: Path, out: Path, titles: Sequence[str]) -> None:
         return
 
 
+def _fix_cell(m: re.Match, fixes) -> bytes:
+    hit = fixes.get(m.group(1))
+    body = m.group(3)
+    if hit is None or body is None:
+        return m.group(0)
+    t, text, formula = hit
+    v = _OUT_V.search(body)     # None for an empty <v/>
+    if formula:
+        f = _OUT_F.search(body)
+        if f is None or (v is not None and v.group(1)):
+            return m.group(0)
+        attrs = _ATTR_T.sub(b"", m.group(2)) + (b"" if t == b"n" else b' t="' + t + b'"')
+        return b'<c r="' + m.group(1) + b'"' + attrs + b">" + f.group(0) + b"<v>" + text + b"</v></c>"
+    if v is None or v.group(1) != _truncated(text):
+        return m.group(0)
+    return m.group(0).replace(v.group(0), b"<v>" + text + b"</v>")
+
+
 # --------------------------------------------------------------- values-only copies
+
+MAX_PART_BYTES = 512 << 20   # an uncompressed zip member larger than this is not read
+MAX_GRID_CELLS = 50_000_000  # rows x columns of one sheet read as a values grid
+_REF = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="([A-Z]{1,3})([0-9]+)"')
+_SST_TAG = re.compile(rb"<(?:\w+:)?sst\b[^>]*>")
+_SST_COUNT = re.compile(rb'\b(uniqueCount|count)="([0-9]+)"')
+
+
+def _check_zip(src: Path) -> None:
+    """Refuse an OOXML file that would make python-calamine abort or exhaust memory.
+
+    python-calamine aborts the process (SIGABRT, uncatchable) on a shared-strings table that
+    declares billions of entries and on a cell at the far end of the grid (EXCEL-FACTS), so
+    such files are refused before it sees them.
+    """
+    with zipfile.ZipFile(src) as z:
+        infos = z.infolist()
+        if any(i.file_size > MAX_PART_BYTES for i in infos):
+            raise UnreadableWorkbook(f"{src.name}: a part is larger than {MAX_PART_BYTES:,} bytes")
+        sheets = [i for i in infos if i.filename.startswith("xl/worksheets/")
+                  and i.filename.endswith(".xml")]
+        for info in infos:
+            if info.filename != "xl/sharedStrings.xml":
+                continue
+            with z.open(info) as f:
+                head = f.read(4096)
+            tag = _SST_TAG.search(head)
+            bound = {b"uniqueCount": info.file_size // 7,           # <si><t/></si> at least
+                     b"count": sum(i.file_size for i in sheets) // 16}  # one cell per use
+            for m in _SST_COUNT.finditer(tag.group(0) if tag else b""):
+                if int(m.group(2)) > bound[m.group(1)] + 1:
+                    raise UnreadableWorkbook(f"{src.name}: the shared-strings table declares "
+                                             f"{int(m.group(2)):,} entries")
+        for info in sheets:
+            refs = _REF.findall(z.read(info))
+            if not refs:
+                continue
+            rows = max(int(r) for _, r in refs)
+            cols = column_index_from_string(max((c for c, _ in refs), key=lambda c: (len(c), c)).decode())
+            if rows * cols > MAX_GRID_CELLS:
+                raise UnreadableWorkbook(f"{src.name}: a sheet spans {rows:,} rows x {cols:,} columns")
+
 
 def _read_values(src: Path) -> list[tuple[str, bool, list[list[object]]]]:
     """(title, hidden, rows from A1) of every worksheet, read with python-calamine."""
+    if _is_zip(src):
+        try:
+            _check_zip(src)
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            if isinstance(exc, UnreadableWorkbook):
+                raise
+            raise UnreadableWorkbook(f"{src.name}: {exc}") from exc
     try:
         book = python_calamine.CalamineWorkbook.from_path(str(src))
         sheets = []
         for meta in book.sheets_metadata:
             if meta.typ != python_calamine.SheetTypeEnum.WorkSheet:
                 continue
-            rows = book.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
+            sheet = book.get_sheet_by_name(meta.name)
+            if sheet.total_height * sheet.total_width > MAX_GRID_CELLS:
+                raise UnreadableWorkbook(f"{src.name}: sheet {meta.name!r} is too large")
+            rows = sheet.to_python(skip_empty_area=False)
             hidden = meta.visible != python_calamine.SheetVisibleEnum.Visible
             sheets.append((meta.name, hidden, rows))
         return sheets
+    except UnreadableWorkbook:
+        raise
     except Exception as exc:
         raise UnreadableWorkbook(f"{src.name}: {exc}") from exc
 
@@ -692,6 +787,19 @@ def _workbook_from_values(sheets) -> openpyxl.Workbook:
                 if fmt := _date_format(value):
                     cell.number_format = fmt
     return wb
+
+
+class _ExactWorksheet(xlsxwriter.worksheet.Worksheet):
+    """A worksheet that writes every number exactly.
+
+    xlsxwriter writes numbers with 16 significant digits, which changes an input value such
+    as 0.30000000000000004; this writes the shortest exact form (``repr``) instead.
+    """
+
+    def _xml_number_element(self, number, attributes=()) -> None:
+        attr = "".join(f' {k}="{self._escape_attributes(v)}"' for k, v in attributes)
+        text = repr(float(number)) if isinstance(number, float) else str(number)
+        self.fh.write(f"<c{attr}><v>{text}</v></c>")
 
 
 class _XwFormats:
@@ -754,7 +862,7 @@ def _xw_put_table(ws, table: _Table, formats: _XwFormats) -> None:
         _xw_write(ws, 0, c, name, formats, header=True)
     for r, row in enumerate(table.rows, 1):
         for c, value in enumerate(row):
-            if value is not None:
+            if value is not None and value != "":
                 _xw_write(ws, r, c, value, formats)
 
 
@@ -774,7 +882,7 @@ def _write_streamed(sheets, out: Path, diagnostics, results, lang: str, note: st
     for title, hidden, rows in sheets:
         if title not in inputs:
             continue
-        ws = book.add_worksheet(title)
+        ws = book.add_worksheet(title, worksheet_class=_ExactWorksheet)
         if hidden:
             ws.hide()
         marks = by_row.get(title, {})
@@ -805,10 +913,12 @@ def _write_streamed(sheets, out: Path, diagnostics, results, lang: str, note: st
 
 # --------------------------------------------------------------------- close workbook
 
-def _changes_text(report: CloseReport, contract_id: str, months: set[str], lang: str) -> list[str]:
+def _changes_text(report: CloseReport, contract_id: str, keys: set[tuple[str, str]],
+                  lang: str) -> list[str]:
+    """The reading changes of this run among the (kpi_id, month) keys, as short texts."""
     out = []
     for ch in report.changes:
-        if ch.contract_id != contract_id or ch.month not in months:
+        if ch.contract_id != contract_id or (ch.kpi_id, ch.month) not in keys:
             continue
         if ch.old_status is None:
             before = LABELS[lang]["new_reading"]
@@ -819,8 +929,12 @@ def _changes_text(report: CloseReport, contract_id: str, months: set[str], lang:
     return out
 
 
-def _line_reason(report: CloseReport, m, lang: str) -> tuple[str, str]:
-    """(kind of invoice line, detail) of a contract month with something to invoice."""
+def _line_reason(report: CloseReport, r: ContractResult, m, lang: str) -> tuple[str, str]:
+    """(kind of invoice line, detail) of a contract month with something to invoice.
+
+    The detail of an adjustment names the readings changed by this run that the month's
+    settlement used (each KPI's evaluated window, and the bonus KPI's), else what is held.
+    """
     labels = LABELS[lang]
     if not m.in_term:
         return labels["out_of_term"], ""
@@ -828,8 +942,11 @@ def _line_reason(report: CloseReport, m, lang: str) -> tuple[str, str]:
         return labels["current"], ""
     if m.invoiced_before == 0:
         return labels["catch_up"], ""
-    window = {mo for k in m.kpis for mo in (*k.window, k.evaluated_month) if mo}
-    detail = _changes_text(report, m.contract_id, window or {m.month}, lang)
+    keys = {(k.kpi_id, mo) for k in m.kpis for mo in (*k.window, k.evaluated_month) if mo}
+    bonus = r.terms.kpi(r.terms.contract.bonus_kpi) if r.terms and r.terms.contract.bonus_kpi else None
+    if bonus is not None:
+        keys |= {(bonus.kpi_id, months.add(m.month, -i)) for i in range(bonus.window_months)}
+    detail = _changes_text(report, m.contract_id, keys, lang)
     if not detail:
         detail = [f"{labels['held']}: {k.kpi_id} ({k.reason})" for k in m.kpis
                   if k.status == "held" and k.reason]
@@ -851,7 +968,7 @@ def _invoice_lines(report: CloseReport, lang: str) -> _Table:
         for m in sorted(r.months, key=lambda m: m.month):
             if m.invoice_now == 0:
                 continue
-            kind, detail = _line_reason(report, m, lang)
+            kind, detail = _line_reason(report, r, m, lang)
             cur = m.currency
             rows.append([m.contract_id, client, provider, m.month, cur, kind,
                          _money(m.due, cur), _money(m.invoiced_before, cur),

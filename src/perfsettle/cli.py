@@ -215,13 +215,15 @@ def cmd_explain(args) -> int:
         for k, a in store.opening().items():
             ledger[k] = ledger.get(k, 0) + a
         # What the ledger held before the close of this period: remove that close's own lines.
-        for cid, month, amount in store.db.execute(
-                "SELECT contract_id, month, amount FROM ledger WHERE period >= ?", (period,)):
-            from decimal import Decimal
-            ledger[(cid, month)] -= Decimal(amount)
+        for (cid, month), amount in store.closed(since=period).items():
+            ledger[(cid, month)] -= amount
         readings = [r for r in store.readings() if r.contract_id == args.contract]
     result = settle([terms], readings, {k: v for k, v in ledger.items() if k[0] == args.contract}, period)[0]
-    print(explain(result, args.month or period, args.lang or terms.contract.language))
+    try:
+        text = explain(result, args.month or period, args.lang or terms.contract.language, readings=readings)
+    except ValueError as exc:
+        raise Usage(str(exc)) from None
+    print(text)
     return EXIT_OK
 
 

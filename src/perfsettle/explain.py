@@ -27,7 +27,8 @@ def explain(result: ContractResult, month: str | None = None, lang: str = "fr", 
             readings: Iterable[Reading] | None = None) -> str:
     """The settlement of one contract month, explained as plain text.
 
-    ``month`` ('YYYY-MM') defaults to the latest settled month of the result. ``readings``
+    ``month`` ('YYYY-MM') defaults to the latest settled month of the result; a month after
+    it (a close period past the contract's end) explains that latest month. ``readings``
     (optional) are the contract's readings as the close used them; with them, every month of
     each KPI's window is listed with its value and status.
 
@@ -64,6 +65,11 @@ class _Explainer:
 
     def num(self, value) -> str:
         return fmt.number(value, self.lang)
+
+    def operand(self, value) -> str:
+        """A number inside a formula: negative ones in parentheses."""
+        text = self.num(value)
+        return f"({text})" if value is not None and value < 0 else text
 
     def pct(self, value) -> str:
         return fmt.percent(value, self.lang)
@@ -143,6 +149,15 @@ class _Explainer:
         for m in settled:
             if m.month == wanted:
                 return m
+        if wanted > settled[-1].month:
+            # A close period after the contract's last settled month: explain that month.
+            self.out()
+            self.out(self.t(
+                f"{wanted} est après le dernier mois réglé de ce contrat : explication du "
+                f"mois {settled[-1].month}.",
+                f"{wanted} is after this contract's last settled month: explaining "
+                f"{settled[-1].month}."))
+            return settled[-1]
         raise ValueError(
             f"{self.r.contract_id}: month {month} is not settled by this close "
             f"(settled months: {settled[0].month} to {settled[-1].month})")
@@ -208,12 +223,12 @@ class _Explainer:
             exact = Decimal(m.fee) * (1 - share)
             self.out(self.t(f"Part variable : {self.num(share)} ({self.pct(share)})",
                             f"Variable share: {self.num(share)} ({self.pct(share)})"), 1)
-            rounded = "" if exact == m.fixed else self.t(
-                f" = {self.num(exact)}, arrondi au centime (au plus proche, ,5 vers le haut)",
-                f" = {self.num(exact)}, rounded to the minor unit (half up)")
-            if minor_digits(self.cur) != 2 and rounded:
-                rounded = self.t(f" = {self.num(exact)}, arrondi à l'unité monétaire",
-                                 f" = {self.num(exact)}, rounded to the minor unit")
+            rounded = ""
+            if exact != m.fixed:
+                unit = (self.t("au centime", "to the cent") if minor_digits(self.cur) == 2
+                        else self.t("à l'unité de la devise", "to the currency's minor unit"))
+                rounded = self.t(f" = {self.num(exact)}, arrondi {unit} (,5 vers le haut)",
+                                 f" = {self.num(exact)}, rounded half up {unit}")
             self.out(self.t(
                 f"Fixe = {self.money(m.fee)} × (1 − {self.num(share)}){rounded} = "
                 f"{self.money(m.fixed)}",
@@ -450,8 +465,8 @@ class _Explainer:
         else:
             raw = (Fraction(v) - Fraction(k.floor_level)) / \
                   (Fraction(k.target_level) - Fraction(k.floor_level))
-            formula = (f"({self.num(v)} − {self.num(k.floor_level)}) / "
-                       f"({self.num(k.target_level)} − {self.num(k.floor_level)})")
+            formula = (f"({self.operand(v)} − {self.operand(k.floor_level)}) / "
+                       f"({self.operand(k.target_level)} − {self.operand(k.floor_level)})")
             if raw == a:
                 self.out(self.t(f"Atteinte = {formula} = {a_txt}",
                                 f"Attainment = {formula} = {a_txt}"), 2)

@@ -169,6 +169,10 @@ class SendOutcome:
     def ok(self) -> bool:
         return self.status != "failed"
 
+    @property
+    def skipped(self) -> bool:
+        return self.status == "already_sent"
+
 
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
@@ -263,7 +267,7 @@ def send_messages(paths_or_messages: Iterable[Path | str | EmailMessage], config
                 if conn is None:
                     conn = _connect(config)
             except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
-                connect_error = f"cannot connect to {config.host}:{config.port}: {_describe(exc)}"
+                connect_error = f"SMTP session with {config.host}:{config.port} failed: {_describe(exc)}"
                 outcomes.append(SendOutcome(source, mid, to, subject, "failed", connect_error))
                 continue
             try:

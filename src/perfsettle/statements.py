@@ -55,6 +55,8 @@ _PHRASES: dict[str, tuple[str, str]] = {
     "fee": ("Honoraires du mois", "Monthly fee"),
     "fixed": ("Part fixe ({pct})", "Fixed part ({pct})"),
     "pool": ("Part variable en jeu ({pct})", "Variable at stake ({pct})"),
+    "pool_plain": ("Part variable en jeu", "Variable at stake"),
+    "labelled": ("{label} : {value}", "{label}: {value}"),
     "earned": ("Variable acquis", "Variable earned"), "held": ("Variable retenu", "Variable held"),
     "deferred": ("Variable différé", "Variable deferred"),
     "forfeited": ("Variable perdu", "Variable forfeited"),
@@ -112,6 +114,8 @@ _PHRASES: dict[str, tuple[str, str]] = {
     "out_of_term": ("Mois hors de la durée actuelle du contrat : le montant facturé est repris "
                     "en avoir.", "Month outside the contract's current term: what was invoiced "
                     "is credited back."),
+    "first_invoice": ("Premier règlement de ce mois : rien n'avait encore été facturé.",
+                      "First settlement of this month: nothing had been invoiced yet."),
     "recalculated": ("Recalcul avec les données connues à ce jour (déjà facturé : {amount}).",
                      "Recalculated with the data known today (already invoiced: {amount})."),
     "exit_title": ("Clause de sortie anticipée", "Early-exit right"),
@@ -197,6 +201,7 @@ _PHRASES: dict[str, tuple[str, str]] = {
     "scorecard_note": ("Cumul des mois réglés jusqu'à {month} ; taux d'obtention = acquis / "
                        "(acquis + perdu).", "Months settled up to {month}; success rate = earned "
                        "/ (earned + forfeited)."),
+    "n_contracts": ("{n} contrat(s)", "{n} contract(s)"),
     "at_stake": ("En jeu", "At stake"), "pending": ("Retenu + différé", "Held + deferred"),
     "exit_rights": ("Droits de sortie", "Exit rights"),
     "summary_footer": ("Clôture {run} du {when}.", "Close {run} of {when}."),
@@ -239,7 +244,7 @@ def _render_html(name: str, **view) -> str:
     inlined = _INLINER.inline(html)
     if not inlined.lstrip().lower().startswith("<!doctype"):
         inlined = "<!DOCTYPE html>\n" + inlined
-    return inlined
+    return inlined.rstrip("\n") + "\n"
 
 
 def _render_text(name: str, **view) -> str:
@@ -248,13 +253,18 @@ def _render_text(name: str, **view) -> str:
 
 # --------------------------------------------------------------------------- shared views
 
-def _when(report: CloseReport, lang: str) -> str:
+def _close_time(report: CloseReport) -> _dt.datetime | None:
     try:
         moment = _dt.datetime.fromisoformat(report.started_at)
     except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=_dt.timezone.utc)
+
+
+def _when(report: CloseReport, lang: str) -> str:
+    moment = _close_time(report)
+    if moment is None:
         return report.started_at
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_dt.timezone.utc)
     return format_datetime(moment, _PHRASES["when"][1 if lang == "en" else 0],
                            tzinfo=_dt.timezone.utc, locale=fmt.locale_for(lang))
 
@@ -296,7 +306,7 @@ def _reading_text(value: Decimal | None, status: str | None, unit: str, lang: st
     if status == "void":
         return t("withdrawn")
     label = t(status) if status in ("verified", "provisional", "disputed") else status
-    return f"{fmt.kpi_value(value, unit, lang)} ({label})"
+    return label if value is None else f"{fmt.kpi_value(value, unit, lang)} ({label})"
 
 
 def _change_text(change: ReadingChange, terms: Terms | None, lang: str) -> str:
@@ -335,42 +345,43 @@ def _adjustment_causes(m: MonthResult, result: ContractResult, report: CloseRepo
     t = _t(lang)
     if not m.in_term:
         return [t("out_of_term")]
+    if m.invoiced_before == 0:
+        return [t("first_invoice")]
     causes = [_change_text(c, result.terms, lang) for c in _changes_of(report, result.contract_id)
               if c.month in _window_of(c.kpi_id, m, result.terms)]
     return causes or [t("recalculated", amount=fmt.money(m.invoiced_before, m.currency, lang))]
 
 
 def _period_month(report: CloseReport, result: ContractResult) -> MonthResult | None:
-    found = [m for m in result.months if m.month == report.period]
+    """The latest settlement of the close period itself, when it is in the contract's term."""
+    found = [m for m in result.months if m.month == report.period and m.in_term]
     return found[-1] if found else None
 
 
 def _adjusted_months(report: CloseReport, result: ContractResult) -> list[MonthResult]:
-    return [m for m in result.months if m.invoice_now != 0 and m.month != report.period]
+    """Months other than the period (or out of the term) whose invoice changes now."""
+    return [m for m in result.months
+            if m.invoice_now != 0 and (m.month != report.period or not m.in_term)]
 
 
 def _disputed(result: ContractResult, report: CloseReport, lang: str) -> list[str]:
     """Disputed readings that hold something in this statement (period month or adjustments)."""
-    shown = [m for m in result.months if m.month == report.period] + _adjusted_months(report, result)
+    terms, contract = result.terms, result.terms.contract
+    pm = _period_month(report, result)
+    held: list[tuple[str, str]] = []            # (kpi_id, engine reason)
+    for m in ([pm] if pm else []) + _adjusted_months(report, result):
+        held += [(kr.kpi_id, kr.reason) for kr in m.kpis if kr.status == "held"]
+        if m.bonus_malus == "held":
+            held.append((contract.bonus_kpi or "", m.bonus_reason))
+    if result.exit.status == "undetermined":
+        held.append((contract.exit_kpi or "", result.exit.reason))
     items: list[str] = []
-    for m in shown:
-        for kr in m.kpis:
-            if kr.status == "held" and "disputed" in kr.reason:
-                text = f"{_kpi_name(result.terms, kr.kpi_id)}, " + ", ".join(
-                    i for i, raw in zip(_reason_items(kr.reason, lang), kr.reason.split(";"))
-                    if "disputed" in raw)
-                if text not in items:
-                    items.append(text)
-        if m.bonus_malus == "held" and "disputed" in m.bonus_reason:
-            text = f"{_kpi_name(result.terms, result.terms.contract.bonus_kpi)}, " + ", ".join(
-                _reason_items(m.bonus_reason, lang))
+    for kpi_id, reason in held:
+        parts = [p for p in reason.split(";") if "disputed" in p]
+        if parts:
+            text = f"{_kpi_name(terms, kpi_id)}, " + ", ".join(_reason_items(";".join(parts), lang))
             if text not in items:
                 items.append(text)
-    if "disputed" in result.exit.reason:
-        text = _kpi_name(result.terms, result.terms.contract.exit_kpi or "") + ", " + ", ".join(
-            _reason_items(result.exit.reason, lang))
-        if text not in items:
-            items.append(text)
     return items
 
 
@@ -454,7 +465,10 @@ def _kpi_view(kr: KpiResult, terms: Terms, currency: str, lang: str) -> dict:
         reasons = [t("r_due", month=fmt.month(due_month, lang), n=n)] if due_month else [kr.reason]
     floor = None
     if kr.floor_level is not None:
-        floor = _definition(kpi, kpi.floor if kpi else None, kr.floor_level, lang)
+        floor_def = (fmt.kpi_value(kr.floor_level, unit, lang)
+                     if kpi is None or kpi.target_mode == "absolute"
+                     else _definition(kpi, kpi.floor, kr.floor_level, lang))
+        floor = t("labelled", label=t("floor"), value=floor_def)
     return {
         "kpi_id": kr.kpi_id, "name": kpi.name if kpi else kr.kpi_id,
         "meta": " · ".join(filter(None, [t(kpi.category) if kpi and kpi.category in _PHRASES else "",
@@ -469,9 +483,11 @@ def _kpi_view(kr: KpiResult, terms: Terms, currency: str, lang: str) -> dict:
         "definition": _definition(kpi, kpi.target if kpi else None, kr.target_level, lang),
         "floor": floor,
         "payout": t("linear") if kr.floor_level is not None else t("all_or_nothing"),
-        "attainment": fmt.attainment(kr.attainment, lang) if kr.status == "earned" else "",
+        "attainment": t("labelled", label=t("attainment"), value=fmt.attainment(kr.attainment, lang))
+        if kr.status == "earned" else "",
         "bar": fmt.bar_width(kr.attainment) if kr.status == "earned" else None,
         "amounts": amounts, "reasons": reasons,
+        "amounts_text": " · ".join(f"{label} {amount}" for label, amount, _tone in amounts),
     }
 
 
@@ -552,7 +568,8 @@ def _statement_view(report: CloseReport, result: ContractResult) -> dict:
         "title": f"{t('statement')} — {fmt.month(report.period, lang)}",
         "subject": t("subject", month=fmt.month(report.period, lang), client=contract.client,
                      cid=contract.contract_id),
-        "preheader": f"{t('total_now')} : {money(total)}" if lang == "fr" else f"{t('total_now')}: {money(total)}",
+        "preheader": t("labelled", label=t("total_now"), value=money(total)),
+        "colon": t("labelled", label="", value=""),
         "header": [(t("client"), contract.client), (t("provider"), contract.provider),
                    (t("contract"), contract.contract_id),
                    (t("period"), fmt.month(report.period, lang)
@@ -563,7 +580,7 @@ def _statement_view(report: CloseReport, result: ContractResult) -> dict:
         "total_label": t("total_now"), "total": money(total), "total_negative": total < 0,
         "total_note": t("credit_note") if total < 0 else (t("nothing_due") if total == 0 else ""),
         "breakdown": breakdown,
-        "month": _month_view(pm, contract, lang) if pm and pm.in_term else None,
+        "month": _month_view(pm, contract, lang) if pm else None,
         "no_month": None if pm else t("no_month", month=fmt.month(report.period, lang),
                                        end=fmt.month(contract.last_month, lang)),
         "kpis_title": t("kpis"),
@@ -592,26 +609,22 @@ def render_statement(report: CloseReport, result: ContractResult) -> tuple[str, 
     return _render_html("statement.html", **view), _render_text("statement.txt", **view)
 
 
-def statement_subject(report: CloseReport, result: ContractResult) -> str:
-    return _statement_view(report, result)["subject"]
-
-
 # --------------------------------------------------------------------------- summary
 
 def _names(report: CloseReport, result: ContractResult) -> tuple[str, str]:
     if result.terms is not None:
         return result.terms.contract.client, result.terms.contract.provider
-    client, provider, *_ = tuple(report.names.get(result.contract_id, ("", ""))) + ("", "")
-    return client, provider
+    names = tuple(report.names.get(result.contract_id, ())) + ("", "")   # (client, provider, ...)
+    return names[0], names[1]
 
 
 def _finding_lines(diagnostics, lang: str) -> tuple[list[str], int]:
+    t = _t(lang)
     lines = []
     for d in diagnostics:
         message = d.message_fr if lang == "fr" and d.message_fr else d.message
-        where = d.source.cell or d.source.file
-        lines.append(f"{where} : {message}" if lang == "fr" and where else
-                     f"{where}: {message}" if where else message)
+        where = d.source.where()
+        lines.append(t("labelled", label=where, value=message) if where else message)
     return lines[:FIRST_FINDINGS], max(0, len(lines) - FIRST_FINDINGS)
 
 
@@ -636,7 +649,7 @@ def _totals(report: CloseReport, settled: list[ContractResult], lang: str) -> li
                     "rows": [(t("of_which_month", month=month), money(s["month"]), ""),
                              (t("of_which_adjust"), money(s["adjust"]), "")],
                     "period_label": t("period_amounts", month=month),
-                    "period_rows": [(t("pool", pct="").replace(" ()", ""), money(s["pool"]), ""),
+                    "period_rows": [(t("pool_plain"), money(s["pool"]), ""),
                                     (t("earned"), money(s["earned"]), "earned"),
                                     (t("held"), money(s["held"]), "held"),
                                     (t("deferred"), money(s["deferred"]), "deferred"),
@@ -674,23 +687,27 @@ def _explained(report: CloseReport, settled: list[ContractResult], lang: str) ->
     out = []
     for r in settled:
         adjusted = _adjusted_months(report, r)
+        restated = [m for m in adjusted if m.invoiced_before != 0 or not m.in_term]
         changes = []
         for c in _changes_of(report, r.contract_id):
-            moved = [m for m in _moved_by(c, r) if m in adjusted]
+            moved = [m for m in _moved_by(c, r) if m in restated]
             if not moved and c.old_status is None:
                 continue            # a plain new reading: no adjustment to explain
             where = " ".join(filter(None, [c.file, c.cell]))
             moves = t("moves", months=", ".join(
                 f"{fmt.month(m.month, lang)} ({fmt.signed(fmt.money(m.invoice_now, m.currency, lang), m.invoice_now)})"
                 for m in moved)) if moved else t("moves_nothing")
-            changes.append({"text": _change_text(c, r.terms, lang), "where": where, "moves": moves})
+            changes.append({"text": _change_text(c, r.terms, lang),
+                            "where_moves": " · ".join(filter(None, [where, moves]))})
         if not adjusted and not changes:
             continue
+        listed = {c["text"] for c in changes}
         out.append({"cid": r.contract_id, "client": r.terms.contract.client, "changes": changes,
                     "months": [{"month": fmt.month(m.month, lang),
                                 "amount": fmt.signed(fmt.money(m.invoice_now, m.currency, lang),
                                                      m.invoice_now),
-                                "causes": _adjustment_causes(m, r, report, lang)}
+                                "causes": [c for c in _adjustment_causes(m, r, report, lang)
+                                           if c not in listed]}
                                for m in adjusted]})
     return out
 
@@ -712,7 +729,8 @@ def _scorecard(report: CloseReport, settled: list[ContractResult], lang: str) ->
     rows = []
     for (provider, cur), g in sorted(groups.items()):
         decided = g["earned"] + g["forfeited"]
-        rows.append({"provider": provider, "currency": cur, "contracts": g["contracts"],
+        rows.append({"provider": provider, "currency": cur,
+                     "contracts": _t(lang)("n_contracts", n=g["contracts"]),
                      **{k: fmt.money(g[k], cur, lang) for k in ("pool", "earned", "forfeited", "pending")},
                      "rate": fmt.percent(Fraction(g["earned"]) / Fraction(decided), lang, 1)
                      if decided else fmt.DASH,
@@ -761,6 +779,7 @@ def _summary_view(report: CloseReport, lang: str) -> dict:
     count = lambda status: sum(r.status == status for r in results)  # noqa: E731
     return {
         "lang": lang, "title": t("summary", month=month),
+        "colon": t("labelled", label="", value=""),
         "subject": t("summary_subject", month=month),
         "preheader": t("counts", settled=count("settled"), excluded=count("excluded"),
                        not_started=count("not_started"), files=len(report.files),
@@ -810,14 +829,6 @@ def _write_text(path: Path, text: str) -> Path:
     return path
 
 
-def _close_time(report: CloseReport) -> _dt.datetime | None:
-    try:
-        moment = _dt.datetime.fromisoformat(report.started_at)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=_dt.timezone.utc)
-
-
 def recipient_problems(report: CloseReport) -> list[tuple[str, str]]:
     """(contract_id, problem) for settled contracts whose statement cannot be e-mailed."""
     out = []
@@ -845,7 +856,9 @@ def write_html_outputs(report: CloseReport, outdir: Path, *, sender: str,
     folder = outdir / "statements"
     folder.mkdir(parents=True, exist_ok=True)
     when = _close_time(report)
-    written = [_write_text(outdir / "summary.html", render_summary(report, lang))]
+    summary = _summary_view(report, lang)
+    summary_html = _render_html("summary.html", **summary)
+    written = [_write_text(outdir / "summary.html", summary_html)]
     for r in sorted(report.results, key=lambda r: r.contract_id):
         if r.status != "settled":
             continue
@@ -855,7 +868,7 @@ def write_html_outputs(report: CloseReport, outdir: Path, *, sender: str,
         written.append(_write_text(html_path, html))
         to, _invalid = mail.parse_recipients(r.terms.contract.contact_email)
         if not to:
-            log.warning("%s: no valid contact_email, statement not e-mailed", r.contract_id)
+            log.info("%s: no valid contact_email, statement not e-mailed", r.contract_id)
             continue
         msg = mail.build_message(sender=sender, to=to, subject=view["subject"],
                                  text=_render_text("statement.txt", **view), html=html,
@@ -863,10 +876,9 @@ def write_html_outputs(report: CloseReport, outdir: Path, *, sender: str,
                                  msgid_seed=f"{report.run_id}/{r.contract_id}", date=when)
         written.append(mail.write_message(msg, _child(folder, r.contract_id, ".eml")))
     if finance_recipients:
-        view = _summary_view(report, lang)
-        msg = mail.build_message(sender=sender, to=list(finance_recipients), subject=view["subject"],
-                                 text=_render_text("summary.txt", **view),
-                                 html=_render_html("summary.html", **view),
+        msg = mail.build_message(sender=sender, to=list(finance_recipients),
+                                 subject=summary["subject"],
+                                 text=_render_text("summary.txt", **summary), html=summary_html,
                                  message_id_domain=message_id_domain,
                                  msgid_seed=f"{report.run_id}/summary", date=when)
         written.append(mail.write_message(msg, outdir / "summary.eml"))

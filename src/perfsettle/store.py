@@ -143,10 +143,11 @@ class Store:
         return {(cid, month): Decimal(amount)
                 for cid, month, amount in self.db.execute("SELECT contract_id, month, amount FROM opening")}
 
-    def closed(self) -> dict[tuple[str, str], Decimal]:
-        """What earlier closes invoiced, per (contract, month)."""
+    def closed(self, since: str = "") -> dict[tuple[str, str], Decimal]:
+        """What closes invoiced, per (contract, month); with ``since``, only closes of that period or later."""
         out: dict[tuple[str, str], Decimal] = {}
-        for cid, month, amount in self.db.execute("SELECT contract_id, month, amount FROM ledger"):
+        for cid, month, amount in self.db.execute("SELECT contract_id, month, amount FROM ledger WHERE period >= ?",
+                                                  (since,)):
             out[(cid, month)] = out.get((cid, month), Decimal(0)) + Decimal(amount)
         return out
 

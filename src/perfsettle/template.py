@@ -570,11 +570,24 @@ def _validation(col: Column, lang: str) -> dict | None:
     return {**base, "validate": "any"}
 
 
+def _row_height(cells, widths) -> float:
+    """Height of a wrapped table row (Excel does not size rows written by a program)."""
+    lines = 1
+    for text, width in zip(cells, widths):
+        per_line = max(1, int(width * 1.1))
+        lines = max(lines, -(-len(text) // per_line))
+    return 15 * lines
+
+
 def _write_instructions(ws, fmt: _Formats, lang: str) -> None:
     t = _T[lang]
-    widths = (22, 26, 12, 16, 26, 60, 26)
+    widths = (22, 26, 22, 16, 26, 60, 26)
     for c, w in enumerate(widths):
         ws.set_column(c, c, w)
+    ws.set_landscape()
+    ws.set_paper(9)                 # A4
+    ws.fit_to_pages(1, 0)           # one page wide when printed
+    ws.hide_gridlines(2)
     r = 0
     ws.write_string(r, 0, t["title"], fmt.title)
     r += 2
@@ -602,6 +615,7 @@ def _write_instructions(ws, fmt: _Formats, lang: str) -> None:
                      accepted_values(col, lang), help_text(col, lang), _example_text(col, lang))
             for c, v in enumerate(cells):
                 ws.write_string(r, c, v, fmt.td_code if c == 0 else fmt.td)
+            ws.set_row(r, _row_height(cells, widths))
             r += 1
     r += 1
     ws.write_string(r, 0, t["values_heading"], fmt.heading)

@@ -1,0 +1,502 @@
+"""Benchmark of a full monthly close against the floor of the machine.
+
+    python benchmarks/bench.py [--sizes S,M,L,many] [--keep] [--seed N] [--json FILE]
+
+For each size: generate a synthetic portfolio (benchmarks/generate.py) into a scratch
+folder, then
+
+1. first close: ``perfsettle run --period 2026-10 --min-age 0 --inbox I --outbox O
+   --store S.sqlite`` in a child process; wall time (interpreter start included) and peak
+   RSS of the child (and of its own children); per-phase seconds from
+   ``O/2026-10/manifest.json`` (key ``timings``);
+2. rerun: the same close again with no new data, timed the same way;
+3. floor, measured in this process on the same files: reading every input sheet with the
+   fastest reader available (fastexcel, into Arrow columns; python-calamine otherwise),
+   plus writing with xlsxwriter in constant-memory mode the cells of every workbook the
+   first close produced (each sheet's rows × columns grid, replayed with its own values).
+
+Targets are printed next to the figures, never asserted: L total ≤ 2× floor and peak RSS
+≤ 2 GiB; M total ≤ 2× floor; S under 3 s end to end; many-files overhead under 150 ms per
+file; the rerun at L under a third of the first close.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from importlib import metadata
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import generate as gen  # noqa: E402
+
+PERIOD = gen.PERIOD
+MIB = 1024 * 1024
+PHASES = ("read", "validate", "store", "settle", "csv", "workbooks", "html")
+
+
+# --------------------------------------------------------------------------------------
+# Machine
+# --------------------------------------------------------------------------------------
+
+def machine() -> dict:
+    info = {"nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "cpu": platform.processor() or platform.machine(),
+            "ram_gib": None,
+            "python": platform.python_version(),
+            "system": f"{platform.system()} {platform.release()}"}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                info["ram_gib"] = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    versions = {}
+    for pkg in ("perfsettle", "xlsxwriter", "python-calamine", "fastexcel", "openpyxl", "pandas"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    info["packages"] = versions
+    return info
+
+
+def describe(m: dict) -> str:
+    pk = ", ".join(f"{k} {v}" for k, v in m["packages"].items())
+    return (f"{m['nproc']} CPU(s): {m['cpu']}; RAM {m['ram_gib']} GiB; Python {m['python']}; "
+            f"{m['system']}\n  {pk}")
+
+
+# --------------------------------------------------------------------------------------
+# Running the close in a child process
+# --------------------------------------------------------------------------------------
+
+def loadavg() -> float | None:
+    """1-minute load average: other work on the machine skews the figures."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def perfsettle_command() -> list[str]:
+    script = Path(sys.executable).parent / "perfsettle"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from perfsettle.cli import main; sys.exit(main())"]
+
+
+def _tree_rss_kib(pid: int) -> int:
+    """Resident memory of pid and its descendants (KiB), 0 once it is gone."""
+    total = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+                    break
+            for task in Path(f"/proc/{p}/task").iterdir():
+                kids = (task / "children").read_text().split()
+                todo.extend(int(k) for k in kids)
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def run_child(cmd: list[str], cwd: Path, log: Path, timeout: float) -> dict:
+    """Run cmd; return wall seconds, peak RSS (MiB) and exit code."""
+    peak = [0]
+    done = threading.Event()
+    with open(log, "wb") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+
+        def sample():
+            while not done.wait(0.05):
+                peak[0] = max(peak[0], _tree_rss_kib(proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        killer = threading.Timer(timeout, proc.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            killer.cancel()
+            done.set()
+        wall = time.perf_counter() - t0
+        sampler.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    # ru_maxrss (KiB on Linux) covers the child and the children it waited for
+    rss_kib = max(usage.ru_maxrss, peak[0])
+    return {"seconds": wall, "rss_mib": rss_kib / 1024, "exit": proc.returncode}
+
+
+def read_manifest(outbox: Path) -> dict:
+    path = outbox / PERIOD / "manifest.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def timings(manifest: dict) -> dict[str, float]:
+    raw = manifest.get("timings") or {}
+    out = {}
+    for phase, v in raw.items():
+        if isinstance(v, dict):
+            v = v.get("seconds", v.get("s"))
+        try:
+            out[str(phase)] = float(v)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def input_outcomes(manifest: dict) -> Counter:
+    """Counter of input outcomes (accepted / partially_accepted / rejected)."""
+    found: Counter = Counter()
+    for value in manifest.values():
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict) and "outcome" in item:
+                    found[str(item["outcome"])] += 1
+    return found
+
+
+def contract_statuses(outbox: Path) -> Counter:
+    path = outbox / PERIOD / "contracts.csv"
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return Counter(row.get("status", "?") for row in csv.DictReader(f))
+    except OSError:
+        return Counter()
+
+
+def output_workbooks(outbox: Path) -> list[Path]:
+    root = outbox / PERIOD
+    return sorted(p for p in root.rglob("*.xlsx")
+                  if "superseded" not in p.relative_to(root).parts and not p.name.startswith("~$"))
+
+
+# --------------------------------------------------------------------------------------
+# The floor
+# --------------------------------------------------------------------------------------
+
+def floor_read(paths: list[Path]) -> tuple[float, str, int]:
+    """Seconds to read every sheet of every input into columns; reader name; cells read."""
+    cells = 0
+    try:
+        import fastexcel
+    except ImportError:
+        fastexcel = None
+    if fastexcel is not None:
+        t0 = time.perf_counter()
+        for p in paths:
+            reader = fastexcel.read_excel(str(p))
+            for name in reader.sheet_names:
+                sheet = reader.load_sheet(name)
+                inner = getattr(sheet, "_sheet", None)
+                if inner is not None and hasattr(inner, "__arrow_c_array__"):
+                    inner.__arrow_c_array__(None)     # materialise the Arrow columns
+                cells += sheet.height * sheet.width
+        return time.perf_counter() - t0, f"fastexcel {metadata.version('fastexcel')}", cells
+    from python_calamine import CalamineWorkbook
+    t0 = time.perf_counter()
+    for p in paths:
+        wb = CalamineWorkbook.from_path(str(p))
+        for name in wb.sheet_names:
+            rows = wb.get_sheet_by_name(name).to_python()
+            cells += sum(len(r) for r in rows)
+    return time.perf_counter() - t0, f"python-calamine {metadata.version('python-calamine')}", cells
+
+
+def count_cells(paths: list[Path]) -> tuple[int, int]:
+    """(sheets, cells) of the workbooks: Σ rows × columns of each sheet's used range."""
+    from python_calamine import CalamineWorkbook
+    sheets = cells = 0
+    for p in paths:
+        wb = CalamineWorkbook.from_path(str(p))
+        for name in wb.sheet_names:
+            s = wb.get_sheet_by_name(name)
+            sheets += 1
+            cells += s.height * s.width
+    return sheets, cells
+
+
+def floor_write(paths: list[Path], scratch: Path) -> tuple[float, int, int]:
+    """Seconds to write the cells of these workbooks with xlsxwriter (constant memory).
+
+    Each sheet is loaded first (not timed); then its rows × columns grid is written in row
+    order with the same values (strings, numbers, booleans, dates), and the workbook is
+    closed (timed). Returns (seconds, grid cells, non-empty cells written).
+    """
+    import xlsxwriter
+    from python_calamine import CalamineWorkbook
+
+    scratch.mkdir(parents=True, exist_ok=True)
+    timed = 0.0
+    grid = written = 0
+    for i, p in enumerate(paths):
+        src = CalamineWorkbook.from_path(str(p))
+        t0 = time.perf_counter()
+        wb = xlsxwriter.Workbook(str(scratch / f"floor-{i}.xlsx"),
+                                 {"constant_memory": True, "strings_to_numbers": False,
+                                  "strings_to_formulas": False, "strings_to_urls": False})
+        f_date = wb.add_format({"num_format": "yyyy-mm-dd"})
+        timed += time.perf_counter() - t0
+        for name in src.sheet_names:
+            rows = src.get_sheet_by_name(name).to_python(skip_empty_area=False)
+            t0 = time.perf_counter()
+            ws = wb.add_worksheet(name[:31])
+            w_str, w_num, w_bool, w_dt = ws.write_string, ws.write_number, ws.write_boolean, ws.write_datetime
+            width = max((len(r) for r in rows), default=0)
+            n = 0
+            for r, row in enumerate(rows):
+                for c, v in enumerate(row):
+                    if v == "" or v is None:
+                        continue
+                    t = type(v)
+                    if t is str:
+                        w_str(r, c, v)
+                    elif t is float or t is int:
+                        w_num(r, c, v)
+                    elif t is bool:
+                        w_bool(r, c, v)
+                    elif isinstance(v, (dt.date, dt.datetime)):
+                        w_dt(r, c, v, f_date)
+                    elif isinstance(v, dt.timedelta):
+                        w_num(r, c, v.total_seconds() / 86400)
+                    else:
+                        w_str(r, c, str(v))
+                    n += 1
+            timed += time.perf_counter() - t0
+            grid += len(rows) * width
+            written += n
+            del rows
+        t0 = time.perf_counter()
+        wb.close()
+        timed += time.perf_counter() - t0
+    return timed, grid, written
+
+
+# --------------------------------------------------------------------------------------
+# One size
+# --------------------------------------------------------------------------------------
+
+def bench_size(size: str, seed: int, base: Path | None, keep: bool, timeout: float) -> dict:
+    work = Path(tempfile.mkdtemp(prefix=f"perfsettle-bench-{size}-", dir=base))
+    res: dict = {"size": size, "workdir": str(work)}
+    try:
+        inputs_dir, inbox, outbox = work / "inputs", work / "inbox", work / "outbox"
+        store = work / "store.sqlite"
+        t0 = time.perf_counter()
+        paths = gen.generate(size, inputs_dir, seed)
+        res["generate_s"] = time.perf_counter() - t0
+        res["files"] = len(paths)
+        res["input_mb"] = sum(p.stat().st_size for p in paths) / 1e6
+        inbox.mkdir()
+        for p in paths:                          # the close moves its inputs: give it copies
+            shutil.copy2(p, inbox / p.name)
+        print(f"\n== {size}: {len(paths)} workbook(s), {res['input_mb']:.1f} MB, "
+              f"generated in {res['generate_s']:.1f} s  [{work}]", flush=True)
+
+        res["load_before"] = loadavg()
+        cmd = perfsettle_command() + ["run", "--period", PERIOD, "--min-age", "0",
+                                      "--inbox", str(inbox), "--outbox", str(outbox),
+                                      "--store", str(store)]
+        first = run_child(cmd, work, work / "first.log", timeout)
+        manifest = read_manifest(outbox)
+        first["timings"] = timings(manifest)
+        first["inputs"] = dict(input_outcomes(manifest))
+        first["contracts"] = dict(contract_statuses(outbox))
+        res["first"] = first
+        outputs = output_workbooks(outbox)
+        res["output_workbooks"] = len(outputs)
+        print(f"first close: exit {first['exit']}, {first['seconds']:.2f} s, "
+              f"{first['rss_mib']:.0f} MiB; inputs {first['inputs'] or '?'}; "
+              f"contracts {first['contracts'] or '?'}", flush=True)
+        if first["exit"] not in (0, 1):
+            tail = (work / "first.log").read_text(errors="replace")[-2000:]
+            print(f"  the close failed; end of its output:\n{tail}")
+            res["error"] = f"first close exited {first['exit']}"
+            return res
+
+        # floor: count and replay the output cells before the rerun supersedes them
+        sheets, cells = count_cells(outputs)
+        res["output_sheets"], res["output_cells"] = sheets, cells
+        read_s, reader, read_cells = floor_read(paths)
+        write_s, grid, written = floor_write(outputs, work / "floor")
+        res["floor"] = {"read_s": read_s, "reader": reader, "read_cells": read_cells,
+                        "write_s": write_s, "write_cells": grid, "written_non_empty": written,
+                        "seconds": read_s + write_s}
+        print(f"floor: read {read_s:.2f} s ({reader}, {read_cells:,} cells) + write "
+              f"{write_s:.2f} s ({grid:,} cells in {len(outputs)} workbook(s), {sheets} sheets)",
+              flush=True)
+
+        rerun = run_child(cmd, work, work / "rerun.log", timeout)
+        rerun["timings"] = timings(read_manifest(outbox))
+        res["rerun"] = rerun
+        res["load_after"] = loadavg()
+        print(f"rerun: exit {rerun['exit']}, {rerun['seconds']:.2f} s, {rerun['rss_mib']:.0f} MiB",
+              flush=True)
+        return res
+    finally:
+        if keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------
+
+def _mark(ok: bool | None) -> str:
+    return "" if ok is None else ("ok" if ok else "MISSED")
+
+
+def report(res: dict) -> list[str]:
+    size = res["size"]
+    lines = [f"-- {size}: {res.get('files', '?')} workbook(s), {res.get('input_mb', 0):.1f} MB; "
+             f"load average {res.get('load_before')} before, {res.get('load_after')} after "
+             + "-" * 10]
+    if "first" not in res:
+        return lines + ["  no result"]
+    first = res["first"]
+    phases = first["timings"]
+    if phases:
+        order = [p for p in PHASES if p in phases] + [p for p in phases if p not in PHASES]
+        lines.append("  phase            seconds")
+        for p in order:
+            lines.append(f"  {p:<16} {phases[p]:8.2f}")
+        lines.append(f"  {'(sum of phases)':<16} {sum(phases.values()):8.2f}")
+    else:
+        lines.append("  (no per-phase timings in manifest.json)")
+    total = first["seconds"]
+    rss = first["rss_mib"]
+    floor = res.get("floor", {}).get("seconds")
+    ratio = total / floor if floor else None
+    t_total = t_rss = t_ratio = None
+    target_total = target_ratio = target_rss = ""
+    if size == "S":
+        t_total, target_total = total < 3.0, "target < 3 s"
+    if size in ("M", "L") and ratio is not None:
+        t_ratio, target_ratio = ratio <= 2.0, "target ≤ 2×"
+    if size == "L":
+        t_rss, target_rss = rss <= 2048, "target ≤ 2048 MiB"
+    lines.append(f"  {'total (wall)':<16} {total:8.2f}   exit {first['exit']}  {target_total} {_mark(t_total)}")
+    lines.append(f"  {'peak RSS (MiB)':<16} {rss:8.0f}   {target_rss} {_mark(t_rss)}")
+    if floor:
+        fl = res["floor"]
+        lines.append(f"  {'floor':<16} {floor:8.2f}   read {fl['read_s']:.2f} + write {fl['write_s']:.2f} "
+                     f"({fl['write_cells']:,} cells)")
+        lines.append(f"  {'total / floor':<16} {ratio:8.2f}×  {target_ratio} {_mark(t_ratio)}")
+    if size == "many" and floor:
+        per_file = (total - floor) / max(res["files"], 1) * 1000
+        res["per_file_ms"] = per_file
+        lines.append(f"  {'per-file (ms)':<16} {per_file:8.1f}   (total − floor) / {res['files']}  "
+                     f"target < 150 ms {_mark(per_file < 150)}")
+    if "rerun" in res:
+        rr = res["rerun"]["seconds"]
+        share = rr / total if total else 0
+        t_rr = share < 1 / 3 if size == "L" else None
+        lines.append(f"  {'rerun (wall)':<16} {rr:8.2f}   {share:.2f}× of first  "
+                     f"{'target < 1/3' if size == 'L' else ''} {_mark(t_rr)}")
+    return lines
+
+
+def summary(results: list[dict]) -> list[str]:
+    phases: list[str] = []
+    for r in results:
+        for p in r.get("first", {}).get("timings", {}):
+            if p not in phases:
+                phases.append(p)
+    phases = [p for p in PHASES if p in phases] + [p for p in phases if p not in PHASES]
+    head = ["size"] + phases + ["total", "RSS MiB", "floor", "ratio", "rerun", "rerun/1st"]
+    rows = []
+    for r in results:
+        f = r.get("first")
+        if not f:
+            continue
+        t = f["timings"]
+        floor = r.get("floor", {}).get("seconds")
+        rr = r.get("rerun", {}).get("seconds")
+        rows.append([r["size"]] + [f"{t[p]:.2f}" if p in t else "" for p in phases] + [
+            f"{f['seconds']:.2f}", f"{f['rss_mib']:.0f}",
+            f"{floor:.2f}" if floor else "", f"{f['seconds'] / floor:.2f}" if floor else "",
+            f"{rr:.2f}" if rr is not None else "", f"{rr / f['seconds']:.2f}" if rr is not None else ""])
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
+    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |",
+           "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    for row in rows:
+        out.append("| " + " | ".join(c.rjust(w) for c, w in zip(row, widths)) + " |")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="S,M,L,many",
+                    help="comma-separated sizes among S, M, L, many (default: all)")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch folders")
+    ap.add_argument("--seed", type=int, default=gen.DEFAULT_SEED)
+    ap.add_argument("--workdir", type=Path, default=None,
+                    help="where scratch folders go (default: the system temp folder)")
+    ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per close")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
+    args = ap.parse_args(argv)
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    bad = [s for s in sizes if s not in gen.SIZES]
+    if bad:
+        ap.error(f"unknown size(s) {', '.join(bad)}; expected {', '.join(gen.SIZES)}")
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+
+    m = machine()
+    print(f"machine: {describe(m)}")
+    print(f"command: {' '.join(perfsettle_command())} run --period {PERIOD} --min-age 0 ...")
+    results = []
+    failed = False
+    for size in sizes:
+        res = bench_size(size, args.seed, args.workdir, args.keep, args.timeout)
+        results.append(res)
+        failed |= "error" in res
+
+    print("\n" + "=" * 72)
+    print(f"perfsettle close benchmark, period {PERIOD}, seed {args.seed}")
+    print(f"machine: {describe(m)}")
+    for res in results:
+        print("\n".join(report(res)))
+    print()
+    print("\n".join(summary(results)))
+    print("\nseconds; total = wall time of `perfsettle run` including interpreter start; "
+          "floor = fastest read of the inputs + xlsxwriter constant-memory write of the output cells")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": m, "seed": args.seed, "period": PERIOD,
+                                         "date": dt.datetime.now().isoformat(timespec="seconds"),
+                                         "results": results}, indent=2), encoding="utf-8")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
