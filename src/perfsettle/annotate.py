@@ -8,13 +8,16 @@ input: input cell values are never changed and the added sheets match no input s
 Three ways to make the copy, chosen by what the source is:
 
 - an OOXML workbook under the cell budget: openpyxl load + modify + save, so sheets, styles,
-  formulas and widths are kept. openpyxl drops the cached values of formulas when it saves;
-  they are copied back from the source so that readers without a calculation engine
-  (calamine, pandas) read the same values as in the original;
+  formulas and widths are kept. openpyxl saves formulas without their cached values and
+  numbers with 16 significant digits; both are copied back from the source, so that readers
+  without a calculation engine (calamine, pandas) read exactly the original values;
 - a workbook openpyxl cannot load (.xls, .ods): a new workbook is built from the values read
   with python-calamine, then annotated the same way;
 - above the cell budget: a streamed copy (xlsxwriter, constant memory) of the values,
   annotated, with a note in the Issues sheet that formatting was not preserved.
+
+python-calamine aborts the process on some hostile files (EXCEL-FACTS), so an OOXML file is
+checked before it reads it (``_check_zip``); openpyxl is not affected by those files.
 
 ``write_close_workbook`` writes ``settlement-<period>.xlsx``: the invoice lines of the close,
 totals per currency and the status of every contract.

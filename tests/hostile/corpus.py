@@ -894,6 +894,15 @@ def build_corpus(dirpath: Path) -> list[Case]:
     add(m)
 
     p = pfx()
+    path, m = case("percent-0-100-fraction", ".xlsx", PARTIAL, "cells",
+                   "B's variable share typed as 30 instead of 0.30 (a fraction column)",
+                   cell="Contracts!I3", settles=(f"{p}-A",), excluded=(f"{p}-B",))
+    sheets = valid_sheets(p)
+    sheets["Contracts"][2][8] = 30
+    write_xlsx(path, sheets)
+    add(m)
+
+    p = pfx()
     path, m = case("negative-absurd-values", ".xlsx", PARTIAL, "cells",
                    "B's fee is -12000 and its duration 5000 months", cell="Contracts!H3",
                    settles=(f"{p}-A",), excluded=(f"{p}-B",))
@@ -904,12 +913,12 @@ def build_corpus(dirpath: Path) -> list[Case]:
     add(m)
 
     p = pfx()
-    path, m = case("very-long-strings", ".xlsx", ACCEPTED, "cells",
-                   "B's client name of 32,767 characters (Excel's maximum) and a 20,000-character comment",
-                   also=(PARTIAL,), settles=(f"{p}-A",))
+    path, m = case("very-long-strings", ".xlsx", PARTIAL, "cells",
+                   "B's client name of 32,767 characters (Excel's maximum) and a 20,000-character comment "
+                   "on one of B's readings", also=(ACCEPTED,), settles=(f"{p}-A",))
     sheets = valid_sheets(p)
     sheets["Contracts"][2][1] = ("Société Anonyme des Transports " * 1100)[:32767]
-    sheets["Readings"][1][5] = "x" * 20000
+    sheets["Readings"][9][5] = "x" * 20000
     write_xlsx(path, sheets)
     add(m)
 
