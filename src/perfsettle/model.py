@@ -55,7 +55,12 @@ class Diagnostic:
         return self.severity == ERROR
 
     def line(self) -> str:
-        where = self.source.where() or "-"
+        """One line, cell first: ``KPIs!K4 (book.xlsx): error [weights-sum] …``."""
+        src = self.source
+        if src.cell:
+            where = f"{src.cell} ({src.file})" if src.file else src.cell
+        else:
+            where = src.file or "-"
         return f"{where}: {self.severity} [{self.code}] {self.message}"
 
 

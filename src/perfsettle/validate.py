@@ -353,7 +353,7 @@ def check_run(workbooks: list[ParsedWorkbook], stored_contracts: dict, stored_kp
             _invoiced(row, known, contract_of, out, diags)
 
     # Rules that span a contract, on the contract as it will stand after this run.
-    errored = {d.contract_id for wb in workbooks for d in wb.diagnostics if d.is_error and d.contract_id}
+    errored = {d.contract_id for wb in live for d in wb.diagnostics if d.is_error and d.contract_id}
     touched = set(run_contracts) | {cid for cid, _ in run_kpis}
     for cid in sorted(touched - errored):
         contract = contract_of(cid)
@@ -390,7 +390,7 @@ def check_run(workbooks: list[ParsedWorkbook], stored_contracts: dict, stored_kp
         if wb.name in out.outcomes:
             continue
         rows = [r for rows in wb.sheets.values() for r in rows]
-        kept = [r for r in rows if r.contract_id and r.contract_id not in out.excluded and not _row_has_error(r, wb)]
+        kept = [r for r in rows if r.contract_id and r.contract_id not in out.excluded and not r.bad]
         has_error = any(d.is_error for d in wb.diagnostics)
         if not kept:
             out.outcomes[wb.name] = "rejected"
@@ -399,10 +399,6 @@ def check_run(workbooks: list[ParsedWorkbook], stored_contracts: dict, stored_kp
         else:
             out.outcomes[wb.name] = "accepted"
     return out
-
-
-def _row_has_error(row: Row, wb: ParsedWorkbook) -> bool:
-    return bool(row.bad)
 
 
 def _unknown_contract(row: Row) -> Diagnostic:
