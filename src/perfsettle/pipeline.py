@@ -28,7 +28,7 @@ from . import exports, months
 from .config import ConfigError, Settings
 from .faults import checkpoint
 from .intake import RawWorkbook, candidates, fingerprint, looks_incomplete, read_raw
-from .model import CloseReport, Diagnostic, FileOutcome, Source, Terms
+from .model import CloseReport, Diagnostic, FileOutcome, ReadingChange, Terms
 from .money import format_money
 from .settle import settle
 from .store import Store
@@ -154,13 +154,14 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
                              sum(d.is_error for d in wb.diagnostics), sum(not d.is_error for d in wb.diagnostics),
                              tuple(wb.diagnostics), tuple(intake.file_contracts.get(wb.name, ())), str(meta[wb.name][0]))
                  for wb in parsed] + duplicates
-        changes = tuple(store.reading_changes(intake.readings))
+        stored_readings = {(r.contract_id, r.kpi_id, r.month): r for r in store.readings()}
+        changes = reading_changes(stored_readings, intake.readings)
         checkpoint("validated")
         lap("validate")
 
         # close (pure)
         terms = _terms_after(stored_contracts, stored_kpis, intake)
-        readings = {(r.contract_id, r.kpi_id, r.month): r for r in store.readings()}
+        readings = dict(stored_readings)
         readings.update({k: r for k, (r, _) in intake.readings.items()})
         opening = store.opening()
         opening.update({k: a for k, (a, _) in intake.invoiced.items()})
@@ -245,6 +246,18 @@ def send_outputs(settings: Settings, period: str) -> int:
     for o in failed:
         log.warning("not sent: %s", o)
     return len(failed)
+
+
+def reading_changes(stored: dict, incoming: dict) -> tuple[ReadingChange, ...]:
+    """How this run's readings differ from the stored ones: what explains adjustments."""
+    out = []
+    for key, (r, src) in sorted(incoming.items()):
+        old = stored.get(key)
+        if old is not None and old.value == r.value and old.status == r.status:
+            continue
+        out.append(ReadingChange(r.contract_id, r.kpi_id, r.month, old.value if old else None,
+                                 old.status if old else None, r.value, r.status, src.file, src.cell, r.comment))
+    return tuple(out)
 
 
 def render(report: CloseReport, outdir: Path, settings: Settings, timings: dict, lap) -> list[dict]:

@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from .faults import checkpoint
-from .model import Contract, Kpi, Reading, ReadingChange
+from .model import Contract, Kpi, Reading
 
 SCHEMA_VERSION = 1
 
@@ -160,19 +160,6 @@ class Store:
         return {sha for (sha,) in self.db.execute(
             "SELECT sha256 FROM run_files f JOIN runs r USING (run_id) WHERE r.state IN ('committed', 'done') "
             "AND f.outcome IN ('accepted', 'partially_accepted')")}
-
-    def reading_changes(self, readings: dict) -> list[ReadingChange]:
-        """How this run's readings differ from the stored ones (before they are stored)."""
-        changes = []
-        cur = self.db.cursor()
-        for (cid, kid, month), (r, src) in sorted(readings.items()):
-            old = cur.execute("SELECT value, status FROM readings WHERE contract_id=? AND kpi_id=? AND month=?",
-                              (cid, kid, month)).fetchone()
-            if old is not None and _d(old[0]) == r.value and old[1] == r.status:
-                continue
-            changes.append(ReadingChange(cid, kid, month, _d(old[0]) if old else None, old[1] if old else None,
-                                         r.value, r.status, src.file, src.cell, r.comment))
-        return changes
 
     def runs(self) -> list[dict]:
         cols = ("run_id", "period", "started_at", "finished_at", "exit_code", "state", "totals")
