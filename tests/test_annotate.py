@@ -238,9 +238,12 @@ def test_sheet_level_finding_and_unknown_sheet(src, tmp_path):
     out = write_annotated(src, tmp_path / "in.xlsx", diags, [])
     wb = openpyxl.load_workbook(out)
     assert "[missing-column]" in wb["KPIs"]["A1"].comment.text
-    rows = {r[1]: r for r in table(wb["Anomalies"])[1:]}
-    assert rows["missing-sheet"][2] == "Readings2!B4"   # listed, though it has no cell to mark
-    assert wb["Anomalies"]["C3"].hyperlink is None or rows["missing-column"] == table(wb["Anomalies"])[2]
+    ws = wb["Anomalies"]
+    cells = {ws.cell(row=r, column=2).value: ws.cell(row=r, column=3) for r in range(2, ws.max_row + 1)}
+    assert cells["missing-column"].value == "KPIs"
+    assert cells["missing-column"].hyperlink.location == "'KPIs'!A1"
+    assert cells["missing-sheet"].value == "Readings2!B4"   # listed, though no cell to mark
+    assert cells["missing-sheet"].hyperlink is None
 
 
 # ------------------------------------------------------------------ text stays text

@@ -5,16 +5,15 @@ and a red or amber fill), lists the findings in an ``Issues``/``Anomalies`` shee
 to the cells, and adds result sheets for the workbook's contracts. The copy stays a valid
 input: input cell values are never changed and the added sheets match no input sheet name.
 
-Three ways to make the copy, chosen by what the source is:
+Two ways to make the copy, chosen by what the source is:
 
 - an OOXML workbook under the cell budget: openpyxl load + modify + save, so sheets, styles,
   formulas and widths are kept. openpyxl saves formulas without their cached values and
   numbers with 16 significant digits; both are copied back from the source, so that readers
   without a calculation engine (calamine, pandas) read exactly the original values;
-- a workbook openpyxl cannot load (.xls, .ods): a new workbook is built from the values read
-  with python-calamine, then annotated the same way;
-- above the cell budget: a streamed copy (xlsxwriter, constant memory) of the values,
-  annotated, with a note in the Issues sheet that formatting was not preserved.
+- a workbook openpyxl cannot load (.xls, .ods), or one above the cell budget: a copy of the
+  values read with python-calamine, written row by row (xlsxwriter, constant memory) with
+  the same annotations and a note in the Issues sheet that formatting was not preserved.
 
 python-calamine aborts the process on some hostile files (EXCEL-FACTS), so an OOXML file is
 checked before it reads it (``_check_zip``); openpyxl is not affected by those files.
@@ -373,12 +372,9 @@ def write_annotated(src: Path, dest: Path, diagnostics: Sequence[Diagnostic],
                                    for _, _, rows in sheets))
             if cells > max_full_load_cells:
                 note = labels["streamed"].format(cells=f"{cells:,}")
-                _write_streamed(sheets, tmp, diagnostics, results, lang, note)
             else:
                 note = labels["converted"].format(suffix=src.suffix or "?")
-                wb = _workbook_from_values(sheets)
-                _annotate_openpyxl(wb, diagnostics, results, lang, note)
-                wb.save(tmp)
+            _write_streamed(sheets, tmp, diagnostics, results, lang, note)
         return _publish(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -725,25 +721,21 @@ def _check_zip(src: Path) -> None:
                     raise UnreadableWorkbook(f"{src.name}: the shared-strings table declares "
                                              f"{int(m.group(2)):,} entries")
         for info in sheets:
-            refs = _REF.findall(z.read(info))
-            if not refs:
-                continue
-            rows = max(int(r) for _, r in refs)
-            cols = column_index_from_string(max((c for c, _ in refs), key=lambda c: (len(c), c)).decode())
-            if rows * cols > MAX_GRID_CELLS:
-                raise UnreadableWorkbook(f"{src.name}: a sheet spans {rows:,} rows x {cols:,} columns")
+            rows, cols = 0, b"A"
+            for m in _REF.finditer(z.read(info)):
+                rows = max(rows, int(m.group(2)))
+                if (len(m.group(1)), m.group(1)) > (len(cols), cols):
+                    cols = m.group(1)
+            if rows * column_index_from_string(cols.decode()) > MAX_GRID_CELLS:
+                raise UnreadableWorkbook(f"{src.name}: a sheet spans {rows:,} rows to column "
+                                         f"{cols.decode()}")
 
 
 def _read_values(src: Path) -> list[tuple[str, bool, list[list[object]]]]:
     """(title, hidden, rows from A1) of every worksheet, read with python-calamine."""
-    if _is_zip(src):
-        try:
-            _check_zip(src)
-        except (zipfile.BadZipFile, OSError, ValueError) as exc:
-            if isinstance(exc, UnreadableWorkbook):
-                raise
-            raise UnreadableWorkbook(f"{src.name}: {exc}") from exc
     try:
+        if _is_zip(src):
+            _check_zip(src)
         book = python_calamine.CalamineWorkbook.from_path(str(src))
         sheets = []
         for meta in book.sheets_metadata:
@@ -772,24 +764,6 @@ def _date_format(value: object) -> str | None:
     if isinstance(value, _dt.timedelta):
         return "[hh]:mm:ss"
     return None
-
-
-def _workbook_from_values(sheets) -> openpyxl.Workbook:
-    wb = openpyxl.Workbook()
-    wb.remove(wb.active)
-    for title, hidden, rows in sheets:
-        ws = wb.create_sheet(title)
-        if hidden:
-            ws.sheet_state = "hidden"
-        for r, row in enumerate(rows, 1):
-            for c, value in enumerate(row, 1):
-                if value == "" or value is None:
-                    continue
-                cell = ws.cell(row=r, column=c)
-                _put_value(cell, value)
-                if fmt := _date_format(value):
-                    cell.number_format = fmt
-    return wb
 
 
 class _ExactWorksheet(xlsxwriter.worksheet.Worksheet):

@@ -11,7 +11,7 @@ import re
 from decimal import Decimal
 
 from . import months, schema
-from .money import ISO_4217, decimal_from_cell, has_minor_precision, minor_digits
+from .money import ISO_4217, MAX_MAGNITUDE, decimal_from_cell, has_minor_precision, minor_digits
 from .model import ERROR, WARNING
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -57,6 +57,10 @@ def parse_number_text(text: str):
 
 
 def to_number(value: object):
+    return _bounded(_to_number(value))
+
+
+def _to_number(value: object):
     if isinstance(value, bool):
         return None, _err("not-a-number", f"{value} is not a number", f"{value} n'est pas un nombre")
     if isinstance(value, (int, float)):
@@ -71,6 +75,14 @@ def to_number(value: object):
         return None, _err("not-a-number", f"a date or time ({_show(value)}) where a number is expected",
                           f"une date ou une heure ({_show(value)}) là où un nombre est attendu")
     return None, _err("not-a-number", f"'{_show(value)}' is not a number", f"« {_show(value)} » n'est pas un nombre")
+
+
+def _bounded(result):
+    d, problem = result
+    if d is not None and abs(d) >= MAX_MAGNITUDE:
+        return None, _err("absurd-value", f"{d:g} is too large to be an amount or a reading (limit {MAX_MAGNITUDE:f})",
+                          f"{d:g} est trop grand pour un montant ou un relevé (limite {MAX_MAGNITUDE:f})")
+    return d, problem
 
 
 def to_fraction(value: object):

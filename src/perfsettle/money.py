@@ -69,9 +69,14 @@ def decimal_from_cell(value: float | int) -> Decimal:
     if isinstance(value, int):
         return Decimal(value)
     d = Decimal(repr(float(value)))
-    if d == d.to_integral_value():
+    if d == d.to_integral_value() and abs(d) < MAX_MAGNITUDE:
         return d.quantize(Decimal(1))
     return d
+
+
+# Larger magnitudes are not amounts or KPI readings anyone keeps in a workbook; they would
+# also exceed the exact range of Decimal arithmetic at 28 digits once scaled to minor units.
+MAX_MAGNITUDE = Decimal("1e15")
 
 
 def format_money(amount: Decimal, currency: str) -> str:
