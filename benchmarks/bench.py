@@ -137,7 +137,13 @@ def run_child(cmd: list[str], cwd: Path, log: Path, timeout: float) -> dict:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        killer = threading.Timer(timeout, proc.kill)
+        timed_out = threading.Event()
+
+        def kill():
+            timed_out.set()
+            proc.kill()
+
+        killer = threading.Timer(timeout, kill)
         killer.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
@@ -149,7 +155,8 @@ def run_child(cmd: list[str], cwd: Path, log: Path, timeout: float) -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)
     # ru_maxrss (KiB on Linux) covers the child and the children it waited for
     rss_kib = max(usage.ru_maxrss, peak[0])
-    return {"seconds": wall, "rss_mib": rss_kib / 1024, "exit": proc.returncode}
+    return {"seconds": wall, "rss_mib": rss_kib / 1024, "exit": proc.returncode,
+            "timed_out": timed_out.is_set()}
 
 
 def read_manifest(outbox: Path) -> dict:
@@ -338,8 +345,9 @@ def bench_size(size: str, seed: int, base: Path | None, keep: bool, timeout: flo
               f"contracts {first['contracts'] or '?'}", flush=True)
         if first["exit"] not in (0, 1):
             tail = (work / "first.log").read_text(errors="replace")[-2000:]
-            print(f"  the close failed; end of its output:\n{tail}")
-            res["error"] = f"first close exited {first['exit']}"
+            why = f"timed out after {timeout:.0f} s" if first["timed_out"] else f"exited {first['exit']}"
+            print(f"  the close {why}; end of its output:\n{tail}")
+            res["error"] = f"first close {why}"
             return res
 
         # floor: count and replay the output cells before the rerun supersedes them
@@ -384,6 +392,8 @@ def report(res: dict) -> list[str]:
     if "first" not in res:
         return lines + ["  no result"]
     first = res["first"]
+    if "error" in res:
+        return lines + [f"  {res['error']} ({first['seconds']:.0f} s, peak RSS {first['rss_mib']:.0f} MiB)"]
     phases = first["timings"]
     if phases:
         order = [p for p in PHASES if p in phases] + [p for p in phases if p not in PHASES]
@@ -443,7 +453,8 @@ def summary(results: list[dict]) -> list[str]:
         floor = r.get("floor", {}).get("seconds")
         rr = r.get("rerun", {}).get("seconds")
         rows.append([r["size"]] + [f"{t[p]:.2f}" if p in t else "" for p in phases] + [
-            f"{f['seconds']:.2f}", f"{f['rss_mib']:.0f}",
+            f"{f['seconds']:.2f}" if "error" not in r else f"failed after {f['seconds']:.0f}",
+            f"{f['rss_mib']:.0f}",
             f"{floor:.2f}" if floor else "", f"{f['seconds'] / floor:.2f}" if floor else "",
             f"{rr:.2f}" if rr is not None else "", f"{rr / f['seconds']:.2f}" if rr is not None else ""])
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]

@@ -70,6 +70,12 @@ def test_exit_2_for_usage_and_configuration_errors(ws, capsys):
     (ws.root / "perfsettle.toml").write_text('min_age = "soon"\n')
     assert main(["run", "--period", "2026-10"]) == 2
     assert "min_age" in capsys.readouterr().err
+    (ws.root / "perfsettle.toml").write_text('[limits]\nmax_rowz = 10\n')
+    assert main(["run", "--period", "2026-10"]) == 2
+    assert "max_rowz" in capsys.readouterr().err
+    (ws.root / "perfsettle.toml").write_text('[smtp]\nsecurity = "tls9"\n')
+    assert main(["run", "--period", "2026-10"]) == 2
+    assert "smtp.security" in capsys.readouterr().err
 
 
 def test_exit_2_for_a_period_before_the_latest_close(ws, capsys):

@@ -68,6 +68,11 @@ def load(path: Path | None, base: Path | None = None) -> Settings:
         elif key == "limits":
             if not isinstance(value, dict):
                 raise ConfigError("limits must be a table ([limits])")
+            from .preflight import Limits
+            try:
+                Limits.from_mapping(value)
+            except ValueError as exc:
+                raise ConfigError(f"[limits] in {path}: {exc}") from None
             values["limits"] = dict(value)
         elif key in _TOP:
             values[key] = _coerce(key, value, _TOP[key])

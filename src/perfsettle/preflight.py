@@ -40,6 +40,7 @@ import re
 import signal
 import stat
 import struct
+import sys
 import tempfile
 import threading
 import time
@@ -162,9 +163,6 @@ class _Findings:
     def add(self, code: str, en: str, fr: str) -> None:
         if len(self.items) < self.cap:
             self.items.append(Diagnostic(code, ERROR, en, Source(file=self.name), None, fr))
-
-    def __bool__(self) -> bool:
-        return bool(self.items)
 
 
 def _n(x: int) -> str:
@@ -516,7 +514,7 @@ def _check_zip(path: Path, suffix: str, size: int, limits: Limits, out: _Finding
                     f"{_n_fr(limits.max_members)} (limits.max_members)")
             return
         names = [i.filename for i in infos]
-        if not _check_container(infos, names, suffix, size, limits, out, zf):
+        if not _check_container(infos, names, size, limits, out):
             return
         if not _check_kind(zf, names, suffix, out):
             return
@@ -530,7 +528,7 @@ def _check_zip(path: Path, suffix: str, size: int, limits: Limits, out: _Finding
                     return
 
 
-def _check_container(infos, names, suffix, size, limits, out, zf) -> bool:
+def _check_container(infos, names, size, limits, out) -> bool:
     """Central-directory checks: nothing is decompressed. False: stop here."""
     seen: set[str] = set()
     for n in names:
@@ -577,10 +575,10 @@ def _check_container(infos, names, suffix, size, limits, out, zf) -> bool:
                     f"the part '{info.filename}' expands {ratio:,.0f} times ({_size(info.compress_size)} "
                     f"to {_size(info.file_size)}), more than the limit of "
                     f"{limits.max_member_ratio:,.0f} (limits.max_member_ratio): a zip bomb; it was not opened",
-                    f"la partie « {info.filename} » se décompresse {ratio:,.0f} fois "
+                    f"la partie « {info.filename} » se décompresse {_n_fr(round(ratio))} fois "
                     f"({_size_fr(info.compress_size)} en {_size_fr(info.file_size)}), plus que la "
-                    f"limite de {limits.max_member_ratio:,.0f} (limits.max_member_ratio) : "
-                    "une bombe zip ; il n'a pas été ouvert".replace(",", "\u202f"))
+                    f"limite de {_n_fr(round(limits.max_member_ratio))} (limits.max_member_ratio) : "
+                    "une bombe zip ; il n'a pas été ouvert")
             return False
     # Overlapping members (many directory entries sharing the same compressed data).
     spans = sorted((i.header_offset, i.header_offset + 30 + len(i.orig_filename.encode("utf-8", "replace"))
@@ -901,6 +899,7 @@ def _scan_member(fh, info: zipfile.ZipInfo, sheet_names: dict[str, str], limits:
 # --------------------------------------------------------------------------------------------
 
 _CTRL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CTRL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 13))
 _CONT = bytes(range(0x80, 0xC0))
 _ENTITY = re.compile(rb"&#?[A-Za-z0-9]{1,8};")
 _LAST_REF = re.compile(rb'\sr="([A-Z]{1,3}\d{1,12})"')
@@ -964,9 +963,10 @@ class _SheetScan:
         self.max_row = 0             # from <row r=...> and cell references
         self.max_col = 0
         self.max_col_letters = ""
-        self.col_re = self._col_re("")
+        self.row_fast = re.compile(rb"<" + p + rb"row r=\"(\d{1,15})\"")
+        self.row_tag = b"<" + prefix + b"row"
         self.digits = 0
-        self.cell_row_re = self._cell_row_re(1)
+        self.cell_re = self._cell_re("", 1)
         self.bad_cell: tuple[str, int, int] | None = None   # (ref, column, row) beyond limits
         self.bad_refs: set[str] = set()
         self.bad_row: str | None = None
@@ -975,13 +975,15 @@ class _SheetScan:
         self.reported = False
 
     @staticmethod
-    def _col_re(cur: str) -> re.Pattern:
-        """Cell references whose column is beyond ``cur`` (any when cur is '')."""
-        return re.compile(rb'\sr="(' + _greater_letters(cur).encode() + rb')(\d{1,15})"')
+    def _cell_re(cur: str, digits: int) -> re.Pattern:
+        """Cell references beyond column ``cur``, or with more than ``digits - 1`` row digits.
 
-    @staticmethod
-    def _cell_row_re(digits: int) -> re.Pattern:
-        return re.compile(rb'\sr="([A-Z]{1,3})(\d{%d,15})"' % max(1, digits))
+        Written the way every producer writes them (`` r="B7"``): the literal start keeps the
+        scan fast. Other spellings (single quotes, spaces around '=') are left to the reader's
+        limits in the child process.
+        """
+        return re.compile(rb' r="(?:(' + _greater_letters(cur).encode() + rb')(\d{1,15})|([A-Z]{1,3})(\d{'
+                          + str(max(1, digits)).encode() + rb',15}))"')
 
     def feed(self, chunk: bytes) -> None:
         buf = self.carry + chunk
@@ -993,32 +995,38 @@ class _SheetScan:
             if self.data_tag in buf:
                 self.seen_data = True
         # rows declared by <row r="...">
-        rows = self.row_re.findall(buf)
+        rows = self.row_fast.findall(buf)
+        if len(rows) < buf.count(self.row_tag):     # r is not the first attribute somewhere
+            rows = self.row_re.findall(buf)
         if rows:
             top = max(map(int, rows))
             if top > self.max_row:
                 self.max_row = top
-        # cells with more row digits than any row so far
-        d = len(str(self.max_row)) + 1 if self.max_row else 1
-        if d != self.digits:
-            self.digits = d
-            self.cell_row_re = self._cell_row_re(d)
-        for letters, digits in self.cell_row_re.findall(buf):
-            r = int(digits)
-            if r > self.max_row:
-                self.max_row = r
-            self._check_cell(letters.decode(), r)
-        # cells beyond the furthest column so far
-        found = self.col_re.findall(buf)
+        # cells beyond the furthest column so far, or with more row digits than any row so far
+        digits = len(str(self.max_row)) + 1 if self.max_row else 1
+        if digits != self.digits:
+            self.digits = digits
+            self.cell_re = self._cell_re(self.max_col_letters, digits)
+        found = self.cell_re.findall(buf)
         if found:
-            letters = max(found, key=lambda t: (len(t[0]), t[0]))[0].decode()
-            for lt, dg in found:
-                self._check_cell(lt.decode(), int(dg))
-            self.max_col_letters = letters
-            self.max_col = col_number(letters)
-            self.col_re = self._col_re(letters)
+            letters = self.max_col_letters
+            for far, far_row, any_col, long_row in found:
+                if far:
+                    col, row = far.decode(), int(far_row)
+                    if (len(col), col) > (len(letters), letters):
+                        letters = col
+                else:
+                    col, row = any_col.decode(), int(long_row)
+                if row > self.max_row:
+                    self.max_row = row
+                self._check_cell(col, row)
+            if letters != self.max_col_letters:
+                self.max_col_letters = letters
+                self.max_col = col_number(letters)
+            self.digits = len(str(self.max_row)) + 1
+            self.cell_re = self._cell_re(self.max_col_letters, self.digits)
         # characters XML forbids
-        m = _CTRL.search(chunk)
+        m = _CTRL.search(chunk) if len(chunk.translate(None, _CTRL_BYTES)) != len(chunk) else None
         if m and not self.reported:
             near = self._near(chunk, m.start())
             self.out.add("xml-invalid-char",
@@ -1208,7 +1216,7 @@ class _SstScan:
         if self.entries > L.max_shared_strings:
             self._too_many(self.entries, "holds")
             return
-        m = _CTRL.search(chunk)
+        m = _CTRL.search(chunk) if len(chunk.translate(None, _CTRL_BYTES)) != len(chunk) else None
         if m and not self.reported_ctrl:
             idx = before + self._count(chunk[:m.start()])
             self.out.add("xml-invalid-char",
@@ -1391,13 +1399,17 @@ def _read_isolated(path: Path, limits: Limits):
     return "error", _explain_death(proc.exitcode, stderr_tail, limits)
 
 
-def _tail(path: str, size: int = 4096) -> str:
+def _tail(path: str, size: int = 8192) -> str:
+    """The start and the end of what the child wrote (its first and last words matter)."""
     try:
         with open(path, "rb") as fh:
+            head = fh.read(size)
             fh.seek(0, os.SEEK_END)
             n = fh.tell()
-            fh.seek(max(0, n - size))
-            return fh.read().decode("utf-8", "replace")
+            if n <= size:
+                return head.decode("utf-8", "replace")
+            fh.seek(max(size, n - size))
+            return (head + b"\n" + fh.read()).decode("utf-8", "replace")
     except OSError:
         return ""
 
@@ -1455,7 +1467,15 @@ def _child_main(conn, path: str, memory_limit: int, time_limit: float, errlog: s
         os.dup2(fd, 2)
         os.dup2(fd, 1)
         os.close(fd)
+        sys.stdout = sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace",
+                                       closefd=False)
     except OSError:
+        pass
+    os.environ["RUST_BACKTRACE"] = "0"      # a native crash says one line, not a stack
+    try:
+        import faulthandler                 # inherited handlers would write to the parent's stderr
+        faulthandler.disable()
+    except Exception:
         pass
     try:
         _set_limits(memory_limit, time_limit)

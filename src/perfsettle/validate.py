@@ -527,7 +527,7 @@ def _reading(row, known, known_kpis, contract_of, kpis_of, period, out: Intake, 
                                  row.source("month"), cid))
         kpi = kpis_of.get(cid, {}).get(kid)
         value = v.get("value")
-        if kpi is not None and kpi.unit.strip() == "%" and value is not None and Decimal(1) < abs(value) <= 100:
+        if kpi is not None and value is not None and Decimal(1) < abs(value) <= 100 and _fraction_kpi(kpi):
             diags.append(finding("percent-scale", WARNING,
                                  f"{value:f} looks like a percentage on a 0–100 scale where fractions are expected ({value / 100:f})",
                                  f"{value:f} ressemble à un pourcentage sur 0–100 alors qu'une fraction est attendue ({value / 100:f})",
@@ -540,6 +540,14 @@ def _reading(row, known, known_kpis, contract_of, kpis_of, period, out: Intake, 
     out.readings[(cid, kid, month)] = (
         Reading(cid, kid, month, v.get("value") if status != "void" else None, status, v.get("comment") or ""),
         row.source("value"))
+
+
+def _fraction_kpi(kpi: Kpi) -> bool:
+    """A KPI measured as a fraction: a % unit, or target and baseline levels within ±1."""
+    if kpi.unit.strip() == "%":
+        return True
+    levels = [kpi.target_level] + ([kpi.baseline] if kpi.baseline is not None else [])
+    return all(abs(level) <= 1 for level in levels)
 
 
 def _invoiced(row, known, contract_of, out: Intake, diags):

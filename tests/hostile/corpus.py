@@ -24,7 +24,7 @@ import tempfile
 import warnings
 import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -35,7 +35,7 @@ MiB = 1 << 20
 GiB = 1 << 30
 
 CACHE = Path(tempfile.gettempdir()) / f"perfsettle-hostile-cache-{os.getuid() if hasattr(os, 'getuid') else 0}"
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 ACCEPTED = "accepted"
 REJECTED = "rejected"
@@ -415,15 +415,18 @@ def build_corpus(dirpath: Path) -> list[Case]:
         name = f"h{n:02d}-{slug}{ext}"
         return d / name, dict(name=name, path=d / name, expect=expect, family=family, note=note, **kw)
 
-    def pfx() -> str:
+    def pfx() -> str:          # contract-id prefix of the current case (after case())
         return f"H{n:02d}"
+
+    def nxt() -> str:          # ... of the next case (before case())
+        return f"H{n + 1:02d}"
 
     jobs: list[tuple[Path, str, Path]] = []
     cached: dict[Path, Path] = {}
 
-    def convert_later(src: Path, fmt: str, dst: Path) -> None:
-        # LibreOffice takes seconds: its outputs are kept between runs, keyed by content
-        key = hashlib.sha256(repr((CACHE_VERSION, fmt, valid_sheets(pfx()))).encode()).hexdigest()[:24]
+    def convert_later(src: Path, fmt: str, dst: Path, content: object) -> None:
+        # LibreOffice takes seconds: its outputs are kept between runs, keyed by their content
+        key = hashlib.sha256(repr((CACHE_VERSION, fmt, content)).encode()).hexdigest()[:24]
         hit = CACHE / f"{key}.{fmt}"
         if hit.exists():
             shutil.copy(hit, dst)
@@ -508,7 +511,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     path, m = case("xls-named-xlsx", ".xlsx", REJECTED, "not-a-workbook",
                    "a legacy Excel 97-2003 workbook renamed .xlsx", codes=("file-wrong-extension",),
                    stage="preflight", fragments=(".xls",))
-    convert_later(base(pfx()), "xls", path)
+    convert_later(base(pfx()), "xls", path, valid_sheets(pfx()))
     add(m)
 
     path, m = case("too-large", ".xlsx", REJECTED, "resource",
@@ -679,27 +682,27 @@ def build_corpus(dirpath: Path) -> list[Case]:
     path.write_bytes(bytes.fromhex("D0CF11E0A1B11AE1") + os.urandom(4000))
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("legacy", ".xls", ACCEPTED, "format",
                    "a legacy Excel 97-2003 workbook (saved by LibreOffice)",
                    settles=(f"{p}-A", f"{p}-B"))
-    convert_later(base(p), "xls", path)
+    convert_later(base(p), "xls", path, valid_sheets(p))
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("opendocument", ".ods", ACCEPTED, "format",
                    "an OpenDocument spreadsheet (saved by LibreOffice)", settles=(f"{p}-A", f"{p}-B"))
-    convert_later(base(p), "ods", path)
+    convert_later(base(p), "ods", path, valid_sheets(p))
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("ods-named-xlsx", ".xlsx", REJECTED, "format",
                    "an OpenDocument spreadsheet renamed .xlsx", codes=("file-wrong-extension",),
                    stage="preflight", fragments=(".ods",))
-    convert_later(base(p), "ods", path)
+    convert_later(base(p), "ods", path, valid_sheets(p))
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("macros", ".xlsm", ACCEPTED, "format",
                    "a macro-enabled workbook (vbaProject.bin): the data is read, the macros never run",
                    settles=(f"{p}-A", f"{p}-B"))
@@ -721,7 +724,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     write_xlsx(path, {"Sheet1": []})
     add(m)
 
-    p = pfx()
+    p = nxt()
 
     def hide(wb):
         wb["KPIs"].sheet_state = "hidden"
@@ -734,7 +737,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     write_xlsx(path, valid_sheets(p), hook=hide)
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("header-not-row-1", ".xlsx", ACCEPTED, "structure",
                    "three blank rows above each header (header = first non-empty row)",
                    settles=(f"{p}-A", f"{p}-B"))
@@ -742,7 +745,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     write_xlsx(path, sheets)
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("title-above-header", ".xlsx", REJECTED, "structure",
                    "a title line above the Contracts header: the title is taken as the header, the "
                    "required columns are missing", fragments=("contract_id",))
@@ -751,7 +754,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     write_xlsx(path, sheets)
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("duplicated-headers", ".xlsx", REJECTED, "structure",
                    "two 'value' columns in Readings with different numbers (ambiguous)",
                    fragments=("value",))
@@ -760,14 +763,14 @@ def build_corpus(dirpath: Path) -> list[Case]:
     write_xlsx(path, sheets)
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("merged-cells", ".xlsx", PARTIAL, "structure",
                    "client merged over provider for contract B (B's provider reads as blank)",
                    cell="Contracts!C3", settles=(f"{p}-A",), excluded=(f"{p}-B",))
     write_xlsx(path, valid_sheets(p), hook=lambda wb: wb["Contracts"].merge_cells("B3:C3"))
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("missing-required-column", ".xlsx", REJECTED, "structure",
                    "the Contracts sheet has no monthly_fee column", fragments=("monthly_fee",))
     sheets = valid_sheets(p)
@@ -776,7 +779,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     write_xlsx(path, sheets)
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("extra-columns", ".xlsx", ACCEPTED, "structure",
                    "extra columns (notes, owner) in Contracts and Readings", settles=(f"{p}-A", f"{p}-B"))
     sheets = valid_sheets(p)
@@ -786,7 +789,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     write_xlsx(path, sheets)
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("sheets-other-order-french", ".xlsx", ACCEPTED, "structure",
                    "sheets in another order, under their French names and French headers",
                    settles=(f"{p}-A", f"{p}-B"))
@@ -803,7 +806,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     add(m)
 
     # ---------------------------------------------------------------- cells
-    p = pfx()
+    p = nxt()
     path, m = case("formula-without-cache", ".xlsx", PARTIAL, "cells",
                    "B's monthly fee is a formula saved without its value (written by a script)",
                    cell="Contracts!H3", settles=(f"{p}-A",), excluded=(f"{p}-B",))
@@ -812,7 +815,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     write_xlsx(path, sheets)
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("error-cells", ".xlsx", PARTIAL, "cells",
                    "B's readings hold #N/A and #DIV/0! error cells", cell="Readings!D10",
                    fragments=("#N/A",), settles=(f"{p}-A",), excluded=(f"{p}-B",))
@@ -822,7 +825,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     write_xlsx(path, sheets)
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("dates-several-forms", ".xlsx", ACCEPTED, "cells",
                    "months as YYYY-MM text, MM/YYYY text, date cells and a mid-month date",
                    settles=(f"{p}-A", f"{p}-B"))
@@ -835,7 +838,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     write_xlsx(path, sheets)
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("dates-invalid-text", ".xlsx", PARTIAL, "cells",
                    "B's start month 'janvier 2026', readings '2026/13' and '31/01/2026'",
                    cell="Contracts!F3", settles=(f"{p}-A",), excluded=(f"{p}-B",))
@@ -846,7 +849,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     write_xlsx(path, sheets)
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("date-system-1904", ".xlsx", ACCEPTED, "cells",
                    "the 1904 date system (old Mac workbooks), months as date cells",
                    settles=(f"{p}-A", f"{p}-B"))
@@ -859,7 +862,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     write_xlsx(path, sheets, epoch_1904=True)
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("french-number-text", ".xlsx", ACCEPTED, "cells",
                    "numbers typed as text the French way: '12 000,00' (no-break space), '30 %', '0,8'",
                    settles=(f"{p}-A", f"{p}-B"))
@@ -874,7 +877,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     write_xlsx(path, sheets)
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("ambiguous-number-text", ".xlsx", PARTIAL, "cells",
                    "B's fee typed as the text '12,000' (twelve thousand or twelve?)",
                    cell="Contracts!H3", settles=(f"{p}-A",), excluded=(f"{p}-B",))
@@ -883,7 +886,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     write_xlsx(path, sheets)
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("percent-0-100-scale", ".xlsx", ACCEPTED, "cells",
                    "B's readings of a fraction KPI typed on a 0-100 scale (62, 70, 78, 83): a warning",
                    fragments=("percentage",), settles=(f"{p}-A", f"{p}-B"))
@@ -893,7 +896,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     write_xlsx(path, sheets)
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("percent-0-100-fraction", ".xlsx", PARTIAL, "cells",
                    "B's variable share typed as 30 instead of 0.30 (a fraction column)",
                    cell="Contracts!I3", settles=(f"{p}-A",), excluded=(f"{p}-B",))
@@ -902,7 +905,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     write_xlsx(path, sheets)
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("negative-absurd-values", ".xlsx", PARTIAL, "cells",
                    "B's fee is -12000 and its duration 5000 months", cell="Contracts!H3",
                    settles=(f"{p}-A",), excluded=(f"{p}-B",))
@@ -912,27 +915,37 @@ def build_corpus(dirpath: Path) -> list[Case]:
     write_xlsx(path, sheets)
     add(m)
 
-    p = pfx()
+    p = nxt()
+    path, m = case("absurd-huge-numbers", ".xlsx", PARTIAL, "cells",
+                   "B's fee is 1e28 and one of its readings 1e300 (beyond any decimal context)",
+                   cell="Contracts!H3", settles=(f"{p}-A",), excluded=(f"{p}-B",))
+    sheets = valid_sheets(p)
+    sheets["Contracts"][2][7] = 1e28
+    sheets["Readings"][9][3] = 1e300
+    write_xlsx(path, sheets)
+    add(m)
+
+    p = nxt()
     path, m = case("very-long-strings", ".xlsx", PARTIAL, "cells",
                    "B's client name of 32,767 characters (Excel's maximum) and a 20,000-character comment "
-                   "on one of B's readings", also=(ACCEPTED,), settles=(f"{p}-A",))
+                   "on one of B's readings", cell="Contracts!B3", also=(ACCEPTED,), settles=(f"{p}-A",))
     sheets = valid_sheets(p)
     sheets["Contracts"][2][1] = ("Société Anonyme des Transports " * 1100)[:32767]
     sheets["Readings"][9][5] = "x" * 20000
     write_xlsx(path, sheets)
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("control-characters", ".xlsx", PARTIAL, "cells",
                    "B's client holds a BEL control character (stored as _x0007_, as Excel does) and a tab",
-                   also=(ACCEPTED,), settles=(f"{p}-A",))
+                   cell="Contracts!B3", also=(ACCEPTED,), settles=(f"{p}-A",))
     sheets = valid_sheets(p)
     sheets["Contracts"][2][1] = "Transports CTRLMARK Girard\tSA"
     write_xlsx(path, sheets)
     patch_zip(path, path, replace={"xl/worksheets/sheet1.xml": replace_bytes(b"CTRLMARK", b"_x0007_")})
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("emoji-right-to-left", ".xlsx", ACCEPTED, "cells",
                    "emoji, Arabic and Hebrew (right-to-left) in names", settles=(f"{p}-A", f"{p}-B"))
     sheets = valid_sheets(p)
@@ -944,7 +957,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     add(m)
 
     # ---------------------------------------------------------------- injection
-    p = pfx()
+    p = nxt()
     path, m = case("formula-injection-text", ".xlsx", ACCEPTED, "injection",
                    "texts beginning with = + - @ (must stay text, neutralised in CSV)",
                    settles=(f"{p}-A", f"{p}-B"))
@@ -957,7 +970,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     write_xlsx(path, sheets)
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("html-in-names", ".xlsx", ACCEPTED, "injection",
                    "<script> and HTML in client, provider and KPI names (must be inert in HTML)",
                    settles=(f"{p}-A", f"{p}-B"))
@@ -969,7 +982,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     write_xlsx(path, sheets)
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("email-header-injection", ".xlsx", PARTIAL, "injection",
                    "CR/LF in B's contact e-mail ('...\\r\\nBcc: victim@...'): rejected, never a header",
                    cell="Contracts!K3", settles=(f"{p}-A",), excluded=(f"{p}-B",))
@@ -978,7 +991,7 @@ def build_corpus(dirpath: Path) -> list[Case]:
     write_xlsx(path, sheets)
     add(m)
 
-    p = pfx()
+    p = nxt()
     path, m = case("path-like-ids", ".xlsx", PARTIAL, "injection",
                    "contract ids that look like paths: '../../etc/passwd' and '..\\..\\boot.ini'",
                    cell="Contracts!A3", also=(REJECTED,), settles=(f"{p}-A",))
