@@ -1,0 +1,188 @@
+"""The wording of statements and the summary, in French and English.
+
+One line per phrase: key -> (French, English). Placeholders are filled with display text.
+"""
+from __future__ import annotations
+
+PHRASES: dict[str, tuple[str, str]] = {
+    "statement": ("Relevé de performance", "Performance statement"),
+    "subject": ("Relevé de performance {month} — {client} ({cid})",
+                "Performance statement {month} — {client} ({cid})"),
+    "contract": ("Contrat", "Contract"), "client": ("Client", "Client"),
+    "provider": ("Prestataire", "Provider"), "period": ("Période", "Period"),
+    "term": ("Durée", "Term"),
+    "term_value": ("{start} – {end} ({n} mois)", "{start} – {end} ({n} months)"),
+    "month_of_term": ("mois {m} sur {n}", "month {m} of {n}"),
+    "total_now": ("Total à facturer", "Total to invoice"),
+    "for_month": ("Règlement de la période", "Settlement of the period"),
+    "adjustments_total": ("Ajustements des mois antérieurs", "Adjustments of earlier months"),
+    "credit_note": ("Montant négatif : un avoir est à établir.", "Negative amount: a credit note is due."),
+    "nothing_due": ("Rien à facturer pour cette clôture.", "Nothing to invoice for this close."),
+    "month_title": ("Règlement — {month}", "Settlement — {month}"),
+    "no_month": ("Aucun règlement pour {month} : le contrat a pris fin en {end}. Ce relevé ne porte "
+                 "que sur des ajustements.",
+                 "No settlement for {month}: the contract ended in {end}. This statement only "
+                 "covers adjustments."),
+    "fee": ("Honoraires du mois", "Monthly fee"),
+    "fixed": ("Part fixe ({pct})", "Fixed part ({pct})"),
+    "pool": ("Part variable en jeu ({pct})", "Variable at stake ({pct})"),
+    "pool_plain": ("Part variable en jeu", "Variable at stake"),
+    "labelled": ("{label} : {value}", "{label}: {value}"),
+    "earned": ("Variable acquis", "Variable earned"), "held": ("Variable retenu", "Variable held"),
+    "deferred": ("Variable différé", "Variable deferred"),
+    "forfeited": ("Variable perdu", "Variable forfeited"),
+    "bonus": ("Bonus", "Bonus"), "malus": ("Malus", "Malus"),
+    "due": ("Montant dû pour le mois", "Amount due for the month"),
+    "invoiced_before": ("Déjà facturé", "Already invoiced"),
+    "invoice_month": ("À facturer pour ce mois", "To invoice for this month"),
+    "kpis": ("Indicateurs de performance", "Performance indicators"),
+    "weight": ("poids {pct} · {amount} en jeu", "weight {pct} · {amount} at stake"),
+    "operational": ("opérationnel", "operational"), "robustness": ("robustesse", "robustness"),
+    "financial": ("financier", "financial"),
+    "higher": ("plus haut = mieux", "higher is better"),
+    "lower": ("plus bas = mieux", "lower is better"),
+    "reading": ("Relevé", "Reading"), "target": ("Objectif", "Target"),
+    "floor": ("Plancher", "Floor"), "attainment": ("Atteinte", "Attainment"),
+    "def_relative": ("{change} relatif sur {base} = {level}", "{change} relative to {base} = {level}"),
+    "def_points": ("{change} sur {base} = {level}", "{change} on {base} = {level}"),
+    "def_absolute": ("absolu : {level}", "absolute: {level}"),
+    "linear": ("paiement linéaire entre plancher et objectif",
+               "linear payout between floor and target"),
+    "all_or_nothing": ("tout ou rien à l'objectif", "all or nothing at the target"),
+    "window": ("pire relevé sur {n} mois ({first} – {last})",
+               "worst reading over {n} months ({first} – {last})"),
+    "at_due": ("évalué à l'échéance : {month}", "evaluated at its due month: {month}"),
+    "st_earned": ("acquis", "earned"), "st_held": ("retenu", "held"),
+    "st_deferred": ("différé", "deferred"),
+    "amt_earned": ("Acquis", "Earned"), "amt_forfeited": ("Perdu", "Forfeited"),
+    "amt_held": ("Retenu", "Held"), "amt_deferred": ("Différé", "Deferred"),
+    "r_missing": ("{month} : relevé manquant", "{month}: reading missing"),
+    "r_disputed": ("{month} : relevé contesté", "{month}: reading disputed"),
+    "r_unverified": ("{month} : relevé non vérifié (le contrat exige des relevés vérifiés)",
+                     "{month}: reading not verified (the contract requires verified readings)"),
+    "r_due": ("Évalué à l'échéance ({month}, mois {n} du contrat), puis facturé en ajustement.",
+              "Evaluated at its due month ({month}, contract month {n}), then invoiced as an "
+              "adjustment."),
+    "held_note": ("Facturé en ajustement dès que ces relevés seront réglés.",
+                  "Invoiced as an adjustment once these readings are settled."),
+    "bonus_title": ("Bonus-malus", "Bonus-malus"),
+    "bonus_rule": ("« {kpi} » ({direction}) comparé à {target} : mieux, bonus de {b} du variable "
+                   "acquis ; moins bien, malus de {m} ; à égalité, ni l'un ni l'autre.",
+                   "“{kpi}” ({direction}) compared with {target}: better earns a bonus of {b} of "
+                   "the earned variable; worse costs a malus of {m}; equal, neither."),
+    "bonus_bonus": ("Valeur {value} : bonus de {amount}.", "Value {value}: bonus of {amount}."),
+    "bonus_malus": ("Valeur {value} : malus de {amount}.", "Value {value}: malus of {amount}."),
+    "bonus_none": ("Valeur {value}, égale au niveau : ni bonus ni malus.",
+                   "Value {value}, equal to the level: neither bonus nor malus."),
+    "bonus_held": ("En attente : {reason}.", "On hold: {reason}."),
+    "adjustments": ("Ajustements des mois antérieurs", "Adjustments of earlier months"),
+    "month": ("Mois", "Month"), "due_now": ("Dû recalculé", "Due (recalculated)"),
+    "adjustment": ("Ajustement", "Adjustment"),
+    "change": ("« {kpi} », {month} : {old} → {new}", "“{kpi}”, {month}: {old} → {new}"),
+    "no_reading": ("aucun relevé", "no reading"), "withdrawn": ("annulé", "withdrawn"),
+    "verified": ("vérifié", "verified"), "provisional": ("provisoire", "provisional"),
+    "disputed": ("contesté", "disputed"), "void": ("annulé", "void"),
+    "out_of_term": ("Mois hors de la durée actuelle du contrat : le montant facturé est repris "
+                    "en avoir.", "Month outside the contract's current term: what was invoiced "
+                    "is credited back."),
+    "first_invoice": ("Premier règlement de ce mois : rien n'avait encore été facturé.",
+                      "First settlement of this month: nothing had been invoiced yet."),
+    "recalculated": ("Recalcul avec les données connues à ce jour (déjà facturé : {amount}).",
+                     "Recalculated with the data known today (already invoiced: {amount})."),
+    "exit_title": ("Clause de sortie anticipée", "Early-exit right"),
+    "exit_rule": ("Au point de sortie ({month}, mois {n} du contrat), « {kpi} » doit être {cmp} "
+                  "{threshold} ; sinon le client peut résilier sans pénalité.",
+                  "At the exit point ({month}, contract month {n}), “{kpi}” must be {cmp} "
+                  "{threshold}; otherwise the client may terminate without penalty."),
+    "cmp_higher": ("d'au moins", "at least"), "cmp_lower": ("d'au plus", "at most"),
+    "x_ok": ("Pas de droit de sortie", "No exit right"), "x_watch": ("Sous surveillance", "Watch"),
+    "x_exit_right": ("Droit de sortie ouvert", "Exit right open"),
+    "x_undetermined": ("Indéterminé", "Undetermined"), "x_n/a": ("Sans clause", "No clause"),
+    "x_": ("—", "—"),
+    "xd_exit_right": ("Valeur au point de sortie : {value} (seuil {threshold}). Le client peut "
+                      "résilier le contrat sans pénalité.",
+                      "Value at the exit point: {value} (threshold {threshold}). The client may "
+                      "terminate the contract without penalty."),
+    "xd_ok_past": ("Valeur au point de sortie : {value} (seuil {threshold}) : seuil respecté.",
+                   "Value at the exit point: {value} (threshold {threshold}): threshold met."),
+    "xd_ok_future": ("Point de sortie à venir ; pas d'alerte à ce jour.",
+                     "Exit point still ahead; no alert so far."),
+    "xd_ok_future_value": ("Point de sortie à venir ; valeur en {month} : {value} (seuil "
+                           "{threshold}).", "Exit point still ahead; value in {month}: {value} "
+                           "(threshold {threshold})."),
+    "xd_watch": ("En {month}, {value} est moins bien que le seuil de {threshold} à tenir au point "
+                 "de sortie.", "In {month}, {value} is worse than the threshold of {threshold} "
+                 "to be met at the exit point."),
+    "xd_undetermined": ("Évaluation impossible au point de sortie : {reason}.",
+                        "The exit point cannot be evaluated: {reason}."),
+    "dispute_title": ("Relevé contesté", "Disputed reading"),
+    "dispute": ("Relevé contesté ({items}). Conformément au contrat, le différend est soumis à "
+                "{mediator}. La part concernée est retenue jusqu'à sa résolution.",
+                "A reading is disputed ({items}). As the contract provides, the dispute goes to "
+                "{mediator}. The amount concerned is held until it is resolved."),
+    "dispute_no_mediator": ("Relevé contesté ({items}). Le contrat ne désigne pas de médiateur ; "
+                            "la part concernée est retenue jusqu'à résolution du différend.",
+                            "A reading is disputed ({items}). The contract names no mediator; "
+                            "the amount concerned is held until the dispute is resolved."),
+    "footer": ("Clôture {run} du {when} · montants en {currency}.",
+               "Close {run} of {when} · amounts in {currency}."),
+    "reply": ("Pour toute question sur ce relevé, répondez à ce message.",
+              "Questions about this statement? Reply to this message."),
+    "dry_run": ("Simulation : rien n'a été enregistré ni facturé.",
+                "Dry run: nothing was recorded or invoiced."),
+    "when": ("d MMMM yyyy 'à' HH:mm 'UTC'", "d MMMM yyyy 'at' HH:mm 'UTC'"),
+    # summary
+    "summary": ("Clôture — {month}", "Monthly close — {month}"),
+    "summary_subject": ("Clôture {month} — synthèse", "Monthly close {month} — summary"),
+    "counts": ("{settled} contrat(s) réglé(s), {excluded} exclu(s), {not_started} non commencé(s) "
+               "· {files} fichier(s) reçu(s), dont {rejected} rejeté(s).",
+               "{settled} contract(s) settled, {excluded} excluded, {not_started} not started "
+               "· {files} file(s) received, {rejected} rejected."),
+    "totals": ("Totaux par devise", "Totals per currency"),
+    "of_which_month": ("dont {month}", "of which {month}"),
+    "of_which_adjust": ("dont ajustements", "of which adjustments"),
+    "period_amounts": ("Variable de {month}", "Variable of {month}"),
+    "alerts": ("Droits de sortie et surveillances", "Exit rights and watches"),
+    "no_alerts": ("Aucun droit de sortie ni surveillance.", "No exit right and nothing to watch."),
+    "holds": ("Retenues et contestations", "Holds and disputes"),
+    "no_holds": ("Aucune part variable retenue.", "No variable amount is held."),
+    "mediator": ("Médiateur", "Mediator"), "reason": ("Motif", "Reason"),
+    "no_mediator": ("non désigné", "none named"),
+    "bonus_held_row": ("bonus-malus en attente", "bonus-malus on hold"),
+    "adjust_explained": ("Ajustements expliqués", "Adjustments explained"),
+    "no_adjust": ("Aucun ajustement de mois antérieur.", "No adjustment of earlier months."),
+    "changed_readings": ("Relevés modifiés par cette clôture", "Readings changed by this close"),
+    "moves": ("entre dans : {months}", "feeds: {months}"),
+    "moves_nothing": ("sans effet sur les montants de cette clôture",
+                      "no effect on this close's amounts"),
+    "contracts": ("Contrats", "Contracts"), "status": ("Statut", "Status"),
+    "exit": ("Sortie", "Exit"),
+    "s_settled": ("réglé", "settled"), "s_excluded": ("exclu", "excluded"),
+    "s_not_started": ("non commencé", "not started"),
+    "problems": ("Contrats exclus et fichiers rejetés", "Excluded contracts and rejected files"),
+    "no_problems": ("Aucun contrat exclu, aucun fichier rejeté.",
+                    "No contract excluded, no file rejected."),
+    "excluded_row": ("Contrat exclu : {cid} — {client} ({errors} erreur(s))",
+                     "Excluded contract: {cid} — {client} ({errors} error(s))"),
+    "rejected_row": ("Fichier rejeté : {name} ({errors} erreur(s))",
+                     "Rejected file: {name} ({errors} error(s))"),
+    "more_findings": ("… et {n} autre(s) constat(s) dans le classeur annoté.",
+                      "… and {n} more finding(s) in the annotated workbook."),
+    "scorecard": ("Tableau de bord par prestataire", "Provider scorecard"),
+    "scorecard_note": ("Cumul des mois réglés jusqu'à {month} ; taux d'obtention = acquis / "
+                       "(acquis + perdu).", "Months settled up to {month}; success rate = earned "
+                       "/ (earned + forfeited)."),
+    "n_contracts": ("{n} contrat(s)", "{n} contract(s)"),
+    "at_stake": ("En jeu", "At stake"), "pending": ("Retenu + différé", "Held + deferred"),
+    "exit_rights": ("Droits de sortie", "Exit rights"),
+    "summary_footer": ("Clôture {run} du {when}.", "Close {run} of {when}."),
+}
+
+
+def translator(lang: str):
+    """``t(key, **values)`` in ``lang`` (English for "en", French otherwise)."""
+    col = 1 if lang == "en" else 0
+
+    def t(key: str, **kw) -> str:
+        return PHRASES[key][col].format(**kw)
+    return t
