@@ -7,7 +7,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -95,11 +94,11 @@ def test_exit_3_when_another_run_holds_the_lock(ws, capsys):
 
 
 def test_exit_4_on_an_internal_error_without_a_traceback(ws, monkeypatch, capsys):
-    import perfsettle.pipeline as pipeline
+    import perfsettle.close as close
 
     def broken(*a, **k):
         raise ZeroDivisionError("boom")
-    monkeypatch.setattr(pipeline, "settle", broken)
+    monkeypatch.setattr(close, "settle", broken)
     ws.drop(PORTFOLIO)
     assert ws.run("2026-10") == 4
     err = capsys.readouterr().err

@@ -21,18 +21,17 @@ import shutil
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
 from pathlib import Path
 
-from . import exports, months
+from . import exports, months, preflight
 from .config import ConfigError, Settings
 from .faults import checkpoint
-from .intake import RawWorkbook, candidates, fingerprint, looks_incomplete, read_raw
-from .model import CloseReport, Diagnostic, FileOutcome, ReadingChange, Terms
+from .intake import RawWorkbook, candidates, fingerprint, looks_incomplete
+from .close import Known, close, ledger_lines
+from .model import CloseReport, Diagnostic, FileOutcome
 from .money import format_money
-from .settle import settle
 from .store import Store
-from .validate import ParsedWorkbook, check_run, file_error, parse_workbook
+from .validate import ParsedWorkbook, check_run, parse_workbook
 
 log = logging.getLogger("perfsettle")
 
@@ -63,19 +62,8 @@ def sha256_of(path: Path) -> str:
 # --------------------------------------------------------------------------- reading
 
 def read_workbook(path: Path, settings: Settings) -> tuple[RawWorkbook | None, list[Diagnostic]]:
-    """Read one workbook safely: preflight checks, then a parser in a child process."""
-    try:
-        from . import preflight
-    except ImportError:   # pragma: no cover - preflight ships with the package
-        preflight = None
-    if preflight is not None and hasattr(preflight, "safe_read"):
-        limits = preflight.Limits.from_mapping(settings.limits) if settings.limits else preflight.Limits()
-        return preflight.safe_read(path, limits)
-    try:
-        return read_raw(path), []
-    except Exception as exc:  # a broken file is a finding, not a crash
-        return None, [file_error(path.name, "file-unreadable", f"the workbook could not be read: {exc}",
-                                 f"le classeur n'a pas pu être lu : {exc}")]
+    """Read one workbook safely: preflight checks, then a parser in a child process with limits."""
+    return preflight.safe_read(path, preflight.Limits.from_mapping(settings.limits))
 
 
 # --------------------------------------------------------------------------- the run
@@ -106,7 +94,7 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
         latest = store.latest_closed_period()
         if latest and period < latest:
             raise ConfigError(f"period {period} is before the latest closed period {latest}: "
-                              "a closed month cannot be reopened; close {latest} or later".replace("{latest}", latest))
+                              f"a closed month cannot be reopened; close {latest} or later")
         checkpoint("start")
         if os.environ.get("PERFSETTLE_HOLD_LOCK_SECONDS"):   # test hook: keep the lock a while
             time.sleep(float(os.environ["PERFSETTLE_HOLD_LOCK_SECONDS"]))
@@ -155,28 +143,12 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
                              tuple(wb.diagnostics), tuple(intake.file_contracts.get(wb.name, ())), str(meta[wb.name][0]))
                  for wb in parsed] + duplicates
         stored_readings = {(r.contract_id, r.kpi_id, r.month): r for r in store.readings()}
-        changes = reading_changes(stored_readings, intake.readings)
         checkpoint("validated")
         lap("validate")
 
         # close (pure)
-        terms = _terms_after(stored_contracts, stored_kpis, intake)
-        readings = dict(stored_readings)
-        readings.update({k: r for k, (r, _) in intake.readings.items()})
-        opening = store.opening()
-        opening.update({k: a for k, (a, _) in intake.invoiced.items()})
-        ledger = store.closed()
-        for k, a in opening.items():
-            ledger[k] = ledger.get(k, Decimal(0)) + a
-        excluded = intake.excluded & set(terms)
-        results = list(settle(terms.values(), readings.values(), ledger, period, excluded))
-        results += _new_excluded(intake, set(terms))
-        results.sort(key=lambda r: r.contract_id)
-        names = {cid: (t.contract.client, t.contract.provider, t.contract.currency) for cid, t in terms.items()}
-        for cid, name in intake.names.items():
-            names.setdefault(cid, name)
-        report = CloseReport(period, run_id, started, tuple(results), tuple(files), changes,
-                             {cid: tuple(v) for cid, v in intake.findings.items()}, names, dry_run)
+        known = Known(stored_contracts, stored_kpis, stored_readings, store.opening(), store.closed())
+        report = close(known, intake, period, run_id=run_id, started=started, files=files, dry_run=dry_run)
         checkpoint("settled")
         lap("settle")
 
@@ -207,11 +179,9 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
             return RunResult(exit_code, report, outdir, timings=timings)
 
         # store: one transaction
-        ledger_lines = [(m.contract_id, m.month, m.invoice_now, m.currency)
-                        for r in results for m in r.months if m.invoice_now != 0]
         plan = {"outdir": str(settings.outbox / period), "moves": _plan_moves(files, settings.inbox, period)}
         store.commit_run(run_id=run_id, period=period, started_at=started, now=utcnow(), intake=intake,
-                         ledger_lines=ledger_lines, files=files, staging=str(staging), plan=plan,
+                         ledger_lines=ledger_lines(report), files=files, staging=str(staging), plan=plan,
                          totals=exports.totals(report), exit_code=exit_code)
         checkpoint("committed")
         lap("store")
@@ -246,18 +216,6 @@ def send_outputs(settings: Settings, period: str) -> int:
     for o in failed:
         log.warning("not sent: %s", o)
     return len(failed)
-
-
-def reading_changes(stored: dict, incoming: dict) -> tuple[ReadingChange, ...]:
-    """How this run's readings differ from the stored ones: what explains adjustments."""
-    out = []
-    for key, (r, src) in sorted(incoming.items()):
-        old = stored.get(key)
-        if old is not None and old.value == r.value and old.status == r.status:
-            continue
-        out.append(ReadingChange(r.contract_id, r.kpi_id, r.month, old.value if old else None,
-                                 old.status if old else None, r.value, r.status, src.file, src.cell, r.comment))
-    return tuple(out)
 
 
 def render(report: CloseReport, outdir: Path, settings: Settings, timings: dict, lap) -> list[dict]:
@@ -392,26 +350,6 @@ def _unique_name(name: str, taken) -> str:
     while f"{stem} ({i}){suffix}" in taken:
         i += 1
     return f"{stem} ({i}){suffix}"
-
-
-def _terms_after(stored_contracts, stored_kpis, intake) -> dict[str, Terms]:
-    contracts = dict(stored_contracts)
-    contracts.update({cid: c for cid, (c, _) in intake.contracts.items()})
-    kpis = {cid: dict(ks) for cid, ks in stored_kpis.items()}
-    for (cid, kid), (k, _) in intake.kpis.items():
-        kpis.setdefault(cid, {})[kid] = k
-    return {cid: Terms(c, tuple(sorted(kpis.get(cid, {}).values(), key=lambda k: k.kpi_id)))
-            for cid, c in contracts.items()}
-
-
-def _new_excluded(intake, known: set[str]):
-    """Contracts defined only in this run's workbooks and excluded by an error there."""
-    from .model import ContractResult, ExitResult
-    out = []
-    for cid in sorted(intake.excluded - known):
-        if cid in intake.names:
-            out.append(ContractResult(cid, "excluded", intake.names[cid][2], ExitResult(""), (), None))
-    return out
 
 
 # --------------------------------------------------------------------------- delivery, recovery

@@ -1436,8 +1436,8 @@ def _explain_death(exitcode: int | None, stderr: str, limits: Limits) -> tuple[s
             sig = f"signal {-exitcode}"
         if sig == "SIGKILL":
             return ("file-unreadable",
-                    f"the reader was killed (SIGKILL), most likely for using too much memory",
-                    f"le lecteur a été tué (SIGKILL), très probablement pour avoir utilisé trop de mémoire")
+                    "the reader was killed (SIGKILL), most likely for using too much memory",
+                    "le lecteur a été tué (SIGKILL), très probablement pour avoir utilisé trop de mémoire")
         if sig == "SIGXCPU":
             return ("file-unreadable",
                     f"the reader used more than the time limit of {limits.time_limit_s:g} s of processor time",

@@ -19,7 +19,7 @@ from decimal import Decimal
 import pandas as pd
 import pandera.pandas as pa
 
-from . import cells, months, schema
+from . import cells, schema
 from .intake import RawWorkbook, col_letter
 from .model import ERROR, WARNING, Contract, Diagnostic, Kpi, Reading, Source
 
