@@ -25,6 +25,7 @@ import argparse
 import csv
 import datetime as dt
 import json
+import logging
 import os
 import platform
 import shutil
@@ -218,6 +219,8 @@ def floor_read(paths: list[Path]) -> tuple[float, str, int]:
     except ImportError:
         fastexcel = None
     if fastexcel is not None:
+        # fastexcel logs each column whose type it cannot guess (blank optional columns)
+        logging.getLogger("fastexcel").setLevel(logging.ERROR)
         t0 = time.perf_counter()
         for p in paths:
             reader = fastexcel.read_excel(str(p))
@@ -370,7 +373,7 @@ def bench_size(size: str, seed: int, base: Path | None, keep: bool, timeout: flo
               flush=True)
         return res
     finally:
-        if keep:
+        if keep or "error" in res:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)

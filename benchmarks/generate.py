@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import math
 import random
+import re
 import sys
 import time
 import unicodedata
@@ -671,7 +671,7 @@ def verify(paths: list[Path]) -> dict:
     """
     from python_calamine import CalamineWorkbook
 
-    from perfsettle.schema import ENUMS, SHEETS, column_for, enum_value, sheet_for  # noqa: F401
+    from perfsettle.schema import column_for, enum_value, sheet_for
 
     def table(wb, name):
         for sname in wb.sheet_names:
@@ -695,7 +695,6 @@ def verify(paths: list[Path]) -> dict:
              "bonus": 0, "exit": 0, "weight0": 0, "requires_verified": 0}
     bands = {"TPE": ("0.20", "0.30"), "PME": ("0.30", "0.40"), "ETI": ("0.40", "0.55"),
              "GE": ("0.30", "0.60")}
-    import re
     ident = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     for path in paths:
         wb = CalamineWorkbook.from_path(str(path))

@@ -894,8 +894,8 @@ def _changes_text(report: CloseReport, contract_id: str, keys: set[tuple[str, st
                   lang: str) -> list[str]:
     """The reading changes of this run among the (kpi_id, month) keys, as short texts."""
     out = []
-    for ch in report.changes:
-        if ch.contract_id != contract_id or (ch.kpi_id, ch.month) not in keys:
+    for ch in report.changes_of(contract_id):
+        if (ch.kpi_id, ch.month) not in keys:
             continue
         if ch.old_status is None:
             before = LABELS[lang]["new_reading"]

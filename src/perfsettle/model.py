@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from functools import cached_property
 
 ERROR = "error"
 WARNING = "warning"
@@ -266,7 +267,19 @@ class CloseReport:
     dry_run: bool = False
 
     def result(self, contract_id: str) -> ContractResult | None:
-        for r in self.results:
-            if r.contract_id == contract_id:
-                return r
-        return None
+        return self._results_by_id.get(contract_id)
+
+    def changes_of(self, contract_id: str) -> tuple[ReadingChange, ...]:
+        """The reading changes of one contract (indexed once per report)."""
+        return self._changes_by_contract.get(contract_id, ())
+
+    @cached_property
+    def _results_by_id(self) -> dict:
+        return {r.contract_id: r for r in self.results}
+
+    @cached_property
+    def _changes_by_contract(self) -> dict:
+        out: dict[str, list] = {}
+        for c in self.changes:
+            out.setdefault(c.contract_id, []).append(c)
+        return {k: tuple(v) for k, v in out.items()}

@@ -156,8 +156,8 @@ def _moved_by(change: ReadingChange, result: ContractResult) -> list[MonthResult
     return [m for m in result.months if change.month in _window_of(change.kpi_id, m, result.terms)]
 
 
-def _changes_of(report: CloseReport, contract_id: str) -> list[ReadingChange]:
-    return [c for c in report.changes if c.contract_id == contract_id]
+def _changes_of(report: CloseReport, contract_id: str) -> tuple[ReadingChange, ...]:
+    return report.changes_of(contract_id)
 
 
 def _adjustment_causes(m: MonthResult, result: ContractResult, report: CloseReport,
