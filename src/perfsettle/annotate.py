@@ -348,7 +348,7 @@ def _free_title(title: str, taken: Iterable[str]) -> str:
 
 def write_annotated(src: Path, dest: Path, diagnostics: Sequence[Diagnostic],
                     results: Sequence[ContractResult], lang: str = "fr",
-                    max_full_load_cells: int = 2_000_000) -> Path:
+                    max_full_load_cells: int = 300_000) -> Path:
     """Write an annotated .xlsx copy of ``src`` and return its path (``dest`` with suffix .xlsx).
 
     ``diagnostics`` are the findings of this workbook, ``results`` the settlement of its

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
@@ -35,6 +36,7 @@ def _no_negative_zero(d: Decimal) -> Decimal:
     return abs(d) if d == 0 else d
 
 
+@lru_cache(maxsize=1 << 16)
 def money(amount: Decimal | None, currency: str, lang: str) -> str:
     """``12 345,67 €`` (fr) or ``€12,345.67`` (en), with the currency's minor digits."""
     if amount is None:
@@ -42,6 +44,7 @@ def money(amount: Decimal | None, currency: str, lang: str) -> str:
     return format_currency(_no_negative_zero(Decimal(amount)), currency, locale=locale_for(lang))
 
 
+@lru_cache(maxsize=1 << 16)
 def month(month: str, lang: str) -> str:
     """'2026-10' as ``octobre 2026`` (fr) or ``October 2026`` (en)."""
     if not month:
@@ -50,6 +53,7 @@ def month(month: str, lang: str) -> str:
     return format_date(day, "LLLL yyyy", locale=locale_for(lang))
 
 
+@lru_cache(maxsize=1 << 16)
 def number(value: Decimal | Fraction | int | None, lang: str) -> str:
     """A number with every significant digit and the locale's separators (``1 234,5``)."""
     if value is None:
@@ -58,6 +62,7 @@ def number(value: Decimal | Fraction | int | None, lang: str) -> str:
                           decimal_quantization=False)
 
 
+@lru_cache(maxsize=1 << 16)
 def percent(value: Decimal | Fraction | int | None, lang: str, places: int | None = None) -> str:
     """A fraction as a percentage: 0.805 → ``80,5 %``; ``places`` rounds (half up) the percent."""
     if value is None:
