@@ -202,3 +202,47 @@ def test_two_runs_started_together_one_closes_the_other_exits_3(tmp_path):
     assert codes == [0, 3]
     db = sqlite3.connect(tmp_path / "perfsettle.sqlite")
     assert db.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+
+
+def test_a_bug_met_on_one_file_costs_that_file_only(ws, monkeypatch, capsys):
+    import perfsettle.pipeline as pipeline
+    real = pipeline.parse_workbook
+
+    def fragile(name, raw):
+        if name == "odd.xlsx":
+            raise KeyError("unexpected shape")
+        return real(name, raw)
+    monkeypatch.setattr(pipeline, "parse_workbook", fragile)
+    ws.drop(PORTFOLIO)
+    workbook(ws.inbox / "odd.xlsx", contracts=[contract()], kpis=kpis(), readings=readings())
+    assert ws.run("2026-10") == 1
+    err = capsys.readouterr().err
+    assert "odd.xlsx" in err and "Traceback" not in err
+    log = ws.text("2026-10", "run.log")
+    assert "file-internal-error" in log and "Traceback" in log and "KeyError" in log
+    assert files_under(ws.inbox) == ["processed/2026-10/portfolio.xlsx", "rejected/2026-10/odd.xlsx"]
+    assert {r["contract_id"] for r in ws.csv("2026-10", "contracts.csv")} == {"C-ETI-02", "C-PME-01", "C-TPE-03"}
+
+
+def test_a_lock_file_left_by_a_dead_run_does_not_block(ws):
+    (ws.root / "store.sqlite.lock").write_text("12345\n")
+    ws.drop(PORTFOLIO)
+    assert ws.run("2026-10") == 0
+
+
+def test_a_reading_voided_later_is_withdrawn_and_the_month_credited(ws):
+    workbook(ws.inbox / "terms.xlsx", contracts=[contract()], kpis=kpis(), readings=readings())
+    assert ws.run("2026-01") == 0
+    [jan] = ws.csv("2026-01", "settlement.csv")
+    assert jan["invoice_now"] == "10000.00"
+    workbook(ws.inbox / "void.xlsx", readings=[{"contract_id": "C1", "kpi_id": "detection", "month": "2026-01",
+                                                "status": "annulé", "comment": "relevé retiré"}])
+    assert ws.run("2026-01") == 0
+    [jan] = ws.csv("2026-01", "settlement.csv")
+    assert (jan["held"], jan["invoiced_before"], jan["invoice_now"]) == ("2100.00", "10000.00", "-2100.00")
+    [det] = [k for k in ws.csv("2026-01", "kpi_results.csv") if k["kpi_id"] == "detection"]
+    assert (det["status"], det["reason"]) == ("held", "2026-01 missing")
+    import sqlite3
+    db = sqlite3.connect(ws.store)
+    versions = db.execute("SELECT status, file FROM reading_versions WHERE kpi_id='detection' ORDER BY rowid").fetchall()
+    assert versions == [("verified", "terms.xlsx"), ("void", "void.xlsx")]

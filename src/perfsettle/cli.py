@@ -21,6 +21,13 @@ from .pipeline import (EXIT_FINDINGS, EXIT_INTERNAL, EXIT_LOCKED, EXIT_OK, EXIT_
 log = logging.getLogger("perfsettle")
 
 
+class _OneLine(logging.Formatter):
+    """stderr gets one line per event; tracebacks go to the run log only."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return record.getMessage().splitlines()[0] if record.getMessage() else ""
+
+
 class Usage(Exception):
     pass
 
@@ -94,7 +101,12 @@ def settings_from(args) -> Settings:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     level = logging.DEBUG if getattr(args, "verbose", 0) > 1 else logging.INFO if getattr(args, "verbose", 0) else logging.WARNING
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine("%(message)s"))
+    root = logging.getLogger("perfsettle")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
     try:
         return {"run": cmd_run, "check": cmd_check, "template": cmd_template, "explain": cmd_explain,
                 "history": cmd_history, "send": cmd_send}[args.command](args)

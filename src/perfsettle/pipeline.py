@@ -31,7 +31,7 @@ from .close import Known, close, ledger_lines
 from .model import CloseReport, Diagnostic, FileOutcome
 from .money import format_money
 from .store import Store
-from .validate import ParsedWorkbook, check_run, parse_workbook
+from .validate import ParsedWorkbook, check_run, file_error, parse_workbook
 
 log = logging.getLogger("perfsettle")
 
@@ -84,7 +84,7 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
 
     period = period or months.previous(today or dt.date.today())
     settings.store.parent.mkdir(parents=True, exist_ok=True)
-    with Store(settings.store) as store:
+    with _Incidents() as incidents, Store(settings.store) as store:
         finished = recover(store)
         if finished:
             # The interrupted run is now complete, exactly as if it had not been interrupted;
@@ -127,7 +127,7 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
                 log.warning("%s: left for a later run (it changed while it was being read)", path.name)
                 continue
             checkpoint(f"raw {path.name}")
-            wb = parse_workbook(name, raw) if raw is not None else ParsedWorkbook(name)
+            wb = _parse(name, raw)
             wb.diagnostics[:0] = [replace(d, source=replace(d.source, file=name)) for d in problems]
             parsed.append(wb)
             meta[name] = (path, digest)
@@ -161,7 +161,7 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
         _clean_stale_staging(settings.outbox, store)
         staging.mkdir(parents=True)
         outputs = render(report, staging, settings, timings, lap)
-        _write(staging / "run.log", run_log(report, exit_code, timings))
+        _write(staging / "run.log", run_log(report, exit_code, timings, incidents.lines))
         outputs.append({"name": "run.log", "sha256": sha256_of(staging / "run.log")})
         checkpoint("run.log")
         manifest = exports.manifest_json(report, finished_at=utcnow(), outputs=outputs, exit_code=exit_code,
@@ -218,6 +218,22 @@ def send_outputs(settings: Settings, period: str) -> int:
     return len(failed)
 
 
+def _parse(name: str, raw: RawWorkbook | None) -> ParsedWorkbook:
+    """Sheets -> rows and findings; a bug met on one file costs that file only."""
+    if raw is None:
+        return ParsedWorkbook(name)
+    try:
+        return parse_workbook(name, raw)
+    except Exception:
+        log.exception("%s: internal error while reading its sheets (details in run.log)", name)
+        wb = ParsedWorkbook(name)
+        wb.diagnostics.append(file_error(
+            name, "file-internal-error", "internal error while reading this workbook; it was set aside "
+            "(details in the run log): please report it", "erreur interne à la lecture de ce classeur ; il a été "
+            "mis de côté (détails dans le journal) : merci de la signaler"))
+        return wb
+
+
 def render(report: CloseReport, outdir: Path, settings: Settings, timings: dict, lap) -> list[dict]:
     """Every output file of a close, written into ``outdir``; returns the manifest's list."""
     written: list[Path] = []
@@ -251,7 +267,7 @@ def _render_workbooks(report: CloseReport, outdir: Path, settings: Settings) -> 
         try:
             written.append(annotate.write_annotated(Path(f.path), dest, f.diagnostics, results, lang))
         except Exception:   # an annotated copy is a courtesy: never lose the close for it
-            log.exception("could not write the annotated copy of %s", f.name)
+            log.exception("%s: the annotated copy could not be written (details in run.log)", f.name)
         checkpoint(f"annotated {f.name}")
     written.append(annotate.write_close_workbook(report, outdir / f"settlement-{report.period}.xlsx", settings.language))
     checkpoint("close workbook")
@@ -270,7 +286,26 @@ def _render_html(report: CloseReport, outdir: Path, settings: Settings) -> list[
     return list(paths)
 
 
-def run_log(report: CloseReport, exit_code: int, timings: dict) -> str:
+class _Incidents(logging.Handler):
+    """Keeps the run's warnings and errors, tracebacks included, for its run.log."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def __enter__(self):
+        logging.getLogger("perfsettle").addHandler(self)
+        return self
+
+    def __exit__(self, *exc):
+        logging.getLogger("perfsettle").removeHandler(self)
+
+
+def run_log(report: CloseReport, exit_code: int, timings: dict, incidents: list[str] = ()) -> str:
     """The run's log, kept with its outputs: every input, every finding, the totals."""
     lines = [f"perfsettle close {report.period}  run {report.run_id}  started {report.started_at}"
              + ("  (dry run)" if report.dry_run else "")]
@@ -283,6 +318,7 @@ def run_log(report: CloseReport, exit_code: int, timings: dict) -> str:
     for ccy, t in exports.totals(report).items():
         lines.append(f"total {ccy}: " + ", ".join(f"{k} {v}" for k, v in t.items()))
     lines.append("timings: " + ", ".join(f"{k} {v:.3f}s" for k, v in timings.items()))
+    lines += ["incident: " + line for line in incidents]
     lines.append(f"exit code {exit_code}")
     return "\n".join(lines) + "\n"
 
