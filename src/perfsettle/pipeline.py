@@ -16,14 +16,16 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import exports, months, preflight
+from . import annotate, exports, months, preflight
 from .config import ConfigError, Settings
 from .faults import checkpoint
 from .intake import RawWorkbook, candidates, fingerprint, looks_incomplete
@@ -251,34 +253,55 @@ def render(report: CloseReport, outdir: Path, settings: Settings, timings: dict,
 
 
 def _render_workbooks(report: CloseReport, outdir: Path, settings: Settings) -> list[Path]:
-    try:
-        from . import annotate
-    except ImportError:   # pragma: no cover
-        return []
-    written = []
+    """An annotated copy of each input (in parallel worker processes when there are several),
+    then the close workbook."""
     by_id = {r.contract_id: r for r in report.results}
+    jobs = []
     for f in report.files:
         if f.outcome == "duplicate" or not f.path or _unreadable(f):
             continue
         results = [by_id[c] for c in f.contracts if c in by_id]
-        lang = _file_language(results, settings.language)
         dest = outdir / "annotated" / (Path(f.name).stem + ".annotated.xlsx")
         dest.parent.mkdir(exist_ok=True)
-        try:
-            written.append(annotate.write_annotated(Path(f.path), dest, f.diagnostics, results, lang))
-        except Exception:   # an annotated copy is a courtesy: never lose the close for it
-            log.exception("%s: the annotated copy could not be written (details in run.log)", f.name)
-        checkpoint(f"annotated {f.name}")
+        jobs.append((f.name, (Path(f.path), dest, f.diagnostics, results, _file_language(results, settings.language))))
+    written = []
+    for name, outcome in _map_jobs(_annotate_one, jobs):
+        if isinstance(outcome, BaseException):   # an annotated copy is a courtesy: never lose the close for it
+            log.error("%s: the annotated copy could not be written (details in run.log)", name, exc_info=outcome)
+        else:
+            written.append(outcome)
+        checkpoint(f"annotated {name}")
     written.append(annotate.write_close_workbook(report, outdir / f"settlement-{report.period}.xlsx", settings.language))
     checkpoint("close workbook")
     return written
 
 
+def _annotate_one(args) -> Path:
+    return annotate.write_annotated(*args)
+
+
+def _map_jobs(fn, jobs: list[tuple[str, tuple]]):
+    """Yield (name, result or exception) for each job, in order; several jobs run in forked
+    worker processes (one per core), a single job runs here."""
+    workers = min(len(jobs), os.cpu_count() or 1, 4)
+    if workers < 2:
+        for name, args in jobs:
+            try:
+                yield name, fn(args)
+            except Exception as exc:
+                yield name, exc
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [(name, pool.submit(fn, args)) for name, args in jobs]
+        for name, future in futures:
+            try:
+                yield name, future.result()
+            except Exception as exc:
+                yield name, exc
+
+
 def _render_html(report: CloseReport, outdir: Path, settings: Settings) -> list[Path]:
-    try:
-        from . import statements
-    except ImportError:   # pragma: no cover
-        return []
+    from . import statements   # Jinja2, Babel and css-inline load only when HTML is written
     paths = statements.write_html_outputs(report, outdir, sender=settings.sender,
                                           finance_recipients=list(settings.finance_recipients),
                                           lang=settings.language)
