@@ -1,7 +1,6 @@
 """Run lifecycle (SPEC §6): inbox moves, lock, exit codes, incomplete files, reruns, config."""
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import sqlite3
@@ -86,9 +85,16 @@ def test_exit_2_for_a_period_before_the_latest_close(ws, capsys):
 
 def test_exit_3_when_another_run_holds_the_lock(ws, capsys):
     ws.drop(PORTFOLIO)
-    with open(ws.root / "store.sqlite.lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time\n"
+         "f = open(sys.argv[1], 'a+'); fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
+         str(ws.root / "store.sqlite.lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
         assert ws.run("2026-10") == 3
+    finally:
+        holder.kill()
+        holder.wait()
     assert "lock" in capsys.readouterr().err
     assert files_under(ws.inbox) == ["portfolio.xlsx"] and not ws.outbox.exists()
 

@@ -6,6 +6,7 @@ configuration error; 3 another run holds the lock; 4 internal error.
 from __future__ import annotations
 
 import argparse
+import errno
 import fcntl
 import logging
 import os
@@ -138,9 +139,13 @@ def cmd_run(args) -> int:
     s.store.parent.mkdir(parents=True, exist_ok=True)
     lock = open(s.lock_path, "a+")
     try:
+        # A POSIX record lock: released when this process dies, and never inherited by the
+        # worker processes it forks (so a killed run never leaves the lock held).
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
             print(f"perfsettle: another run holds the lock {s.lock_path}; nothing done", file=sys.stderr)
             return EXIT_LOCKED
         result = run(s, args.period, dry_run=args.dry_run, send=args.send)

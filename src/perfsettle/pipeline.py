@@ -31,6 +31,7 @@ from .faults import checkpoint
 from .intake import RawWorkbook, candidates, fingerprint, looks_incomplete
 from .close import Known, close, ledger_lines
 from .model import CloseReport, Diagnostic, FileOutcome
+from .procs import die_with_parent
 from .money import format_money
 from .store import Store
 from .validate import ParsedWorkbook, check_run, file_error, parse_workbook
@@ -291,7 +292,8 @@ def _map_jobs(fn, jobs: list[tuple[str, tuple]]):
             except Exception as exc:
                 yield name, exc
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                             initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         futures = [(name, pool.submit(fn, args)) for name, args in jobs]
         for name, future in futures:
             try:

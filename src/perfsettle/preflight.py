@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .model import ERROR, Diagnostic, Source
+from .procs import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -1352,7 +1353,8 @@ def _read_isolated(path: Path, limits: Limits):
     with tempfile.TemporaryDirectory(prefix="perfsettle-read-") as tmp:
         errlog = os.path.join(tmp, "stderr")
         proc = ctx.Process(target=_child_main,
-                           args=(send, str(path), limits.memory_limit_bytes, limits.time_limit_s, errlog),
+                           args=(send, str(path), limits.memory_limit_bytes, limits.time_limit_s, errlog,
+                                 os.getpid() if ctx.get_start_method() == "fork" else None),
                            name="perfsettle-reader", daemon=True)
         proc.start()
         send.close()
@@ -1460,8 +1462,11 @@ def _last_line(text: str) -> str:
     return ""
 
 
-def _child_main(conn, path: str, memory_limit: int, time_limit: float, errlog: str) -> None:
+def _child_main(conn, path: str, memory_limit: int, time_limit: float, errlog: str,
+                parent_pid: int | None = None) -> None:
     """Child process body: limits, read, send the pickled result, exit."""
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     try:
         fd = os.open(errlog, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(fd, 2)
