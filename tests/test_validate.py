@@ -222,3 +222,21 @@ def test_void_needs_no_value_and_other_statuses_do(tmp_path):
     p = workbook(tmp_path / "v.xlsx", contracts=[contract()], kpis=kpis(), readings=r)
     intake, found = check(p)
     assert found == {("required", "Readings!D3")}
+
+
+def test_every_finding_of_a_contract_comes_at_once(tmp_path):
+    k = kpis()
+    k[0]["target"] = -0.15          # wrong sign for a higher-is-better relative KPI
+    k[1]["weight"] = 0.5            # 0.6 + 0.5
+    p = workbook(tmp_path / "all.xlsx", contracts=[contract(exit_kpi="ghost", exit_threshold=0.7)], kpis=k)
+    intake, found = check(p)
+    assert {("target-direction", "KPIs!I2"), ("weights-sum", "KPIs!K2"), ("unknown-kpi", "Contracts!O2")} <= found
+
+
+def test_contract_rules_wait_for_an_unreadable_weight(tmp_path):
+    k = kpis()
+    k[1]["weight"] = "beaucoup"
+    p = workbook(tmp_path / "w.xlsx", contracts=[contract()], kpis=k)
+    intake, found = check(p)
+    assert ("not-a-number", "KPIs!K3") in found
+    assert not {code for code, _ in found} & {"weights-sum", "kpi-count", "no-robustness"}

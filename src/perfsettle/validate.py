@@ -353,15 +353,21 @@ def check_run(workbooks: list[ParsedWorkbook], stored_contracts: dict, stored_kp
             _invoiced(row, known, contract_of, out, diags)
 
     # Rules that span a contract, on the contract as it will stand after this run.
-    errored = {d.contract_id for wb in live for d in wb.diagnostics if d.is_error and d.contract_id}
-    touched = set(run_contracts) | {cid for cid, _ in run_kpis}
-    for cid in sorted(touched - errored):
+    # Checked even when some of the contract's rows have errors, so that every finding comes
+    # at once; a rule that depends on a value that could not be read is left for the next run.
+    touched = {cid for cid in contract_rows} | {cid for cid, _ in kpi_rows}
+    for cid in sorted(touched):
         contract = contract_of(cid)
         if contract is None:
             continue
+        kpis = dict(kpis_of.get(cid, {}))
+        for (c, kid), row in kpi_rows.items():
+            if c == cid and (c, kid) not in run_kpis:
+                kpis[kid] = _KpiFacts(kid, row.values.get("weight"), row.values.get("category"),
+                                      row.values.get("due_month"))
         anchor = _anchor(cid, contract_rows, kpi_rows)
         target = next(wb for wb in live if wb.name == anchor.file)
-        target.diagnostics.extend(_contract_rules(contract, kpis_of.get(cid, {}), anchor, kpi_rows))
+        target.diagnostics.extend(_contract_rules(contract, kpis, anchor, kpi_rows))
 
     for wb in workbooks:
         out.diagnostics.extend(wb.diagnostics)
@@ -574,9 +580,19 @@ def _anchor(cid, contract_rows, kpi_rows) -> Row:
     return next(r for (c, _), r in sorted(kpi_rows.items()) if c == cid)
 
 
-def _contract_rules(contract: Contract, kpis: dict[str, Kpi], anchor: Row, kpi_rows: dict) -> list[Diagnostic]:
+@dataclass(frozen=True)
+class _KpiFacts:
+    """What the contract-wide rules need of a KPI row that has errors elsewhere (None: unreadable)."""
+    kpi_id: str
+    weight: Decimal | None
+    category: str | None
+    due_month: int | None
+
+
+def _contract_rules(contract: Contract, kpis: dict, anchor: Row, kpi_rows: dict) -> list[Diagnostic]:
     cid = contract.contract_id
     out = []
+    weights_known = all(k.weight is not None for k in kpis.values())
 
     def at(kid, column):
         row = kpi_rows.get((cid, kid))
@@ -585,14 +601,16 @@ def _contract_rules(contract: Contract, kpis: dict[str, Kpi], anchor: Row, kpi_r
     def err(code, en, fr, source, severity=ERROR):
         out.append(finding(code, severity, en, fr, source, cid))
 
-    paying = [k for k in kpis.values() if k.weight > 0]
+    paying = [k for k in kpis.values() if k.weight is not None and k.weight > 0]
     first = min(kpis) if kpis else None
     weight_src = at(first, "weight") if first else anchor.source()
-    if len(paying) < 2:
+    if not weights_known:
+        pass
+    elif len(paying) < 2:
         err("kpi-count", f"contract {cid} needs at least two KPIs with a weight above 0 (has {len(paying)})",
             f"le contrat {cid} doit avoir au moins deux indicateurs de poids non nul (en a {len(paying)})", weight_src)
-    total = sum((k.weight for k in kpis.values()), Decimal(0))
-    if abs(total - 1) > Decimal("1e-9"):
+    total = sum((k.weight for k in kpis.values() if k.weight is not None), Decimal(0))
+    if weights_known and abs(total - 1) > Decimal("1e-9"):
         err("weights-sum", f"the weights of contract {cid} sum to {total:f}, not 1",
             f"les poids du contrat {cid} font {total:f} au lieu de 1", weight_src)
     for column, kid in (("bonus_kpi", contract.bonus_kpi), ("exit_kpi", contract.exit_kpi)):
@@ -605,7 +623,7 @@ def _contract_rules(contract: Contract, kpis: dict[str, Kpi], anchor: Row, kpi_r
             err("out-of-range", f"due month {k.due_month} of {k.kpi_id} is after the last contract month {contract.duration_months}",
                 f"l'échéance {k.due_month} de {k.kpi_id} dépasse le dernier mois du contrat {contract.duration_months}",
                 at(k.kpi_id, "due_month"))
-    if not any(k.category == "robustness" for k in paying):
+    if weights_known and all(k.category for k in paying) and not any(k.category == "robustness" for k in paying):
         err("no-robustness", f"contract {cid} has no robustness KPI with a weight: operational gains should be crossed with technical robustness",
             f"le contrat {cid} n'a pas d'indicateur de robustesse pondéré : les gains opérationnels devraient être croisés avec la robustesse technique",
             weight_src, WARNING)
