@@ -11,7 +11,7 @@ import re
 from decimal import Decimal
 
 from . import months, schema
-from .money import ISO_4217, MAX_MAGNITUDE, decimal_from_cell, has_minor_precision, minor_digits
+from .money import ISO_4217, MAX_MAGNITUDE, fr, decimal_from_cell, has_minor_precision, minor_digits
 from .model import ERROR, WARNING
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -53,7 +53,7 @@ def parse_number_text(text: str):
     if m.group("pct"):
         d = d / 100
     return d, (WARNING, "number-as-text", f"number stored as text '{_show(s)}', read as {d:f}",
-               f"nombre saisi comme texte « {_show(s)} », lu comme {d:f}")
+               f"nombre saisi comme texte « {_show(s)} », lu comme {fr(d)}")
 
 
 def to_number(value: object):
@@ -90,7 +90,7 @@ def to_fraction(value: object):
     if d is not None and Decimal(1) < abs(d) <= 100 and not (isinstance(value, str) and "%" in value):
         return d, _err("percent-scale",
                        f"{d:f} looks like a percentage on a 0–100 scale: write {d / 100:f} or {d:f} %",
-                       f"{d:f} ressemble à un pourcentage sur 0–100 : écrivez {d / 100:f} ou {d:f} %")
+                       f"{fr(d)} ressemble à un pourcentage sur 0–100 : écrivez {fr(d / 100)} ou {fr(d)} %")
     return d, problem
 
 
@@ -99,7 +99,7 @@ def to_int(value: object):
     if d is None:
         return None, problem
     if d != d.to_integral_value():
-        return None, _err("not-an-integer", f"{d:f} is not a whole number", f"{d:f} n'est pas un nombre entier")
+        return None, _err("not-an-integer", f"{d:f} is not a whole number", f"{fr(d)} n'est pas un nombre entier")
     return int(d), problem
 
 
@@ -222,4 +222,4 @@ def money_digits_problem(amount: Decimal, currency: str):
         return None
     n = minor_digits(currency)
     return _err("money-digits", f"{amount:f} has more than {n} decimal(s), the minor unit of {currency}",
-                f"{amount:f} a plus de {n} décimale(s), l'unité mineure de {currency}")
+                f"{fr(amount)} a plus de {n} décimale(s), l'unité mineure de {currency}")

@@ -118,6 +118,11 @@ def round_fraction(value: Fraction, places: int) -> Decimal:
     return Decimal(sign * units).scaleb(-places)
 
 
+def fr(value: Decimal | int) -> str:
+    """A plain number with a decimal comma, for French messages (0,35)."""
+    return f"{Decimal(value):f}".replace(".", ",")
+
+
 def parse_decimal(text: str) -> Decimal | None:
     try:
         d = Decimal(text)

@@ -21,6 +21,7 @@ import pandera.pandas as pa
 
 from . import cells, schema
 from .intake import RawWorkbook, col_letter
+from .money import fr as fr_number
 from .model import ERROR, WARNING, Contract, Diagnostic, Kpi, Reading, Source
 
 warnings.filterwarnings("ignore", module="pandera")
@@ -484,13 +485,13 @@ def _kpi(row: Row, diags: list) -> Kpi | None:
                                  f"a {'higher' if sign > 0 else 'lower'}-is-better KPI needs a "
                                  f"{'positive' if sign > 0 else 'negative'} {mode} target (found {change:f})",
                                  f"un indicateur {'à la hausse' if sign > 0 else 'à la baisse'} exige un objectif "
-                                 f"{'positif' if sign > 0 else 'négatif'} (trouvé {change:f})")))
+                                 f"{'positif' if sign > 0 else 'négatif'} (trouvé {fr_number(change)})")))
     if not problems and v.get("floor") is not None:
         k = _make_kpi(row)
         if not k.better(k.target_level, k.floor_level):
             problems.append(("floor", ("floor-not-worse",
                              f"the floor level {k.floor_level:f} must be strictly worse than the target level {k.target_level:f}",
-                             f"le niveau plancher {k.floor_level:f} doit être strictement moins bon que l'objectif {k.target_level:f}")))
+                             f"le niveau plancher {fr_number(k.floor_level)} doit être strictement moins bon que l'objectif {fr_number(k.target_level)}")))
     for column, (code, en, fr) in problems:
         diags.append(finding(code, ERROR, en, fr, row.source(column), cid))
     return None if problems else _make_kpi(row)
@@ -536,7 +537,7 @@ def _reading(row, known, known_kpis, contract_of, kpis_of, period, out: Intake, 
         if kpi is not None and value is not None and Decimal(1) < abs(value) <= 100 and _fraction_kpi(kpi):
             diags.append(finding("percent-scale", WARNING,
                                  f"{value:f} looks like a percentage on a 0–100 scale where fractions are expected ({value / 100:f})",
-                                 f"{value:f} ressemble à un pourcentage sur 0–100 alors qu'une fraction est attendue ({value / 100:f})",
+                                 f"{fr_number(value)} ressemble à un pourcentage sur 0–100 alors qu'une fraction est attendue ({fr_number(value / 100)})",
                                  row.source("value"), cid))
     if period and month > period:
         diags.append(finding("month-after-period", WARNING,
@@ -612,7 +613,7 @@ def _contract_rules(contract: Contract, kpis: dict, anchor: Row, kpi_rows: dict)
     total = sum((k.weight for k in kpis.values() if k.weight is not None), Decimal(0))
     if weights_known and abs(total - 1) > Decimal("1e-9"):
         err("weights-sum", f"the weights of contract {cid} sum to {total:f}, not 1",
-            f"les poids du contrat {cid} font {total:f} au lieu de 1", weight_src)
+            f"les poids du contrat {cid} font {fr_number(total)} au lieu de 1", weight_src)
     for column, kid in (("bonus_kpi", contract.bonus_kpi), ("exit_kpi", contract.exit_kpi)):
         if kid and kid not in kpis:
             src = anchor.source(column) if anchor.values.get("contract_id") and column in anchor.letters else anchor.source()
