@@ -238,7 +238,12 @@ def _parse(name: str, raw: RawWorkbook | None) -> ParsedWorkbook:
 
 
 def render(report: CloseReport, outdir: Path, settings: Settings, timings: dict, lap) -> list[dict]:
-    """Every output file of a close, written into ``outdir``; returns the manifest's list."""
+    """Every output file of a close, written into ``outdir``; returns the manifest's list.
+
+    The CSVs are written here; the workbooks and the HTML/e-mail files are independent jobs
+    run side by side in worker processes (one per core). ``timings`` gets, per kind, the
+    seconds its jobs took (they overlap), and ``render`` the wall time of them all.
+    """
     written: list[Path] = []
     for name, text in (("settlement.csv", exports.settlement_csv(report)),
                        ("kpi_results.csv", exports.kpi_results_csv(report)),
@@ -246,69 +251,91 @@ def render(report: CloseReport, outdir: Path, settings: Settings, timings: dict,
         written.append(_write(outdir / name, text))
         checkpoint(f"wrote {name}")
     lap("csv")
-    written += _render_workbooks(report, outdir, settings)
-    lap("workbooks")
-    written += _render_html(report, outdir, settings)
-    lap("html")
+    for job, outcome in _run_jobs(_render_jobs(report, outdir, settings)):
+        if isinstance(outcome, BaseException):
+            if job.kind != "annotated":
+                raise outcome
+            # An annotated copy is a courtesy to the sender: never lose the close for it.
+            log.error("%s: the annotated copy could not be written (details in run.log)", job.label,
+                      exc_info=outcome)
+        else:
+            paths, seconds = outcome
+            written += paths
+            timings[job.timing] = timings.get(job.timing, 0.0) + seconds
+        checkpoint(f"{job.kind} {job.label}")
+    lap("render")
     return [{"name": str(p.relative_to(outdir)), "sha256": sha256_of(p)} for p in written]
 
 
-def _render_workbooks(report: CloseReport, outdir: Path, settings: Settings) -> list[Path]:
-    """An annotated copy of each input (in parallel worker processes when there are several),
-    then the close workbook."""
-    by_id = {r.contract_id: r for r in report.results}
+@dataclass(frozen=True)
+class _Job:
+    kind: str          # annotated | close workbook | summary | statements
+    label: str
+    timing: str        # workbooks | html
+    fn: object
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+
+
+def _render_jobs(report: CloseReport, outdir: Path, settings: Settings) -> list[_Job]:
+    from . import statements   # Jinja2, Babel and css-inline load only when HTML is written
+    (outdir / "annotated").mkdir(exist_ok=True)
     jobs = []
     for f in report.files:
         if f.outcome == "duplicate" or not f.path or _unreadable(f):
             continue
-        results = [by_id[c] for c in f.contracts if c in by_id]
+        results = [r for r in map(report.result, f.contracts) if r is not None]
         dest = outdir / "annotated" / (Path(f.name).stem + ".annotated.xlsx")
-        dest.parent.mkdir(exist_ok=True)
-        jobs.append((f.name, (Path(f.path), dest, f.diagnostics, results, _file_language(results, settings.language))))
-    written = []
-    for name, outcome in _map_jobs(_annotate_one, jobs):
-        if isinstance(outcome, BaseException):   # an annotated copy is a courtesy: never lose the close for it
-            log.error("%s: the annotated copy could not be written (details in run.log)", name, exc_info=outcome)
-        else:
-            written.append(outcome)
-        checkpoint(f"annotated {name}")
-    written.append(annotate.write_close_workbook(report, outdir / f"settlement-{report.period}.xlsx", settings.language))
-    checkpoint("close workbook")
-    return written
+        jobs.append(_Job("annotated", f.name, "workbooks", annotate.write_annotated,
+                         (Path(f.path), dest, f.diagnostics, results, _file_language(results, settings.language))))
+    jobs.append(_Job("close workbook", report.period, "workbooks", annotate.write_close_workbook,
+                     (report, outdir / f"settlement-{report.period}.xlsx", settings.language)))
+    jobs.append(_Job("summary", report.period, "html", statements.write_summary, (report, outdir),
+                     dict(sender=settings.sender, finance_recipients=list(settings.finance_recipients),
+                          lang=settings.language)))
+    settled = [r.contract_id for r in report.results if r.status == "settled"]
+    chunk = max(50, -(-len(settled) // 8))
+    for i in range(0, len(settled), chunk):
+        ids = settled[i:i + chunk]
+        jobs.append(_Job("statements", f"{ids[0]}..{ids[-1]}", "html", statements.write_statements,
+                         (report, outdir, ids), dict(sender=settings.sender)))
+    return jobs
 
 
-def _annotate_one(args) -> Path:
-    return annotate.write_annotated(*args)
+_JOBS: list[_Job] = []   # the jobs of the render under way, inherited by forked workers
 
 
-def _map_jobs(fn, jobs: list[tuple[str, tuple]]):
-    """Yield (name, result or exception) for each job, in order; several jobs run in forked
-    worker processes (one per core), a single job runs here."""
-    workers = min(len(jobs), os.cpu_count() or 1, 4)
-    if workers < 2:
-        for name, args in jobs:
-            try:
-                yield name, fn(args)
-            except Exception as exc:
-                yield name, exc
-        return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
-                             initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-        futures = [(name, pool.submit(fn, args)) for name, args in jobs]
-        for name, future in futures:
-            try:
-                yield name, future.result()
-            except Exception as exc:
-                yield name, exc
+def _do_job(index: int) -> tuple[list[Path], float]:
+    job = _JOBS[index]
+    started = time.perf_counter()
+    out = job.fn(*job.args, **job.kwargs)
+    return (out if isinstance(out, list) else [out]), time.perf_counter() - started
 
 
-def _render_html(report: CloseReport, outdir: Path, settings: Settings) -> list[Path]:
-    from . import statements   # Jinja2, Babel and css-inline load only when HTML is written
-    paths = statements.write_html_outputs(report, outdir, sender=settings.sender,
-                                          finance_recipients=list(settings.finance_recipients),
-                                          lang=settings.language)
-    checkpoint("html")
-    return list(paths)
+def _run_jobs(jobs: list[_Job]):
+    """Yield (job, (paths, seconds) or exception) for each job, in order. With several jobs and
+    cores, they run in forked worker processes, which see the jobs without copying them."""
+    global _JOBS
+    _JOBS = jobs
+    try:
+        workers = min(len(jobs), os.cpu_count() or 1, 4)
+        if workers < 2:
+            for i, job in enumerate(jobs):
+                try:
+                    yield job, _do_job(i)
+                except Exception as exc:
+                    yield job, exc
+            return
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+            futures = [(job, pool.submit(_do_job, i)) for i, job in enumerate(jobs)]
+            for job, future in futures:
+                try:
+                    yield job, future.result()
+                except Exception as exc:
+                    yield job, exc
+    finally:
+        _JOBS = []
 
 
 class _Incidents(logging.Handler):

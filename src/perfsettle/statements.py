@@ -672,15 +672,40 @@ def write_html_outputs(report: CloseReport, outdir: Path, *, sender: str,
     when there is none (see ``recipient_problems``); summary.eml is skipped without finance
     recipients. Invalid sender or finance addresses raise ValueError.
     """
+    settled = [r.contract_id for r in report.results if r.status == "settled"]
+    return (write_summary(report, outdir, sender=sender, finance_recipients=finance_recipients, lang=lang,
+                          message_id_domain=message_id_domain)
+            + write_statements(report, outdir, settled, sender=sender, message_id_domain=message_id_domain))
+
+
+def write_summary(report: CloseReport, outdir: Path, *, sender: str, finance_recipients: Sequence[str],
+                  lang: str = "fr", message_id_domain: str = "perfsettle.local") -> list[Path]:
+    """summary.html, and summary.eml when there are finance recipients."""
     outdir = Path(outdir)
-    folder = outdir / "statements"
-    folder.mkdir(parents=True, exist_ok=True)
-    when = _close_time(report)
+    outdir.mkdir(parents=True, exist_ok=True)
     summary = _summary_view(report, lang)
     summary_html = _render_html("summary.html", **summary)
     written = [_write_text(outdir / "summary.html", summary_html)]
-    for r in sorted(report.results, key=lambda r: r.contract_id):
-        if r.status != "settled":
+    if finance_recipients:
+        msg = mail.build_message(sender=sender, to=list(finance_recipients),
+                                 subject=summary["subject"],
+                                 text=_render_text("summary.txt", **summary), html=summary_html,
+                                 message_id_domain=message_id_domain,
+                                 msgid_seed=f"{report.run_id}/summary", date=_close_time(report))
+        written.append(mail.write_message(msg, outdir / "summary.eml"))
+    return written
+
+
+def write_statements(report: CloseReport, outdir: Path, contract_ids: Sequence[str], *, sender: str,
+                     message_id_domain: str = "perfsettle.local") -> list[Path]:
+    """statements/<id>.html and .eml for the given settled contracts, in their language."""
+    folder = Path(outdir) / "statements"
+    folder.mkdir(parents=True, exist_ok=True)
+    when = _close_time(report)
+    written = []
+    for cid in sorted(contract_ids):
+        r = report.result(cid)
+        if r is None or r.status != "settled":
             continue
         html_path = _child(folder, r.contract_id, ".html")
         view = _statement_view(report, r)
@@ -695,11 +720,4 @@ def write_html_outputs(report: CloseReport, outdir: Path, *, sender: str,
                                  message_id_domain=message_id_domain,
                                  msgid_seed=f"{report.run_id}/{r.contract_id}", date=when)
         written.append(mail.write_message(msg, _child(folder, r.contract_id, ".eml")))
-    if finance_recipients:
-        msg = mail.build_message(sender=sender, to=list(finance_recipients),
-                                 subject=summary["subject"],
-                                 text=_render_text("summary.txt", **summary), html=summary_html,
-                                 message_id_domain=message_id_domain,
-                                 msgid_seed=f"{report.run_id}/summary", date=when)
-        written.append(mail.write_message(msg, outdir / "summary.eml"))
     return written
