@@ -104,17 +104,30 @@ def perfsettle_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from perfsettle.cli import main; sys.exit(main())"]
 
 
+def _memory_kib(p: int) -> int:
+    """Proportional set size of one process (KiB): pages shared with forked workers are
+    split among them, so a sum over a process tree counts them once. VmRSS where the
+    kernel gives no smaps_rollup."""
+    try:
+        for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    for line in Path(f"/proc/{p}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
 def _tree_rss_kib(pid: int) -> int:
-    """Resident memory of pid and its descendants (KiB), 0 once it is gone."""
+    """Memory of pid and its descendants (KiB, PSS summed), 0 once it is gone."""
     total = 0
     todo = [pid]
     while todo:
         p = todo.pop()
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-                    break
+            total += _memory_kib(p)
             for task in Path(f"/proc/{p}/task").iterdir():
                 kids = (task / "children").read_text().split()
                 todo.extend(int(k) for k in kids)
