@@ -9,6 +9,8 @@ from decimal import Decimal
 from fractions import Fraction
 from functools import cached_property
 
+from . import months
+
 ERROR = "error"
 WARNING = "warning"
 
@@ -90,7 +92,6 @@ class Contract:
 
     @property
     def last_month(self) -> str:
-        from . import months
         return months.calendar_month(self.start_month, self.duration_months)
 
     @property
