@@ -12,11 +12,10 @@ from decimal import Decimal
 
 from . import months, schema
 from .money import ISO_4217, MAX_MAGNITUDE, fr, decimal_from_cell, has_minor_precision, minor_digits
+from .mail import parse_recipients
 from .model import ERROR, WARNING
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 _GROUP = "[ \u00a0\u202f]"
 _NUMBER_TEXT = re.compile(
     rf"^(?P<sign>[+-]?)(?P<int>\d{{1,3}}(?:{_GROUP}\d{{3}})+|\d+)(?:[.,](?P<frac>\d+))?"
@@ -183,22 +182,12 @@ def to_bool(value: object):
     return v, None
 
 
-def split_emails(text: str) -> tuple[list[str], list[str]]:
-    good, bad = [], []
-    for part in re.split(r"[,;]", text):
-        addr = part.strip()
-        if not addr:
-            continue
-        (good if EMAIL_RE.match(addr) else bad).append(addr)
-    return good, bad
-
-
 def to_email(value: object):
     text = str(value)
     if "\r" in text or "\n" in text:
         return None, _err("bad-email", "an e-mail address must not contain a line break",
                           "une adresse e-mail ne doit pas contenir de saut de ligne")
-    good, bad = split_emails(text)
+    good, bad = parse_recipients(text)
     if bad:
         return None, _err("bad-email", f"not an e-mail address: {_show(', '.join(bad))}",
                           f"adresse e-mail invalide : {_show(', '.join(bad))}")

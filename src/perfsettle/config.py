@@ -130,9 +130,9 @@ def check(s: Settings) -> None:
         raise ConfigError(f"smtp.security must be starttls, ssl or none (found {s.smtp.security!r})")
     if not 0 < s.smtp.port < 65536:
         raise ConfigError(f"smtp.port must be between 1 and 65535 (found {s.smtp.port})")
-    from .cells import split_emails
+    from .mail import parse_recipients
     for addr in (s.sender, *s.finance_recipients):
-        good, bad = split_emails(addr)
+        good, bad = parse_recipients(addr)
         if bad or len(good) != 1 or "\n" in addr or "\r" in addr:
             raise ConfigError(f"not an e-mail address: {addr!r}")
 
