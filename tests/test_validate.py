@@ -240,3 +240,11 @@ def test_contract_rules_wait_for_an_unreadable_weight(tmp_path):
     intake, found = check(p)
     assert ("not-a-number", "KPIs!K3") in found
     assert not {code for code, _ in found} & {"weights-sum", "kpi-count", "no-robustness"}
+
+
+def test_contact_emails_with_display_names_are_accepted(tmp_path):
+    p = workbook(tmp_path / "e.xlsx", contracts=[contract(contact_email="Jean Dupont <jean@client.example>; daf@client.example")],
+                 kpis=kpis(), readings=readings())
+    intake, found = check(p)
+    assert found == set()
+    assert intake.contracts["C1"][0].contact_email == "Jean Dupont <jean@client.example>, daf@client.example"
