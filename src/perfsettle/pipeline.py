@@ -13,6 +13,7 @@ killed after (2) is completed by the next run from its plan (``recover``).
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import json
 import logging
@@ -319,6 +320,8 @@ def _run_jobs(jobs: list[_Job]):
     _JOBS = jobs
     try:
         workers = min(len(jobs), os.cpu_count() or 1, 4)
+        if _resident_bytes() > PARALLEL_MEMORY_LIMIT:
+            workers = 1   # each worker ends up copying much of a large heap: stay lean instead
         if workers < 2:
             for i, job in enumerate(jobs):
                 try:
@@ -326,6 +329,7 @@ def _run_jobs(jobs: list[_Job]):
                 except Exception as exc:
                     yield job, exc
             return
+        gc.freeze()   # objects made so far are never scanned by a worker's collector: fewer copied pages
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
                                  initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
             futures = [(job, pool.submit(_do_job, i)) for i, job in enumerate(jobs)]
@@ -335,7 +339,19 @@ def _run_jobs(jobs: list[_Job]):
                 except Exception as exc:
                     yield job, exc
     finally:
+        gc.unfreeze()
         _JOBS = []
+
+
+PARALLEL_MEMORY_LIMIT = 1 << 30   # above this resident size, render jobs run one after another
+
+
+def _resident_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 class _Incidents(logging.Handler):
