@@ -173,8 +173,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_check(args) -> int:
+    from .pipeline import parse
     from .store import Store
-    from .validate import ParsedWorkbook, check_run, parse_workbook
+    from .validate import check_run
     s = settings_from(args)
     stored_contracts, stored_kpis = {}, {}
     if s.store.exists():
@@ -185,7 +186,7 @@ def cmd_check(args) -> int:
         if not path.is_file():
             raise Usage(f"no such file: {path}")
         raw, problems = read_workbook(path, s)
-        wb = parse_workbook(path.name, raw) if raw is not None else ParsedWorkbook(path.name)
+        wb = parse(path.name, raw)
         wb.diagnostics[:0] = problems
         parsed.append(wb)
         paths[path.name] = path

@@ -7,7 +7,7 @@ currency's minor unit.
 """
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 # ISO 4217 exponents that differ from 2. Every other well-formed code has 2 minor digits.
@@ -121,11 +121,3 @@ def round_fraction(value: Fraction, places: int) -> Decimal:
 def fr(value: Decimal | int) -> str:
     """A plain number with a decimal comma, for French messages (0,35)."""
     return f"{Decimal(value):f}".replace(".", ",")
-
-
-def parse_decimal(text: str) -> Decimal | None:
-    try:
-        d = Decimal(text)
-    except (InvalidOperation, ValueError):
-        return None
-    return d if d.is_finite() else None

@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import annotate, exports, months, preflight
+from . import annotate, exports, mail, months, preflight
 from .config import ConfigError, Settings
 from .faults import checkpoint
 from .intake import RawWorkbook, candidates, fingerprint, looks_incomplete
@@ -131,7 +131,7 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
                 log.warning("%s: left for a later run (it changed while it was being read)", path.name)
                 continue
             checkpoint(f"raw {path.name}")
-            wb = _parse(name, raw)
+            wb = parse(name, raw)
             wb.diagnostics[:0] = [replace(d, source=replace(d.source, file=name)) for d in problems]
             parsed.append(wb)
             meta[name] = (path, digest)
@@ -204,9 +204,7 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
 
 def send_outputs(settings: Settings, period: str) -> int:
     """E-mail the .eml files of ``outbox/<period>/`` not sent yet; returns the number of failures."""
-    from . import mail
-    outdir = settings.outbox / period
-    paths = sorted(outdir.glob("statements/*.eml")) + sorted(outdir.glob("summary.eml"))
+    paths = mail.outbox_messages(settings.outbox / period)
     if not paths:
         return 0
     smtp = mail.SmtpConfig(host=settings.smtp.host, port=settings.smtp.port, security=settings.smtp.security,
@@ -222,7 +220,7 @@ def send_outputs(settings: Settings, period: str) -> int:
     return len(failed)
 
 
-def _parse(name: str, raw: RawWorkbook | None) -> ParsedWorkbook:
+def parse(name: str, raw: RawWorkbook | None) -> ParsedWorkbook:
     """Sheets -> rows and findings; a bug met on one file costs that file only."""
     if raw is None:
         return ParsedWorkbook(name)

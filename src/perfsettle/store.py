@@ -152,8 +152,7 @@ class Store:
         return out
 
     def latest_closed_period(self) -> str | None:
-        row = self.db.execute("SELECT max(period) FROM runs WHERE state IN ('committed', 'done') "
-                              "AND plan IS NOT NULL").fetchone()
+        row = self.db.execute("SELECT max(period) FROM runs WHERE state IN ('committed', 'done')").fetchone()
         return row[0]
 
     def known_sha256(self) -> set[str]:
@@ -180,7 +179,7 @@ class Store:
 
     # ----------------------------------------------------------------- the run transaction
     def commit_run(self, *, run_id: str, period: str, started_at: str, now: str, intake, ledger_lines,
-                   files, staging: str, plan: dict, totals: dict, exit_code: int, record_close: bool = True) -> None:
+                   files, staging: str, plan: dict, totals: dict, exit_code: int) -> None:
         """Store a run's accepted data, its ledger lines and its record, atomically."""
         db = self.db
         db.execute("BEGIN IMMEDIATE")
@@ -214,7 +213,7 @@ class Store:
             checkpoint("store transaction")
             db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
                        (run_id, period, started_at, None, exit_code, "committed", staging,
-                        json.dumps(plan) if record_close else None, json.dumps(totals)))
+                        json.dumps(plan), json.dumps(totals)))
             checkpoint("store transaction")
             db.executemany("INSERT INTO run_files VALUES (?,?,?,?,?,?)",
                            [(run_id, f.name, f.sha256, f.outcome, f.errors, f.warnings) for f in files])
