@@ -435,24 +435,86 @@ def test_non_ooxml_input_is_rebuilt_from_values(src, tmp_path, fmt):
         assert cell_values(out, name) == cell_values(converted, name), name
 
 
-def test_size_guard_writes_a_streamed_copy(src, tmp_path):
+def test_size_guard_keeps_the_input_parts_and_adds_the_annotations(src, tmp_path):
     out = write_annotated(src, tmp_path / "big.xlsx", diagnostics(), results(),
                           max_full_load_cells=20)
     wb = openpyxl.load_workbook(out)
-    note = table(wb["Anomalies"])[1]
-    assert note[:2] == ("INFO", "format-not-preserved") and "valeurs seules" in note[4]
+    assert wb.sheetnames == ["Contracts", "KPIs", "Readings", "Notes", "Anomalies", "Règlement",
+                             "Résultats KPI", "Alertes"]
+    assert wb.active.title == "Anomalies"
+    assert not any(ws.sheet_view.tabSelected for ws in wb.worksheets if ws.title != "Anomalies")
+    issues = table(wb["Anomalies"])
+    assert issues[0] == tuple(SHEETS["issues"]["fr"][1])
+    assert sorted(row[1] for row in issues[1:]) == sorted(d.code for d in diagnostics())
     assert wb["KPIs"]["H3"].fill.fgColor.rgb == RED
     assert wb["KPIs"]["H3"].comment.text.startswith(MARK)
+    assert "weights-sum" in wb["KPIs"]["H3"].comment.text
     assert wb["Readings"]["D4"].fill.fgColor.rgb == RED
+    text = wb["Readings"]["D4"].comment.text
+    assert "not-a-number" in text and "number-as-text" in text
     assert wb["Contracts"]["I2"].fill.fgColor.rgb == AMBER
-    assert wb["Anomalies"]["C3"].hyperlink.location == "'KPIs'!H3"
-    assert wb["Contracts"]["B3"].data_type == "s"
+    assert wb["Readings"]["A2"].fill.fgColor.rgb == RED          # a row-level finding
+    assert wb["Anomalies"]["C2"].hyperlink.location == "'KPIs'!H3"
+    # the input's own formatting, widths, formulas and cached values are kept
+    assert wb["Contracts"]["A1"].font.b and wb["Contracts"]["A1"].fill.fgColor.rgb == "FF4F81BD"
+    assert wb["KPIs"]["H3"].font.b is False and wb["Contracts"]["F2"].number_format == "yyyy-mm"
+    assert wb["Contracts"].column_dimensions["B"].width > 30
+    assert wb["Contracts"]["H2"].value == "=5000*2"
+    assert wb["Contracts"]["B3"].value == INJECTION and wb["Contracts"]["B3"].data_type == "s"
+    settlement = table(wb["Règlement"])
+    assert settlement[0] == tuple(SHEETS["settlement"]["fr"][1])
+    assert settlement[1][:4] == ("C-JP-02", "2026-10", "JPY", 1200000)
     assert wb["Règlement"]["D2"].number_format == "#,##0"
+    assert wb["Règlement"]["D3"].number_format == "#,##0.00"
+    assert wb["Résultats KPI"]["I2"].number_format == "0.00%"
+    assert [row[:5] for row in table(wb["Résultats KPI"])[1:]] == [
+        ("C-PME-01", "2026-09", "detection", "=SUM(A1:A9)", "earned"),
+        ("C-PME-01", "2026-10", "detection", "=SUM(A1:A9)", "earned"),
+        ("C-PME-01", "2026-10", "stability", "Stabilité", "held")]
+    assert wb["Résultats KPI"]["D2"].data_type == "s" and wb["Résultats KPI"]["D2"].quotePrefix
+    assert wb["Résultats KPI"].freeze_panes == "A2"
+    assert wb["Résultats KPI"].auto_filter.ref == "A1:O4"
     for name in ("Contracts", "KPIs", "Readings", "Notes"):
         assert cell_values(out, name) == cell_values(src, name), name
-    # the streamed copy is itself a valid source for the next annotation
-    again = write_annotated(out, tmp_path / "again.xlsx", [], results())
-    assert openpyxl.load_workbook(again).sheetnames == wb.sheetnames
+    # the copy is itself a valid source for the next annotation (values-only this time,
+    # since it already holds generated sheets)
+    again = write_annotated(out, tmp_path / "again.xlsx", [], results(), max_full_load_cells=20)
+    wb2 = openpyxl.load_workbook(again)
+    assert wb2.sheetnames == wb.sheetnames
+    assert table(wb2["Anomalies"])[1][:2] == ("INFO", "format-not-preserved")
+    for name in ("Contracts", "KPIs", "Readings", "Notes"):
+        assert cell_values(again, name) == cell_values(src, name), name
+
+
+def test_size_guard_without_findings_keeps_the_open_sheet(src, tmp_path):
+    out = write_annotated(src, tmp_path / "big.xlsx", [], results(), lang="en", max_full_load_cells=20)
+    wb = openpyxl.load_workbook(out)
+    assert wb.active.title == "Contracts"
+    assert table(wb["Issues"])[1] == (None, None, None, None, "No findings.")
+    assert table(wb["Settlement"])[0] == tuple(SHEETS["settlement"]["en"][1])
+
+
+def test_size_guard_with_findings_on_missing_cells_and_rows(tmp_path):
+    path = tmp_path / "sparse.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    ws = book.add_worksheet("Readings")
+    ws.write_row(0, 0, ["contract_id", "kpi_id", "month", "value", "status"])
+    ws.write_row(1, 0, ["C1", "k1", "2026-10"])
+    ws.write_row(3, 0, ["C1", "k2", "2026-10", 0.5])
+    ws.merge_range("F6:H7", "merged")
+    book.close()
+    found = [Diagnostic("required", "error", "value is required", Source("s", "Readings", 2, "D"), "C1"),
+             Diagnostic("odd", "warning", "an empty row", Source("s", "Readings", 3, "B"), "C1"),
+             Diagnostic("far", "warning", "past the end", Source("s", "Readings", 9, "C"), "C1"),
+             Diagnostic("merged", "warning", "inside a merge", Source("s", "Readings", 7, "G"), "C1")]
+    out = write_annotated(path, tmp_path / "o.xlsx", found, [], max_full_load_cells=1)
+    wb = openpyxl.load_workbook(out)
+    ws = wb["Readings"]
+    for ref, color in (("D2", RED), ("B3", AMBER), ("C9", AMBER), ("F6", AMBER)):
+        assert ws[ref].fill.fgColor.rgb == color, ref
+        assert ws[ref].comment is not None and ws[ref].comment.text.startswith(MARK), ref
+    assert ws["D4"].value == 0.5 and ws["A2"].value == "C1"
+    assert cell_values(out, "Readings") == cell_values(path, "Readings")
 
 
 # ------------------------------------------------------------------ close workbook
@@ -570,12 +632,16 @@ def _rewrite_member(path: Path, member: str, change) -> None:
             z.writestr(info, change(data) if info.filename == member else data)
 
 
-def _annotate_in_child(src: Path, dest: Path, budget: int) -> subprocess.CompletedProcess:
-    """Run write_annotated in a child: a reader that aborts must not take the tests down."""
+def _annotate_in_child(src: Path, dest: Path, budget: int, values: bool = False) -> subprocess.CompletedProcess:
+    """Run write_annotated (or, with ``values``, the values-only reader) in a child: a reader
+    that aborts must not take the tests down."""
+    call = (f"_read_values(Path({str(src)!r}))" if values else
+            f"write_annotated(Path({str(src)!r}), Path({str(dest)!r}), [], [], max_full_load_cells={budget})")
     code = ("import sys; from pathlib import Path; from perfsettle.annotate import *\n"
+            "from perfsettle.annotate import _read_values\n"
             "try:\n"
-            f"    write_annotated(Path({str(src)!r}), Path({str(dest)!r}), [], [], "
-            f"max_full_load_cells={budget})\n"
+            f"    {call}\n"
+            "    print('done')\n"
             "except UnreadableWorkbook as e:\n"
             "    print('refused:', e)\n")
     return subprocess.run([str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"),
@@ -585,8 +651,10 @@ def _annotate_in_child(src: Path, dest: Path, budget: int) -> subprocess.Complet
 def test_a_shared_strings_bomb_is_refused_before_calamine_reads_it(src, tmp_path):
     _rewrite_member(src, "xl/sharedStrings.xml", lambda d: re.sub(
         rb'uniqueCount="[0-9]+"', b'uniqueCount="4000000000"', d))
-    done = _annotate_in_child(src, tmp_path / "o.xlsx", budget=0)   # 0: take the values path
+    done = _annotate_in_child(src, tmp_path / "o.xlsx", budget=0, values=True)
     assert done.returncode == 0 and "refused:" in done.stdout and "4,000,000,000" in done.stdout
+    done = _annotate_in_child(src, tmp_path / "o.xlsx", budget=0)   # parts copied: never parsed
+    assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr
     ok = write_annotated(src, tmp_path / "full.xlsx", [], [])       # openpyxl is not affected
     assert openpyxl.load_workbook(ok).sheetnames[-1] == "Anomalies"
 
@@ -597,8 +665,11 @@ def test_a_cell_at_the_end_of_the_grid_is_refused_on_the_values_path(tmp_path):
     ws.write_row(0, 0, ["contract_id", "kpi_id"])
     ws.write(1_048_575, 16_383, "far away")
     book.close()
-    done = _annotate_in_child(tmp_path / "far.xlsx", tmp_path / "o.xlsx", budget=0)
+    done = _annotate_in_child(tmp_path / "far.xlsx", tmp_path / "o.xlsx", budget=0, values=True)
     assert done.returncode == 0 and "refused:" in done.stdout, done.stderr
+    done = _annotate_in_child(tmp_path / "far.xlsx", tmp_path / "o.xlsx", budget=0)
+    assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr
+    assert openpyxl.load_workbook(tmp_path / "o.xlsx")["Readings"]["XFD1048576"].value == "far away"
     out = write_annotated(tmp_path / "far.xlsx", tmp_path / "full.xlsx", [], [])
     assert openpyxl.load_workbook(out)["Readings"]["XFD1048576"].value == "far away"
 

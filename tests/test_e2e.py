@@ -91,3 +91,30 @@ def test_libreoffice_opens_and_converts_every_output_workbook(outputs, tmp_path)
     for book in books:
         pdf = out / (book.stem + ".pdf")
         assert pdf.exists() and pdf.stat().st_size > 1000, f"LibreOffice could not convert {book.name}"
+
+
+def test_libreoffice_reads_a_large_input_copy_with_its_annotations(tmp_path):
+    """The copy made for large inputs (input parts kept, sheets, comments and fills added as
+    XML): LibreOffice re-saves it with the same sheets, values, comments and fills."""
+    import openpyxl
+    from test_annotate import AMBER, RED, cell_values, diagnostics, make_input, results
+    from perfsettle.annotate import write_annotated
+
+    soffice = need("soffice")
+    src = make_input(tmp_path / "in.xlsx")
+    copy = write_annotated(src, tmp_path / "copy" / "in.annotated.xlsx", diagnostics(), results(),
+                           max_full_load_cells=0)
+    out = tmp_path / "resaved"
+    proc = subprocess.run(
+        [soffice, f"-env:UserInstallation={(tmp_path / 'lo-profile').as_uri()}", "--headless", "--norestore",
+         "--convert-to", "xlsx:Calc MS Excel 2007 XML", "--outdir", str(out), str(copy)],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    resaved = out / copy.name
+    wb, again = openpyxl.load_workbook(copy), openpyxl.load_workbook(resaved)
+    assert again.sheetnames == wb.sheetnames
+    assert "weights-sum" in again["KPIs"]["H3"].comment.text
+    assert again["KPIs"]["H3"].fill.fgColor.rgb == RED
+    assert again["Contracts"]["I2"].fill.fgColor.rgb == AMBER
+    for name in ("KPIs", "Readings", "Notes", "Règlement", "Résultats KPI"):
+        assert cell_values(resaved, name) == cell_values(copy, name), name

@@ -391,6 +391,20 @@ def test_summary_puts_exit_rights_first_then_watches():
     assert "C-JP" not in alerts
 
 
+def test_long_summary_lists_stop_and_say_where_the_rest_is(monkeypatch):
+    monkeypatch.setattr(statements, "SUMMARY_ROWS", 2)
+    report = portfolio_report()
+    shown = visible(statements.render_summary(report, "en"))
+    assert "… and 2 more contract(s): see contracts.csv and the Contract status sheet of " \
+           "settlement-2026-10.xlsx." in shown
+    listed = shown.rsplit("Total to invoice", 1)[-1]      # the contracts list, sorted by id
+    assert "C-BAD" in listed and "C-JP" in listed and "C-WATCH" not in listed
+    text = statements.render_summary_text(report)
+    assert "… et 2 autre(s) contrat(s) : voir contracts.csv" in text
+    monkeypatch.setattr(statements, "SUMMARY_ROWS", 300)
+    assert "more contract(s)" not in visible(statements.render_summary(report, "en"))
+
+
 def test_summary_lists_holds_with_the_mediator():
     shown = visible(statements.render_summary(portfolio_report(), "en"))
     holds = shown.split("Holds and disputes", 1)[1].split("Adjustments explained", 1)[0]

@@ -34,7 +34,6 @@ import tempfile
 import warnings
 import zipfile
 from collections import defaultdict
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -51,7 +50,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.cell import column_index_from_string, range_boundaries
 from openpyxl.worksheet.hyperlink import Hyperlink
 
-from . import months, schema
+from . import months, schema, xlsxparts
 from .model import CloseReport, ContractResult, Diagnostic
 from .money import format_number, minor_digits
 
@@ -148,18 +147,8 @@ class UnreadableWorkbook(ValueError):
 
 # --------------------------------------------------------------------------- tables
 
-@dataclass(frozen=True)
-class _Cell:
-    value: object
-    fmt: str | None = None      # number format
-    link: str | None = None     # internal location, e.g. "'KPIs'!F7"
-
-
-@dataclass
-class _Table:
-    title: str
-    headers: list[str]
-    rows: list[list[object]]    # plain values or _Cell
+_Cell = xlsxparts.Cell     # value, number format, internal link (e.g. "'KPIs'!F7")
+_Table = xlsxparts.Table   # title, headers, rows (plain values or _Cell; any iterable)
 
 
 def _lang(lang: str) -> str:
@@ -284,45 +273,58 @@ def _issues_table(diagnostics: Sequence[Diagnostic], titles: Sequence[str], lang
 # --------------------------------------------------------------------------- result sheets
 
 def _result_tables(results: Sequence[ContractResult], lang: str) -> list[_Table]:
+    """The Settlement, KPI results and Flags sheets; their rows are made as they are written."""
     results = sorted(results, key=lambda r: r.contract_id)
-    settlement, kpis, flags = [], [], []
-    words = FLAG_WORDS[lang]
+    tables = []
+    for kind, rows in (("settlement", _settlement_rows), ("kpis", _kpi_rows), ("flags", _flag_rows)):
+        title, headers = SHEETS[kind][lang]
+        tables.append(_Table(title, headers, rows(results, lang)))
+    return tables
+
+
+def _settlement_rows(results: Sequence[ContractResult], lang: str):
     for r in results:
-        names = {k.kpi_id: k.name for k in r.terms.kpis} if r.terms else {}
-        c = r.terms.contract if r.terms else None
-        if r.status != "settled":
-            flags.append([r.contract_id, words["contract"], "", "", "", r.status, None, None, ""])
-        if r.exit.status not in ("", "n/a"):
-            e = r.exit
-            flags.append([r.contract_id, words["exit"], e.month, e.evaluated_month,
-                          c.exit_kpi if c else "", e.status, _number(e.value),
-                          _number(e.threshold), e.reason])
         for m in sorted(r.months, key=lambda m: m.month):
             cur = m.currency
-            settlement.append([m.contract_id, m.month, cur] + [_money(v, cur) for v in (
-                m.fee, m.fixed, m.pool, m.earned, m.held, m.deferred, m.forfeited)]
-                + [m.bonus_malus, _money(m.bonus, cur), _money(m.malus, cur), _money(m.due, cur),
-                   _money(m.invoiced_before, cur), _money(m.invoice_now, cur)])
-            if m.bonus_malus == "held":
-                flags.append([r.contract_id, words["hold"], m.month, "",
-                              c.bonus_kpi if c else "", "held", _number(m.bonus_value),
-                              _number(c.bonus_target) if c else None, m.bonus_reason])
+            fmt = money_format(cur)
+            yield [m.contract_id, m.month, cur] + [None if v is None else _Cell(float(v), fmt) for v in (
+                m.fee, m.fixed, m.pool, m.earned, m.held, m.deferred, m.forfeited)] + [
+                m.bonus_malus] + [None if v is None else _Cell(float(v), fmt) for v in (
+                    m.bonus, m.malus, m.due, m.invoiced_before, m.invoice_now)]
+
+
+def _kpi_rows(results: Sequence[ContractResult], lang: str):
+    for r in results:
+        names = {k.kpi_id: k.name for k in r.terms.kpis} if r.terms else {}
+        for m in sorted(r.months, key=lambda m: m.month):
+            fmt = money_format(m.currency)
             for k in sorted(m.kpis, key=lambda k: k.kpi_id):
                 attainment = None if k.attainment is None else _Cell(float(k.attainment), "0.00%")
-                kpis.append([k.contract_id, k.month, k.kpi_id, names.get(k.kpi_id, ""), k.status,
-                             _number(k.value), _number(k.target_level), _number(k.floor_level),
-                             attainment] + [_money(v, cur) for v in (
-                                 k.pool_k, k.earned_k, k.held_k, k.deferred_k, k.forfeited_k)]
-                            + [k.reason])
+                yield [k.contract_id, k.month, k.kpi_id, names.get(k.kpi_id, ""), k.status,
+                       _number(k.value), _number(k.target_level), _number(k.floor_level), attainment,
+                       _Cell(float(k.pool_k), fmt), _Cell(float(k.earned_k), fmt), _Cell(float(k.held_k), fmt),
+                       _Cell(float(k.deferred_k), fmt), _Cell(float(k.forfeited_k), fmt), k.reason]
+
+
+def _flag_rows(results: Sequence[ContractResult], lang: str):
+    words = FLAG_WORDS[lang]
+    for r in results:
+        c = r.terms.contract if r.terms else None
+        if r.status != "settled":
+            yield [r.contract_id, words["contract"], "", "", "", r.status, None, None, ""]
+        if r.exit.status not in ("", "n/a"):
+            e = r.exit
+            yield [r.contract_id, words["exit"], e.month, e.evaluated_month, c.exit_kpi if c else "",
+                   e.status, _number(e.value), _number(e.threshold), e.reason]
+        for m in sorted(r.months, key=lambda m: m.month):
+            if m.bonus_malus == "held":
+                yield [r.contract_id, words["hold"], m.month, "", c.bonus_kpi if c else "", "held",
+                       _number(m.bonus_value), _number(c.bonus_target) if c else None, m.bonus_reason]
+            for k in sorted(m.kpis, key=lambda k: k.kpi_id):
                 if k.status == "held":
                     kind = "dispute" if "disputed" in k.reason else "hold"
-                    flags.append([r.contract_id, words[kind], k.month, k.evaluated_month, k.kpi_id,
-                                  k.status, None, _number(k.target_level), k.reason])
-    tables = []
-    for kind, rows in (("settlement", settlement), ("kpis", kpis), ("flags", flags)):
-        title, headers = SHEETS[kind][lang]
-        tables.append(_Table(title, headers, rows))
-    return tables
+                    yield [r.contract_id, words[kind], k.month, k.evaluated_month, k.kpi_id, k.status, None,
+                           _number(k.target_level), k.reason]
 
 
 def _is_generated(title: str, header: Sequence[object], kinds: Iterable[str]) -> bool:
@@ -366,7 +368,7 @@ def write_annotated(src: Path, dest: Path, diagnostics: Sequence[Diagnostic],
             inputs = _annotate_openpyxl(wb, diagnostics, results, lang, note="")
             wb.save(tmp)
             _restore_exact_values(src, tmp, inputs)
-        else:
+        elif not _add_annotations(src, tmp, diagnostics, results, lang):
             sheets = _read_values(src)
             cells = max(cells, sum(len(rows) * max(map(len, rows), default=0)
                                    for _, _, rows in sheets))
@@ -378,6 +380,41 @@ def write_annotated(src: Path, dest: Path, diagnostics: Sequence[Diagnostic],
         return _publish(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _add_annotations(src: Path, out: Path, diagnostics, results, lang: str) -> bool:
+    """A large OOXML workbook copied part for part, with its annotations added (sheets,
+    comments, fills), formatting and formulas kept. False when the copy needs the values-only
+    way instead (see ``xlsxparts.Unsupported``)."""
+    if not _is_zip(src):
+        return False
+    try:
+        with zipfile.ZipFile(src) as z:
+            infos = z.infolist()
+            if any(i.file_size > MAX_PART_BYTES for i in infos):
+                return False
+            types = z.read("[Content_Types].xml")
+            if b"macroEnabled" in types or b"template.main" in types:
+                return False
+            _, sheets = xlsxparts.sheet_parts(z)
+        titles = [t for t, _, _ in sheets]
+        if any(t.casefold() in _RESERVED for t in titles):
+            return False   # an earlier annotated copy: its generated sheets are dropped the other way
+        notes: dict[str, list] = defaultdict(list)
+        for (sheet, row, col), diags in _cell_findings(diagnostics, titles).items():
+            notes[sheet].append(xlsxparts.Note(row - 1, col - 1, _comment_text(diags, lang), _fill_color(diags)))
+        tables = [_issues_table(diagnostics, titles, lang)]
+        if results:
+            tables += _result_tables(results, lang)
+        taken = list(titles)
+        for table in tables:
+            table.title = _free_title(table.title, taken)
+            taken.append(table.title)
+        edits = xlsxparts.Edits(tables, dict(notes), AUTHOR, tables[0].title if diagnostics else None)
+        xlsxparts.add_to_workbook(src, out, edits)
+        return True
+    except (xlsxparts.Unsupported, KeyError, ValueError, zipfile.BadZipFile, UnicodeDecodeError):
+        return False
 
 
 def write_close_workbook(report: CloseReport, dest: Path, lang: str = "fr") -> Path:
@@ -555,6 +592,7 @@ def _put_value(cell, value: object) -> None:
 
 
 def _put_table(ws, table: _Table) -> None:
+    table.rows = list(table.rows)
     header_font, header_fill = Font(bold=True), PatternFill("solid", fgColor=HEADER_FILL)
     for col, name in enumerate(table.headers, 1):
         cell = ws.cell(row=1, column=col)
@@ -831,6 +869,7 @@ def _xw_write(ws, r: int, c: int, value: object, formats: _XwFormats, fill: str 
 
 
 def _xw_put_table(ws, table: _Table, formats: _XwFormats) -> None:
+    table.rows = list(table.rows)
     for c, width in enumerate(_widths(table)):
         ws.set_column(c, c, width)
     ws.freeze_panes(1, 0)

@@ -87,7 +87,7 @@ def totals(report: CloseReport) -> dict[str, dict[str, str]]:
 
 
 def manifest_json(report: CloseReport, *, finished_at: str, outputs: list[dict], exit_code: int,
-                  timings: dict[str, float]) -> str:
+                  timings: dict[str, float], memory: dict[str, int] | None = None) -> str:
     data = {
         "period": report.period,
         "run_id": report.run_id,
@@ -103,5 +103,6 @@ def manifest_json(report: CloseReport, *, finished_at: str, outputs: list[dict],
         "totals": totals(report),
         "exit_code": exit_code,
         "timings": {k: round(v, 3) for k, v in timings.items()},
+        "peak_rss_mib": dict(memory or {}),
     }
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"

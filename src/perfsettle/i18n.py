@@ -168,6 +168,17 @@ PHRASES: dict[str, tuple[str, str]] = {
                      "Rejected file: {name} ({errors} error(s))"),
     "more_findings": ("… et {n} autre(s) constat(s) dans le classeur annoté.",
                       "… and {n} more finding(s) in the annotated workbook."),
+    "more_alerts": ("… et {n} autre(s) contrat(s) en alerte : voir la colonne exit_status de contracts.csv.",
+                    "… and {n} more contract(s) with an alert: see the exit_status column of contracts.csv."),
+    "more_holds": ("… et {n} autre(s) montant(s) retenu(s) : voir kpi_results.csv et la feuille Alertes "
+                   "des classeurs annotés.", "… and {n} more held amount(s): see kpi_results.csv and the "
+                   "Flags sheet of the annotated workbooks."),
+    "more_adjust": ("… et {n} autre(s) contrat(s) ajusté(s) : voir settlement.csv et la feuille Lignes de "
+                    "facture de settlement-{period}.xlsx.", "… and {n} more adjusted contract(s): see "
+                    "settlement.csv and the Invoice lines sheet of settlement-{period}.xlsx."),
+    "more_contracts": ("… et {n} autre(s) contrat(s) : voir contracts.csv et la feuille Synthèse contrats "
+                       "de settlement-{period}.xlsx.", "… and {n} more contract(s): see contracts.csv and "
+                       "the Contract status sheet of settlement-{period}.xlsx."),
     "scorecard": ("Tableau de bord par prestataire", "Provider scorecard"),
     "scorecard_note": ("Cumul des mois réglés jusqu'à {month} ; taux d'obtention = acquis / "
                        "(acquis + perdu).", "Months settled up to {month}; success rate = earned "

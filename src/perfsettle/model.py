@@ -15,7 +15,7 @@ ERROR = "error"
 WARNING = "warning"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Source:
     """Where a value or finding comes from: a workbook cell (or row, or whole file)."""
     file: str = ""
@@ -43,7 +43,7 @@ class Source:
         return " ".join(parts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Diagnostic:
     """A finding about an input: a value, never an exception."""
     code: str                   # stable machine code, e.g. "weights-sum"
@@ -67,7 +67,7 @@ class Diagnostic:
         return f"{where}: {self.severity} [{self.code}] {self.message}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Contract:
     contract_id: str
     client: str
@@ -99,7 +99,7 @@ class Contract:
         return self.exit_month if self.exit_month is not None else -(-self.duration_months // 2)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Kpi:
     contract_id: str
     kpi_id: str
@@ -135,7 +135,7 @@ class Kpi:
         return a > b if self.direction == "higher" else a < b
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Terms:
     """A contract with its KPIs: what the settlement of one contract needs besides readings."""
     contract: Contract
@@ -148,7 +148,7 @@ class Terms:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reading:
     contract_id: str
     kpi_id: str
@@ -158,7 +158,7 @@ class Reading:
     comment: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KpiResult:
     contract_id: str
     month: str
@@ -178,7 +178,7 @@ class KpiResult:
     window: tuple[str, ...] = ()  # calendar months of that window
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MonthResult:
     contract_id: str
     month: str
@@ -202,7 +202,7 @@ class MonthResult:
     in_term: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExitResult:
     status: str                 # ok | watch | exit_right | undetermined | n/a | ''
     month: str = ""             # calendar month of the exit right (E)
@@ -212,7 +212,7 @@ class ExitResult:
     reason: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ContractResult:
     contract_id: str
     status: str                 # settled | excluded | not_started
@@ -226,7 +226,7 @@ class ContractResult:
         return sum((m.invoice_now for m in self.months), Decimal(0))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileOutcome:
     """One input workbook of a run and what became of it."""
     name: str                   # file name as dropped in the inbox
@@ -239,7 +239,7 @@ class FileOutcome:
     path: str = ""              # where the original was read from
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReadingChange:
     """A stored reading that this run replaced, added or voided (explains adjustments)."""
     contract_id: str

@@ -19,6 +19,7 @@ import json
 import logging
 import multiprocessing
 import os
+import resource
 import shutil
 import time
 import uuid
@@ -78,12 +79,14 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
     started = utcnow()
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
     timings: dict[str, float] = {}
+    memory: dict[str, int] = {}   # phase -> the process's peak resident MiB at its end
     clock = time.perf_counter()
 
     def lap(phase: str) -> None:
         nonlocal clock
         now = time.perf_counter()
         timings[phase] = timings.get(phase, 0.0) + now - clock
+        memory[phase] = _peak_mib()
         clock = now
 
     period = period or months.previous(today or dt.date.today())
@@ -169,7 +172,7 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
         outputs.append({"name": "run.log", "sha256": sha256_of(staging / "run.log")})
         checkpoint("run.log")
         manifest = exports.manifest_json(report, finished_at=utcnow(), outputs=outputs, exit_code=exit_code,
-                                         timings=timings)
+                                         timings=timings, memory=memory)
         _write(staging / "manifest.json", manifest)
         _sync_tree(staging)
         checkpoint("staged")
@@ -342,6 +345,11 @@ def _run_jobs(jobs: list[_Job]):
 
 
 PARALLEL_MEMORY_LIMIT = 1 << 30   # above this resident size, render jobs run one after another
+
+
+def _peak_mib() -> int:
+    """The largest resident size of this process so far, in MiB (children not included)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 def _resident_bytes() -> int:

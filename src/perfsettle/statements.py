@@ -558,6 +558,17 @@ def _scorecard(report: CloseReport, settled: list[ContractResult], lang: str) ->
     return rows
 
 
+SUMMARY_ROWS = 300   # rows per list of the summary; the CSVs and workbooks hold them all
+
+
+def _capped(name: str, rows: list, t, more_key: str = "", **kw) -> dict:
+    """``{name: the first SUMMARY_ROWS rows, name_more: where the others are}``: a summary
+    stays readable, and light enough for a mailbox, at thousands of contracts."""
+    more = len(rows) - SUMMARY_ROWS
+    return {name: rows[:SUMMARY_ROWS],
+            f"{name}_more": t(more_key or f"more_{name}", n=more, **kw) if more > 0 else ""}
+
+
 def _summary_view(report: CloseReport, lang: str) -> dict:
     lang = lang if lang in fmt.LANGUAGES else "fr"
     t = _t(lang)
@@ -613,9 +624,11 @@ def _summary_view(report: CloseReport, lang: str) -> dict:
                                 "exit_rights", "adjustment")},
         "scorecard_note": t("scorecard_note", month=month),
         "totals": _totals(report, settled, lang),
-        "alerts": alerts, "holds": _holds(settled, lang),
-        "explained": _explained(report, settled, lang),
-        "contracts": contracts, "problems": problems,
+        **_capped("alerts", alerts, t, period=report.period),
+        **_capped("holds", _holds(settled, lang), t, period=report.period),
+        **_capped("explained", _explained(report, settled, lang), t, "more_adjust", period=report.period),
+        **_capped("contracts", contracts, t, period=report.period),
+        "problems": problems,
         "scorecard": _scorecard(report, settled, lang),
         **_footer("summary_footer", report, lang),
     }

@@ -27,7 +27,7 @@ from .model import ERROR, WARNING, Contract, Diagnostic, Kpi, Reading, Source
 warnings.filterwarnings("ignore", module="pandera")
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """One data row of an input sheet, converted; ``bad`` holds the columns that failed."""
     file: str
@@ -36,7 +36,10 @@ class Row:
     values: dict
     letters: dict               # column name -> Excel column letters
     headers: dict               # column name -> header text as written
-    bad: set = field(default_factory=set)
+    bad: frozenset = frozenset()   # replaced, never mutated: most rows share the empty one
+
+    def mark_bad(self, column: str) -> None:
+        self.bad = self.bad | {column}
 
     def source(self, column: str | None = None) -> Source:
         if column is None or column not in self.letters:
@@ -146,7 +149,7 @@ def _parse_sheet(name, sheet, spec: schema.SheetSpec, diags: list) -> list[Row]:
             value = raw[c] if c < len(raw) else None
             flag = sheet.flags.get((r, c))
             if flag is not None:
-                row.bad.add(col.name)
+                row.mark_bad(col.name)
                 row.values[col.name] = None
                 if flag == "formula":
                     problems.append((col.name, (ERROR, "formula-no-value",
@@ -164,7 +167,7 @@ def _parse_sheet(name, sheet, spec: schema.SheetSpec, diags: list) -> list[Row]:
             if problem is not None:
                 problems.append((col.name, problem))
                 if problem[0] == ERROR:
-                    row.bad.add(col.name)
+                    row.mark_bad(col.name)
                     row.values[col.name] = None
         cid = row.contract_id
         for column, (severity, code, en, fr) in problems:
@@ -259,6 +262,7 @@ def check_sheet_values(name: str, spec: schema.SheetSpec, rows: list[Row]) -> li
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
         reported = set()
+        first_of = None   # key -> first row holding it, built at the first duplicate
         for case in cases.itertuples(index=False):
             if case.index is None or pd.isna(case.index):
                 continue
@@ -268,13 +272,17 @@ def check_sheet_values(name: str, spec: schema.SheetSpec, rows: list[Row]) -> li
                     continue
                 reported.add(row.row)
                 key = ", ".join(str(row.values.get(k)) for k in keys)
-                first = next(r.row for r in rows if all(r.values.get(k) == row.values.get(k) for k in keys))
+                if first_of is None:
+                    first_of = {}
+                    for r in rows:
+                        first_of.setdefault(tuple(r.values.get(k) for k in keys), r.row)
+                first = first_of[tuple(row.values.get(k) for k in keys)]
                 diags.append(finding(
                     "duplicate", ERROR, f"duplicate row for ({key}): already in row {first}",
                     f"ligne en double pour ({key}) : déjà en ligne {first}", row.source(keys[-1]), row.contract_id))
             elif case.check in _MESSAGES:
                 code, en, fr = _MESSAGES[case.check]
-                row.bad.add(case.column)
+                row.mark_bad(case.column)
                 diags.append(finding(code, ERROR, f"{en} (found {case.failure_case})",
                                      f"{fr} (trouvé {case.failure_case})", row.source(case.column), row.contract_id))
     return diags
@@ -356,19 +364,21 @@ def check_run(workbooks: list[ParsedWorkbook], stored_contracts: dict, stored_kp
     # Rules that span a contract, on the contract as it will stand after this run.
     # Checked even when some of the contract's rows have errors, so that every finding comes
     # at once; a rule that depends on a value that could not be read is left for the next run.
-    touched = {cid for cid in contract_rows} | {cid for cid, _ in kpi_rows}
-    for cid in sorted(touched):
+    rows_of: dict[str, dict[str, Row]] = {}
+    for (cid, kid), row in kpi_rows.items():
+        rows_of.setdefault(cid, {})[kid] = row
+    by_name = {wb.name: wb for wb in live}
+    for cid in sorted(set(contract_rows) | set(rows_of)):
         contract = contract_of(cid)
         if contract is None:
             continue
         kpis = dict(kpis_of.get(cid, {}))
-        for (c, kid), row in kpi_rows.items():
-            if c == cid and (c, kid) not in run_kpis:
+        for kid, row in rows_of.get(cid, {}).items():
+            if (cid, kid) not in run_kpis:
                 kpis[kid] = _KpiFacts(kid, row.values.get("weight"), row.values.get("category"),
                                       row.values.get("due_month"))
-        anchor = _anchor(cid, contract_rows, kpi_rows)
-        target = next(wb for wb in live if wb.name == anchor.file)
-        target.diagnostics.extend(_contract_rules(contract, kpis, anchor, kpi_rows))
+        anchor = contract_rows.get(cid) or min(rows_of[cid].items())[1]
+        by_name[anchor.file].diagnostics.extend(_contract_rules(contract, kpis, anchor, kpi_rows))
 
     for wb in workbooks:
         out.diagnostics.extend(wb.diagnostics)
@@ -376,7 +386,7 @@ def check_run(workbooks: list[ParsedWorkbook], stored_contracts: dict, stored_kp
         if d.contract_id:
             counts = out.findings.setdefault(d.contract_id, [0, 0])
             counts[0 if d.is_error else 1] += 1
-            if d.is_error and any(w.name == d.source.file for w in live):
+            if d.is_error and d.source.file in by_name:
                 out.excluded.add(d.contract_id)
 
     for cid, (c, row) in run_contracts.items():
@@ -573,12 +583,6 @@ def _invoiced(row, known, contract_of, out: Intake, diags):
             diags.append(finding(p[1], ERROR, p[2], p[3], row.source("amount"), cid))
             return
     out.invoiced[(cid, v["month"])] = (v["amount"], row.source("amount"))
-
-
-def _anchor(cid, contract_rows, kpi_rows) -> Row:
-    if cid in contract_rows:
-        return contract_rows[cid]
-    return next(r for (c, _), r in sorted(kpi_rows.items()) if c == cid)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,759 @@
+"""SpreadsheetML parts written as text, for workbooks too large for a cell-by-cell writer.
+
+An annotated copy of a large input keeps the input's parts as they are and only adds to
+them (``add_to_workbook``): new sheets for the tables, comments and fills on the cells with
+findings, and the styles they need appended to the workbook's own ``styles.xml``. The tables
+are written row by row as XML text straight into the zip, so a 500,000-row sheet costs
+neither an object per cell nor the whole sheet in memory.
+
+Anything this module does not know how to edit safely (a sheet that already has comments,
+rows or cells without references, an unusual package layout) raises ``Unsupported``; the
+caller then writes a values-only copy instead.
+"""
+from __future__ import annotations
+
+import math
+import posixpath
+import re
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from typing import Iterable, NamedTuple, Sequence
+
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
+REL_SHEET = REL + "/worksheet"
+REL_STYLES = REL + "/styles"
+REL_COMMENTS = REL + "/comments"
+REL_VML = REL + "/vmlDrawing"
+CT_SHEET = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
+CT_STYLES = "application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"
+CT_COMMENTS = "application/vnd.openxmlformats-officedocument.spreadsheetml.comments+xml"
+CT_VML = "application/vnd.openxmlformats-officedocument.vmlDrawing"
+MAX_TEXT = 32_767
+FORMULA_START = ("=", "+", "-", "@")
+WIDTH_SAMPLE = 2_000   # rows looked at to size the columns of a table
+
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_BUILTIN_FORMATS = {"General": 0, "0": 1, "0.00": 2, "#,##0": 3, "#,##0.00": 4, "0%": 9, "0.00%": 10}
+
+
+class Unsupported(Exception):
+    """A workbook this module does not edit; the caller writes a values-only copy instead."""
+
+
+class Cell(NamedTuple):
+    """A cell value with a number format and/or an internal link (e.g. ``'KPIs'!F7``)."""
+    value: object
+    fmt: str | None = None
+    link: str | None = None
+
+
+@dataclass
+class Table:
+    """A sheet to add: a header row, then rows of plain values or ``Cell``s (any iterable)."""
+    title: str
+    headers: list[str]
+    rows: Iterable[Sequence[object]]
+    widths: list[float] | None = None
+
+
+@dataclass
+class Note:
+    """A comment and a fill for one input cell (0-based row and column)."""
+    row: int
+    col: int
+    text: str
+    fill: str          # ARGB, e.g. FFFFC7CE
+
+
+@dataclass
+class Edits:
+    """What to add to an existing workbook."""
+    tables: list[Table]
+    notes: dict[str, list[Note]] = field(default_factory=dict)   # sheet title -> notes
+    author: str = "perfsettle"
+    select: str | None = None    # the title of the sheet to open on (None: leave as is)
+
+
+def col_letters(index: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA."""
+    out = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+def col_index(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
+
+_COLS = [col_letters(i) for i in range(702)]
+
+
+def clean(text: str) -> str:
+    """Text a cell can hold: no characters XML forbids, at most 32,767 characters."""
+    return _ILLEGAL.sub("", text)[:MAX_TEXT]
+
+
+def escape(text: str) -> str:
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if "\r" in text:
+        text = text.replace("\r", "&#13;")
+    return text
+
+
+def attr(text: str) -> str:
+    return escape(text).replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;")
+
+
+# --------------------------------------------------------------------------- styles
+
+_MINIMAL_STYLES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    f'<styleSheet xmlns="{MAIN}"><fonts count="1"><font><sz val="11"/><name val="Calibri"/>'
+    '<family val="2"/></font></fonts><fills count="2"><fill><patternFill patternType="none"/></fill>'
+    '<fill><patternFill patternType="gray125"/></fill></fills><borders count="1"><border><left/>'
+    '<right/><top/><bottom/><diagonal/></border></borders><cellStyleXfs count="1"><xf numFmtId="0" '
+    'fontId="0" fillId="0" borderId="0"/></cellStyleXfs><cellXfs count="1"><xf numFmtId="0" '
+    'fontId="0" fillId="0" borderId="0" xfId="0"/></cellXfs><cellStyles count="1"><cellStyle '
+    'name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>')
+
+
+class Styles:
+    """The cell styles of a ``styles.xml``: existing entries kept, new ones appended."""
+
+    def __init__(self, xml: bytes | None):
+        self.text = _MINIMAL_STYLES if xml is None else xml.decode("utf-8")
+        m = re.search(r"<(\w+:)?styleSheet\b", self.text)
+        if m is None:
+            raise Unsupported("styles.xml has no styleSheet")
+        self.p = p = m.group(1) or ""
+        self.sections = {}
+        for name, item in (("fonts", "font"), ("fills", "fill"), ("cellXfs", "xf")):
+            sec = re.search(rf"<{p}{name}\b[^>]*?(/?)>(.*?)(?:</{p}{name}>|$)", self.text, re.S)
+            if sec is None or sec.group(1):
+                raise Unsupported(f"styles.xml has no {name}")
+            body = sec.group(2)
+            items = re.findall(rf"<{p}{item}\b[^>]*?/>|<{p}{item}\b[^>]*?>.*?</{p}{item}>", body, re.S)
+            self.sections[name] = (len(items), items)
+        self.xfs = self.sections["cellXfs"][1]
+        self.formats = {code: int(i) for i, code in re.findall(
+            rf'<{p}numFmt\b[^>]*?numFmtId="(\d+)"[^>]*?formatCode="([^"]*)"', self.text)}
+        self.new = {"numFmts": [], "fonts": [], "fills": [], "cellXfs": []}
+        self.cache: dict[tuple, int] = {}
+
+    def _count(self, name: str) -> int:
+        return self.sections[name][0] + len(self.new[name])
+
+    def _add(self, name: str, element: str) -> int:
+        self.new[name].append(element)
+        return self._count(name) - 1
+
+    def _num(self, code: str | None) -> int:
+        if not code or code == "General":
+            return 0
+        if code in _BUILTIN_FORMATS:
+            return _BUILTIN_FORMATS[code]
+        key = ("num", code)
+        if key not in self.cache:
+            if code in self.formats:
+                self.cache[key] = self.formats[code]
+            else:
+                ident = max([163, *self.formats.values(), *(i for i, _ in self.new["numFmts"])]) + 1
+                self.new["numFmts"].append((ident, code))
+                self.cache[key] = ident
+        return self.cache[key]
+
+    def _fill(self, argb: str) -> int:
+        key = ("fill", argb)
+        if key not in self.cache:
+            p = self.p
+            self.cache[key] = self._add("fills", f'<{p}fill><{p}patternFill patternType="solid">'
+                                        f'<{p}fgColor rgb="{argb}"/><{p}bgColor indexed="64"/>'
+                                        f'</{p}patternFill></{p}fill>')
+        return self.cache[key]
+
+    def _font(self, kind: str) -> int:
+        key = ("font", kind)
+        if key not in self.cache:
+            p = self.p
+            inner = f"<{p}b/>" if kind == "bold" else f'<{p}u/>'
+            color = f'<{p}color rgb="FF0563C1"/>' if kind == "link" else ""
+            self.cache[key] = self._add("fonts", f'<{p}font>{inner}<{p}sz val="11"/>{color}'
+                                        f'<{p}name val="Calibri"/><{p}family val="2"/></{p}font>')
+        return self.cache[key]
+
+    def style(self, *, fmt: str | None = None, bold_fill: str | None = None, link: bool = False,
+              quote: bool = False) -> int:
+        """A new cell style (index into cellXfs) for a table cell; 0 when nothing is needed."""
+        key = ("xf", fmt, bold_fill, link, quote)
+        if key not in self.cache:
+            if not (fmt or bold_fill or link or quote):
+                return 0
+            num = self._num(fmt)
+            font = self._font("bold") if bold_fill else self._font("link") if link else 0
+            fill = self._fill(bold_fill) if bold_fill else 0
+            attrs = f'numFmtId="{num}" fontId="{font}" fillId="{fill}" borderId="0" xfId="0"'
+            attrs += ' applyNumberFormat="1"' * bool(num) + ' applyFont="1"' * bool(font)
+            attrs += ' applyFill="1"' * bool(fill) + ' quotePrefix="1"' * quote
+            self.cache[key] = self._add("cellXfs", f"<{self.p}xf {attrs}/>")
+        return self.cache[key]
+
+    def filled(self, base: int, argb: str) -> int:
+        """Cell style ``base`` with a solid fill instead of its own."""
+        key = ("filled", base, argb)
+        if key not in self.cache:
+            fill = self._fill(argb)
+            xf = self.xfs[base] if 0 <= base < len(self.xfs) else f'<{self.p}xf numFmtId="0" fontId="0" borderId="0" xfId="0"/>'
+            m = re.match(r"<(\w+:)?xf\b([^>]*?)(/?)>", xf)
+            attrs = re.sub(r'\s(?:fillId|applyFill)="[^"]*"', "", m.group(2))
+            self.cache[key] = self._add("cellXfs", f'<{self.p}xf{attrs} fillId="{fill}" applyFill="1"{m.group(3)}>'
+                                        + xf[m.end():])
+        return self.cache[key]
+
+    def to_bytes(self) -> bytes:
+        text, p = self.text, self.p
+        for name in ("fonts", "fills", "cellXfs"):
+            if not self.new[name]:
+                continue
+            count = self._count(name)
+            m = re.search(rf"<{p}{name}\b([^>]*)>", text)
+            opening = re.sub(r'\scount="\d*"', "", m.group(0)[:-1]) + f' count="{count}">'
+            close = text.index(f"</{p}{name}>", m.end())
+            text = text[:m.start()] + opening + text[m.end():close] + "".join(self.new[name]) + text[close:]
+        if self.new["numFmts"]:
+            added = "".join(f'<{p}numFmt numFmtId="{i}" formatCode="{attr(code)}"/>' for i, code in self.new["numFmts"])
+            m = re.search(rf"<{p}numFmts\b([^>]*?)(/?)>", text)
+            if m is None:
+                root = re.search(rf"<{p}styleSheet\b[^>]*>", text)
+                text = (text[:root.end()] + f'<{p}numFmts count="{len(self.new["numFmts"])}">' + added
+                        + f"</{p}numFmts>" + text[root.end():])
+            else:
+                count = len(self.formats) + len(self.new["numFmts"])
+                opening = re.sub(r'\scount="\d*"', "", m.group(0).rstrip("/>").rstrip()) + f' count="{count}">'
+                if m.group(2):
+                    text = text[:m.start()] + opening + added + f"</{p}numFmts>" + text[m.end():]
+                else:
+                    close = text.index(f"</{p}numFmts>", m.end())
+                    text = text[:m.start()] + opening + text[m.end():close] + added + text[close:]
+        return text.encode("utf-8")
+
+
+# --------------------------------------------------------------------------- table sheets
+
+def _widths(table: Table, sample: list[Sequence[object]]) -> list[float]:
+    widths = [len(h) for h in table.headers]
+    for row in sample:
+        for i, v in enumerate(row):
+            if isinstance(v, Cell):
+                v = v.value
+            if v is None:
+                continue
+            w = len(f"{v:,.2f}") if isinstance(v, float) else max(
+                (len(line) for line in str(v).splitlines()), default=0)
+            if i < len(widths) and w > widths[i]:
+                widths[i] = w
+    return [min(max(w + 2, 8), 60) for w in widths]
+
+
+def _inline(ref: str, text: str, s: int) -> str:
+    text = clean(text)
+    style = f' s="{s}"' if s else ""
+    space = ' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() else ""
+    return f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>{escape(text)}</t></is></c>'
+
+
+def write_table(out, table: Table, styles: Styles, *, selected: bool = False, header_fill: str = "FFD9E1F2",
+                chunk_rows: int = 2_000) -> None:
+    """Write ``table`` as a worksheet part into the binary file ``out``: a bold header row on a
+    fill, frozen, with an autofilter; strings as inline text (never formulas), numbers as the
+    shortest exact decimal, ``Cell`` formats and internal links."""
+    rows = iter(table.rows)
+    sample = []
+    for row in rows:
+        sample.append(row)
+        if len(sample) >= WIDTH_SAMPLE:
+            break
+    widths = table.widths or _widths(table, sample)
+    header_style = styles.style(bold_fill=header_fill)
+    quote_style = styles.style(quote=True)
+    cell_styles: dict[tuple, int] = {}
+    links: list[tuple[str, str, str]] = []
+    tab = ' tabSelected="1"' if selected else ""
+    out.write((
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        f'<worksheet xmlns="{MAIN}" xmlns:r="{REL}"><sheetViews><sheetView workbookViewId="0"'
+        f'{tab}><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" '
+        'state="frozen"/><selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
+        '<sheetFormatPr defaultRowHeight="15"/><cols>'
+        + "".join(f'<col min="{i}" max="{i}" width="{w}" customWidth="1"/>' for i, w in enumerate(widths, 1))
+        + '</cols><sheetData><row r="1">'
+        + "".join(_inline(f"{_COLS[c]}1", h, header_style) for c, h in enumerate(table.headers))
+        + "</row>").encode("utf-8"))
+    r = 1
+    buf: list[str] = []
+    for row in _chain(sample, rows):
+        r += 1
+        parts = [f'<row r="{r}">']
+        for c, v in enumerate(row):
+            if v is None or v == "":
+                continue
+            t = type(v)
+            if t is str:
+                parts.append(_inline(f"{_COLS[c]}{r}", v, quote_style if v.startswith(FORMULA_START) else 0))
+                continue
+            s = 0
+            if t is Cell:
+                key = (v.fmt, v.link)
+                s = cell_styles.get(key)
+                if s is None:
+                    s = cell_styles[key] = styles.style(fmt=v.fmt, link=bool(v.link))
+                if v.link:
+                    links.append((f"{_COLS[c]}{r}", v.link, str(v.value)))
+                v = v.value
+                t = type(v)
+                if v is None or v == "":
+                    continue
+                if t is str:
+                    parts.append(_inline(f"{_COLS[c]}{r}", v or " ", s))
+                    continue
+            st = f' s="{s}"' if s else ""
+            if t is bool:
+                parts.append(f'<c r="{_COLS[c]}{r}"{st} t="b"><v>{int(v)}</v></c>')
+            elif (t is float and math.isfinite(v)) or t is int:
+                parts.append(f'<c r="{_COLS[c]}{r}"{st}><v>{v!r}</v></c>')
+            else:
+                parts.append(_inline(f"{_COLS[c]}{r}", str(v), s))
+        parts.append("</row>")
+        buf.append("".join(parts))
+        if len(buf) >= chunk_rows:
+            out.write("".join(buf).encode("utf-8"))
+            buf.clear()
+    last = _COLS[max(len(table.headers), 1) - 1]
+    tail = "".join(buf) + f'</sheetData><autoFilter ref="A1:{last}{max(r, 2)}"/>'
+    if links:
+        tail += "<hyperlinks>" + "".join(
+            f'<hyperlink ref="{ref}" location="{attr(loc)}" display="{attr(clean(text))}"/>'
+            for ref, loc, text in links) + "</hyperlinks>"
+    out.write((tail + "</worksheet>").encode("utf-8"))
+
+
+def _chain(first: list, rest):
+    yield from first
+    yield from rest
+
+
+# --------------------------------------------------------------------------- comments
+
+def comments_part(notes: Sequence[Note], author: str) -> bytes:
+    body = "".join(
+        f'<comment ref="{_COLS[n.col]}{n.row + 1}" authorId="0"><text><r><rPr><sz val="9"/>'
+        f'<rFont val="Tahoma"/><family val="2"/></rPr><t xml:space="preserve">{escape(clean(n.text))}</t>'
+        f"</r></text></comment>" for n in notes)
+    return (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<comments xmlns="{MAIN}">'
+            f"<authors><author>{escape(author)}</author></authors><commentList>{body}</commentList>"
+            "</comments>").encode("utf-8")
+
+
+def vml_part(notes: Sequence[Note], first_block: int) -> bytes:
+    """The legacy drawing Excel needs to show the comments (one shape per comment)."""
+    blocks = range(first_block, first_block + 1 + len(notes) // 1024)
+    shapes = []
+    for i, n in enumerate(notes):
+        lines = n.text.count("\n") + 1
+        shapes.append(
+            f'<v:shape id="_x0000_s{first_block * 1024 + i + 1}" type="#_x0000_t202" '
+            'style="position:absolute;margin-left:59.25pt;margin-top:1.5pt;width:270pt;'
+            f'height:{min(30 + 15 * lines, 300)}pt;z-index:{i + 1};visibility:hidden" fillcolor="#ffffe1" '
+            'o:insetmode="auto"><v:fill color2="#ffffe1"/><v:shadow on="t" color="black" obscured="t"/>'
+            '<v:path o:connecttype="none"/><v:textbox style="mso-direction-alt:auto">'
+            '<div style="text-align:left"></div></v:textbox><x:ClientData ObjectType="Note">'
+            f"<x:MoveWithCells/><x:SizeWithCells/><x:Anchor>{n.col + 1}, 15, {n.row}, 10, {n.col + 5}, 15, "
+            f"{n.row + min(3 + lines, 20)}, 4</x:Anchor><x:AutoFill>False</x:AutoFill><x:Row>{n.row}</x:Row>"
+            f"<x:Column>{n.col}</x:Column></x:ClientData></v:shape>")
+    return ('<xml xmlns:v="urn:schemas-microsoft-com:vml" xmlns:o="urn:schemas-microsoft-com:office:office" '
+            'xmlns:x="urn:schemas-microsoft-com:office:excel"><o:shapelayout v:ext="edit">'
+            f'<o:idmap v:ext="edit" data="{",".join(map(str, blocks))}"/></o:shapelayout>'
+            '<v:shapetype id="_x0000_t202" coordsize="21600,21600" o:spt="202" '
+            'path="m,l,21600r21600,l21600,xe"><v:stroke joinstyle="miter"/><v:path gradientshapeok="t" '
+            'o:connecttype="rect"/></v:shapetype>' + "".join(shapes) + "</xml>").encode("utf-8")
+
+
+# --------------------------------------------------------------------------- editing a sheet
+
+_ROW = r"<{p}row\b([^>]*?)(?:/>|>(.*?)</{p}row>)"
+_CELL = r"<{p}c\b([^>]*?)(?:/>|>(.*?)</{p}c>)"
+_R_ATTR = re.compile(rb'\sr="([A-Z]{0,3})([0-9]+)"')
+_S_ATTR = re.compile(rb'\ss="(\d+)"')
+_AFTER_LEGACY = ("legacyDrawingHF", "drawingHF", "picture", "oleObjects", "controls", "webPublishItems",
+                 "tableParts", "extLst")
+
+
+def _prefix(xml: bytes, root: str) -> str:
+    m = re.search(rb"<(\w+:)?" + root.encode() + rb"\b", xml[:4096])
+    if m is None:
+        raise Unsupported(f"no <{root}> element")
+    return (m.group(1) or b"").decode()
+
+
+def merged_ranges(xml: bytes, p: str) -> list[tuple[int, int, int, int]]:
+    """(first row, first col, last row, last col), 0-based, of the sheet's merged cells."""
+    out = []
+    for m in re.finditer(rf'<{p}mergeCell\b[^>]*?ref="([A-Z]+)(\d+):([A-Z]+)(\d+)"'.encode(), xml):
+        c1, r1, c2, r2 = m.groups()
+        out.append((int(r1) - 1, col_index(c1.decode()), int(r2) - 1, col_index(c2.decode())))
+    return out
+
+
+def mark_cells(xml: bytes, fills: dict[tuple[int, int], str], styles: Styles) -> bytes:
+    """The sheet with each (row, col) of ``fills`` (0-based) given a solid fill, keeping the
+    cell's own style otherwise; missing cells and rows are added in their place."""
+    if not fills:
+        return xml
+    p = _prefix(xml, "worksheet")
+    by_row: dict[int, dict[int, str]] = {}
+    for (r, c), color in fills.items():
+        by_row.setdefault(r + 1, {})[c] = color
+    pending = sorted(by_row)
+
+    def cell_xml(r: int, c: int, color: str) -> bytes:
+        return f'<{p}c r="{_COLS[c]}{r}" s="{styles.filled(0, color)}"/>'.encode()
+
+    def new_row(r: int) -> bytes:
+        return (f'<{p}row r="{r}">'.encode() + b"".join(cell_xml(r, c, col) for c, col in sorted(by_row[r].items()))
+                + f"</{p}row>".encode())
+
+    def edit_row(m: re.Match) -> bytes:
+        attrs = m.group(1)
+        rm = re.search(rb'\sr="(\d+)"', attrs)
+        if rm is None:
+            raise Unsupported("a row without a reference")
+        r = int(rm.group(1))
+        before = b""
+        while pending and pending[0] < r:
+            before += new_row(pending.pop(0))
+        if not pending or pending[0] != r:
+            return before + m.group(0)
+        pending.pop(0)
+        wanted = dict(by_row[r])
+        body = m.group(2) or b""
+
+        def edit_cell(cm: re.Match) -> bytes:
+            ref = _R_ATTR.search(cm.group(1))
+            if ref is None:
+                raise Unsupported("a cell without a reference")
+            c = col_index(ref.group(1).decode())
+            ins = b""
+            for k in sorted(k for k in wanted if k < c):
+                ins += cell_xml(r, k, wanted.pop(k))
+            if c not in wanted:
+                return ins + cm.group(0)
+            color = wanted.pop(c)
+            s = _S_ATTR.search(cm.group(1))
+            style = styles.filled(int(s.group(1)) if s else 0, color)
+            head = _S_ATTR.sub(b"", cm.group(1)) + f' s="{style}"'.encode()
+            whole = cm.group(0)
+            return ins + f"<{p}c".encode() + head + whole[len(f"<{p}c") + len(cm.group(1)):]
+
+        body = re.sub(_CELL.format(p=p).encode(), edit_cell, body, flags=re.S)
+        body += b"".join(cell_xml(r, k, col) for k, col in sorted(wanted.items()))
+        return before + f"<{p}row".encode() + attrs + b">" + body + f"</{p}row>".encode()
+
+    start = re.search(rf"<{p}sheetData\b[^>]*?(/?)>".encode(), xml)
+    if start is None:
+        raise Unsupported("no sheetData")
+    if start.group(1):
+        end = start.end()
+        data = b"".join(new_row(r) for r in pending)
+        return xml[:start.start()] + f"<{p}sheetData>".encode() + data + f"</{p}sheetData>".encode() + xml[end:]
+    close = xml.index(f"</{p}sheetData>".encode(), start.end())
+    data = re.sub(_ROW.format(p=p).encode(), edit_row, xml[start.end():close], flags=re.S)
+    data += b"".join(new_row(r) for r in pending)
+    return xml[:start.end()] + data + xml[close:]
+
+
+def add_legacy_drawing(xml: bytes, rid: str) -> bytes:
+    p = _prefix(xml, "worksheet")
+    if re.search(rf"<{p}legacyDrawing\b".encode(), xml):
+        raise Unsupported("the sheet already has comments")
+    root = re.search(rf"<{p}worksheet\b[^>]*>".encode(), xml)
+    rp = re.search(rb'xmlns:(\w+)="' + REL.encode() + b'"', root.group(0))
+    if rp:
+        element = f'<{p}legacyDrawing {rp.group(1).decode()}:id="{rid}"/>'
+    else:
+        element = f'<{p}legacyDrawing xmlns:psr="{REL}" psr:id="{rid}"/>'
+    at = None
+    for name in _AFTER_LEGACY:
+        m = re.search(rf"<{p}{name}\b".encode(), xml)
+        if m and (at is None or m.start() < at):
+            at = m.start()
+    if at is None:
+        at = xml.rindex(f"</{p}worksheet>".encode())
+    return xml[:at] + element.encode() + xml[at:]
+
+
+def unselect(xml: bytes) -> bytes:
+    """The sheet with ``tabSelected`` removed from its sheet views (looked for near the top)."""
+    head = xml[:65536]
+    new = re.sub(rb'(<(?:\w+:)?sheetView\b[^>]*?)\stabSelected="(?:1|true)"', rb"\1", head)
+    return xml if new == head else new + xml[65536:]
+
+
+# --------------------------------------------------------------------------- the package
+
+def _rels_path(part: str) -> str:
+    folder, name = posixpath.split(part)
+    return posixpath.join(folder, "_rels", name + ".rels")
+
+
+def _relationships(xml: bytes | None) -> list[tuple[str, str, str]]:
+    """(Id, Type, Target) of a .rels part."""
+    if xml is None:
+        return []
+    out = []
+    for m in re.finditer(rb"<(?:\w+:)?Relationship\b([^>]*?)/?>", xml):
+        a = dict((k.decode(), v.decode()) for k, v in re.findall(rb'(\w+)="([^"]*)"', m.group(1)))
+        out.append((a.get("Id", ""), a.get("Type", ""), a.get("Target", "")))
+    return out
+
+
+def _add_relationships(xml: bytes | None, new: list[tuple[str, str, str]]) -> bytes:
+    items = "".join(f'<Relationship Id="{i}" Type="{t}" Target="{attr(target)}"/>' for i, t, target in new)
+    if xml is None:
+        return (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="{PKG_REL}">'
+                f"{items}</Relationships>").encode()
+    m = re.search(rb"<(\w+:)?Relationships\b[^>]*?(/?)>", xml)
+    if m is None:
+        raise Unsupported("a relationships part without Relationships")
+    p = (m.group(1) or b"").decode()
+    if p:
+        items = items.replace("<Relationship ", f"<{p}Relationship ")
+    if m.group(2):
+        return xml[:m.start()] + m.group(0)[:-2].rstrip() + b">" + items.encode() + f"</{p}Relationships>".encode() + xml[m.end():]
+    close = xml.rindex(f"</{p}Relationships>".encode())
+    return xml[:close] + items.encode() + xml[close:]
+
+
+def _free_id(taken: set[str], stem: str) -> str:
+    n = 1
+    while f"{stem}{n}" in taken:
+        n += 1
+    taken.add(f"{stem}{n}")
+    return f"{stem}{n}"
+
+
+def _free_part(names: set[str], pattern: str) -> str:
+    n = 1
+    while pattern.format(n) in names:
+        n += 1
+    names.add(pattern.format(n))
+    return pattern.format(n)
+
+
+def _content_types(xml: bytes, overrides: list[tuple[str, str]], vml: bool) -> bytes:
+    m = re.search(rb"<(\w+:)?Types\b", xml)
+    if m is None:
+        raise Unsupported("no content types")
+    p = (m.group(1) or b"").decode()
+    add = "".join(f'<{p}Override PartName="/{attr(name)}" ContentType="{ct}"/>' for name, ct in overrides)
+    if vml and not re.search(rb'Extension="vml"', xml, re.I):
+        add = f'<{p}Default Extension="vml" ContentType="{CT_VML}"/>' + add
+    close = xml.rindex(f"</{p}Types>".encode())
+    return xml[:close] + add.encode() + xml[close:]
+
+
+def sheet_parts(z: zipfile.ZipFile) -> tuple[str, list[tuple[str, str, bool]]]:
+    """The workbook part and its worksheets: (title, part, hidden), in tab order."""
+    rels = _relationships(z.read("_rels/.rels"))
+    book = next((t for _, typ, t in rels if typ.endswith("/officeDocument")), None)
+    if book is None:
+        raise Unsupported("no workbook part")
+    book = posixpath.normpath(book.lstrip("/"))
+    xml = z.read(book)
+    targets = {i: (t, typ) for i, typ, t in _relationships(_read(z, _rels_path(book)))}
+    out = []
+    for m in re.finditer(rb"<(?:\w+:)?sheet\b([^>]*?)/?>", xml):
+        a = {k.decode(): v.decode() for k, v in re.findall(rb'([\w:]+)="([^"]*)"', m.group(1))}
+        rid = next((v for k, v in a.items() if k.endswith(":id")), None)
+        target, typ = targets.get(rid, ("", ""))
+        if not typ.endswith("/worksheet"):
+            continue
+        part = target.lstrip("/") if target.startswith("/") else posixpath.join(posixpath.dirname(book), target)
+        out.append((_unescape(a.get("name", "")), posixpath.normpath(part), a.get("state", "visible") != "visible"))
+    return book, out
+
+
+def _unescape(text: str) -> str:
+    return (text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&apos;", "'")
+            .replace("&amp;", "&"))
+
+
+def _read(z: zipfile.ZipFile, name: str) -> bytes | None:
+    try:
+        return z.read(name)
+    except KeyError:
+        return None
+
+
+def add_to_workbook(src, out, edits: Edits, *, compresslevel: int = 1) -> list[str]:
+    """Copy the workbook ``src`` to ``out`` with ``edits``; return the titles of the sheets added
+    (in the order of ``edits.tables``). Untouched parts are copied as they are."""
+    with zipfile.ZipFile(src) as z:
+        names = set(z.namelist())
+        book, sheets = sheet_parts(z)
+        titles = [t for t, _, _ in sheets]
+        part_of = {t: part for t, part, _ in sheets}
+        book_xml = z.read(book)
+        p = _prefix(book_xml, "workbook")
+        book_rels_name = _rels_path(book)
+        book_rels = _read(z, book_rels_name)
+        rel_items = _relationships(book_rels)
+        styles_target = next((t for _, typ, t in rel_items if typ == REL_STYLES), None)
+        styles_part = (posixpath.normpath(posixpath.join(posixpath.dirname(book), styles_target))
+                       if styles_target else None)
+        styles = Styles(_read(z, styles_part) if styles_part else None)
+
+        replaced: dict[str, bytes] = {}
+        overrides: list[tuple[str, str]] = []
+        new_book_rels: list[tuple[str, str, str]] = []
+        rel_ids = {i for i, _, _ in rel_items}
+        block = 100
+        for title, notes in edits.notes.items():
+            if title not in part_of or not notes:
+                continue
+            part = part_of[title]
+            xml = z.read(part)
+            sp = _prefix(xml, "worksheet")
+            merged = merged_ranges(xml, sp)
+            placed: dict[tuple[int, int], Note] = {}
+            for n in notes:
+                r, c = n.row, n.col
+                for r1, c1, r2, c2 in merged:
+                    if r1 <= r <= r2 and c1 <= c <= c2:
+                        r, c = r1, c1
+                        break
+                if (r, c) in placed:
+                    prev = placed[(r, c)]
+                    placed[(r, c)] = Note(r, c, prev.text + "\n\n" + n.text, prev.fill if prev.fill == n.fill else "FFFFC7CE")
+                else:
+                    placed[(r, c)] = Note(r, c, n.text, n.fill)
+            notes = [placed[k] for k in sorted(placed)]
+            xml = mark_cells(xml, {(n.row, n.col): n.fill for n in notes}, styles)
+            sheet_rels_name = _rels_path(part)
+            sheet_rels = _read(z, sheet_rels_name)
+            ids = {i for i, _, _ in _relationships(sheet_rels)}
+            comments = _free_part(names, "xl/comments_ps{}.xml")
+            vml = _free_part(names, "xl/drawings/vmlDrawing_ps{}.vml")
+            rid_c, rid_v = _free_id(ids, "rIdPs"), _free_id(ids, "rIdPs")
+            xml = add_legacy_drawing(xml, rid_v)
+            replaced[part] = xml
+            replaced[sheet_rels_name] = _add_relationships(sheet_rels, [
+                (rid_c, REL_COMMENTS, posixpath.relpath(comments, posixpath.dirname(part))),
+                (rid_v, REL_VML, posixpath.relpath(vml, posixpath.dirname(part)))])
+            replaced[comments] = comments_part(notes, edits.author)
+            replaced[vml] = vml_part(notes, block)
+            block += 1 + len(notes) // 1024
+            overrides.append((comments, CT_COMMENTS))
+
+        added_titles = []
+        taken = {t.casefold() for t in titles}
+        table_parts = []
+        for table in edits.tables:
+            if table.title.casefold() in taken:
+                raise Unsupported(f"a sheet is already called {table.title}")
+            taken.add(table.title.casefold())
+            part = _free_part(names, "xl/worksheets/sheet_ps{}.xml")
+            rid = _free_id(rel_ids, "rIdPs")
+            new_book_rels.append((rid, REL_SHEET, posixpath.relpath(part, posixpath.dirname(book))))
+            overrides.append((part, CT_SHEET))
+            table_parts.append((table, part, rid))
+            added_titles.append(table.title)
+        if styles_part is None:
+            styles_part = _free_part(names, "xl/styles_ps{}.xml")
+            new_book_rels.append((_free_id(rel_ids, "rIdPs"), REL_STYLES,
+                                  posixpath.relpath(styles_part, posixpath.dirname(book))))
+            overrides.append((styles_part, CT_STYLES))
+
+        # workbook.xml: the new sheets, and the tab to open on
+        ids = [int(x) for x in re.findall(rb'<(?:\w+:)?sheet\b[^>]*?\ssheetId="(\d+)"', book_xml)]
+        next_id = max(ids, default=0) + 1
+        rp = re.search(rb'xmlns:(\w+)="' + REL.encode() + b'"', book_xml[:4096])
+        rpre = rp.group(1).decode() if rp else None
+        entries = ""
+        for i, (table, _, rid) in enumerate(table_parts):
+            rid_attr = f'{rpre}:id="{rid}"' if rpre else f'xmlns:psr="{REL}" psr:id="{rid}"'
+            entries += f'<{p}sheet name="{attr(table.title)}" sheetId="{next_id + i}" {rid_attr}/>'
+        close = book_xml.find(f"</{p}sheets>".encode())
+        if close < 0:
+            raise Unsupported("no sheets element")
+        book_xml = book_xml[:close] + entries.encode() + book_xml[close:]
+        select = edits.select
+        if select is not None:
+            order = _all_sheet_names(book_xml)
+            if select in order:
+                book_xml = _set_active(book_xml, p, order.index(select))
+            for t in titles:
+                part = part_of[t]
+                replaced[part] = unselect(replaced[part] if part in replaced else z.read(part))
+        replaced[book] = book_xml
+        replaced[book_rels_name] = _add_relationships(book_rels, new_book_rels)
+        replaced["[Content_Types].xml"] = _content_types(z.read("[Content_Types].xml"), overrides,
+                                                         vml=bool(edits.notes))
+
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as w:
+            for info in z.infolist():
+                if info.filename in replaced or info.filename == styles_part:
+                    continue
+                with z.open(info) as f, w.open(_copy_info(info), "w", force_zip64=info.file_size > 1 << 30) as g:
+                    shutil.copyfileobj(f, g, 1 << 20)
+            for name, data in replaced.items():
+                if name != styles_part:
+                    w.writestr(_new_info(name), data)
+            for table, part, _ in table_parts:
+                with w.open(_new_info(part), "w", force_zip64=True) as g:
+                    write_table(g, table, styles, selected=(table.title == select))
+            w.writestr(_new_info(styles_part), styles.to_bytes())   # last: the tables add styles
+    return added_titles
+
+
+def _all_sheet_names(book_xml: bytes) -> list[str]:
+    return [_unescape(m.group(1).decode()) for m in
+            re.finditer(rb'<(?:\w+:)?sheet\b[^>]*?\sname="([^"]*)"', book_xml)]
+
+
+def _set_active(book_xml: bytes, p: str, index: int) -> bytes:
+    m = re.search(rf"<{p}workbookView\b([^>]*?)(/?)>".encode(), book_xml)
+    if m is None:
+        views = f'<{p}bookViews><{p}workbookView activeTab="{index}"/></{p}bookViews>'.encode()
+        at = re.search(rf"<{p}sheets\b".encode(), book_xml).start()
+        return book_xml[:at] + views + book_xml[at:]
+    attrs = re.sub(rb'\s(?:activeTab|firstSheet)="\d*"', b"", m.group(1))
+    return (book_xml[:m.start()] + f"<{p}workbookView".encode() + attrs + f' activeTab="{index}"'.encode()
+            + m.group(2) + b">" + book_xml[m.end():])
+
+
+def _copy_info(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
+    new = zipfile.ZipInfo(info.filename, info.date_time)
+    new.compress_type = zipfile.ZIP_DEFLATED
+    new.external_attr = info.external_attr
+    return new
+
+
+def _new_info(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o600 << 16
+    return info
+
