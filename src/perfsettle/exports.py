@@ -36,30 +36,30 @@ def _csv(header: list[str], rows: Iterable[list[str]]) -> str:
 
 
 def settlement_csv(report: CloseReport) -> str:
-    rows = []
-    for r in sorted(report.results, key=lambda r: r.contract_id):
-        for m in r.months:
-            ccy = m.currency
-            rows.append([m.contract_id, m.month, ccy] + [format_money(getattr(m, c), ccy) if c in _MONEY
-                                                         else getattr(m, c) for c in SETTLEMENT_COLUMNS[3:]])
-    rows.sort(key=lambda row: (row[0], row[1]))
-    return _csv(SETTLEMENT_COLUMNS, rows)
+    """One row per contract-month, by contract then month."""
+    def rows():
+        for r in sorted(report.results, key=lambda r: r.contract_id):
+            for m in sorted(r.months, key=lambda m: m.month):
+                ccy = m.currency
+                yield [m.contract_id, m.month, ccy] + [format_money(getattr(m, c), ccy) if c in _MONEY
+                                                       else getattr(m, c) for c in SETTLEMENT_COLUMNS[3:]]
+    return _csv(SETTLEMENT_COLUMNS, rows())
 
 
 def kpi_results_csv(report: CloseReport) -> str:
-    rows = []
-    for r in report.results:
-        for m in r.months:
-            for k in m.kpis:
+    """One row per KPI-month, by contract, month and KPI (made row by row: no list of them all)."""
+    def rows():
+        for r in sorted(report.results, key=lambda r: r.contract_id):
+            for m in sorted(r.months, key=lambda m: m.month):
                 ccy = m.currency
-                rows.append([k.contract_id, k.month, k.kpi_id, k.status, format_number(k.value),
-                             format_number(k.target_level), format_number(k.floor_level),
-                             format_number(k.attainment, 6) if k.attainment is not None else "",
-                             format_money(k.pool_k, ccy), format_money(k.earned_k, ccy),
-                             format_money(k.forfeited_k, ccy), format_money(k.held_k, ccy),
-                             format_money(k.deferred_k, ccy), safe_text(k.reason)])
-    rows.sort(key=lambda row: (row[0], row[1], row[2]))
-    return _csv(KPI_COLUMNS, rows)
+                for k in sorted(m.kpis, key=lambda k: k.kpi_id):
+                    yield [k.contract_id, k.month, k.kpi_id, k.status, format_number(k.value),
+                           format_number(k.target_level), format_number(k.floor_level),
+                           format_number(k.attainment, 6) if k.attainment is not None else "",
+                           format_money(k.pool_k, ccy), format_money(k.earned_k, ccy),
+                           format_money(k.forfeited_k, ccy), format_money(k.held_k, ccy),
+                           format_money(k.deferred_k, ccy), safe_text(k.reason)]
+    return _csv(KPI_COLUMNS, rows())
 
 
 def contracts_csv(report: CloseReport) -> str:

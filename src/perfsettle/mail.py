@@ -7,6 +7,7 @@ of raising, and can simply be run again to retry what failed.
 """
 from __future__ import annotations
 
+import binascii
 import datetime as _dt
 import email.policy
 import email.utils
@@ -16,6 +17,7 @@ import re
 import smtplib
 import ssl
 from dataclasses import dataclass
+from email.header import Header
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
@@ -90,31 +92,73 @@ def build_message(*, sender: str, to: Sequence[str], subject: str, text: str, ht
     Every address is validated first (ValueError names the culprit); the subject is folded
     onto one line. ``date`` defaults to now; pass the close's time for reproducible files.
     """
+    return BytesParser(policy=email.policy.default).parsebytes(compose_message(
+        sender=sender, to=to, subject=subject, text=text, html=html,
+        message_id_domain=message_id_domain, msgid_seed=msgid_seed, date=date))
+
+
+def compose_message(*, sender: str, to: Sequence[str], subject: str, text: str, html: str,
+                    message_id_domain: str = "perfsettle.local", msgid_seed: str,
+                    date: _dt.datetime | None = None) -> bytes:
+    """The bytes of the message ``build_message`` describes (CRLF line ends), as written to an
+    .eml file. Composed directly: thousands of statements cost milliseconds, not seconds.
+
+    Addresses are validated and RFC 2047-encoded by ``_clean_address``; the subject is
+    encoded by ``email.header``; both bodies are UTF-8, quoted-printable (binascii).
+    """
     from_addr = _clean_address(sender)
     if isinstance(to, str):
         raise TypeError("to must be a sequence of addresses, not a string")
     recipients = [_clean_address(a) for a in to]
     if not recipients:
         raise ValueError("a message needs at least one recipient")
-    msg = EmailMessage(policy=email.policy.default)
-    msg["From"] = from_addr
-    msg["To"] = ", ".join(recipients)
-    msg["Subject"] = _one_line(subject)
     when = date or _dt.datetime.now(_dt.timezone.utc)
     if when.tzinfo is None:
         when = when.replace(tzinfo=_dt.timezone.utc)
-    msg["Date"] = email.utils.format_datetime(when)
-    msg["Message-ID"] = message_id(msgid_seed, message_id_domain)
-    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-    return msg
+    ident = message_id(msgid_seed, message_id_domain)
+    boundary = "==perfsettle-" + hashlib.sha256(ident.encode()).hexdigest()[:24]   # QP bodies never hold "=="
+    subject = _one_line(subject)
+    charset = "us-ascii" if subject.isascii() else "utf-8"
+    head = [f"From: {from_addr}", "To: " + _fold(recipients),
+            "Subject: " + Header(subject, charset, header_name="Subject").encode(linesep="\r\n"),
+            f"Date: {email.utils.format_datetime(when)}", f"Message-ID: {ident}", "MIME-Version: 1.0",
+            f'Content-Type: multipart/alternative; boundary="{boundary}"']
+    parts = []
+    for subtype, body in (("plain", text), ("html", html)):
+        parts.append(f"--{boundary}\r\nContent-Type: text/{subtype}; charset=\"utf-8\"\r\n"
+                     "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii") + _qp(body))
+    return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + b"\r\n".join(parts) + \
+        f"\r\n--{boundary}--\r\n".encode("ascii")
 
 
-def write_message(msg: EmailMessage, path: Path) -> Path:
-    """Write a message as an .eml file (atomically: a temporary file, then a rename)."""
+def _qp(text: str) -> bytes:
+    """UTF-8 text as quoted-printable lines ending in CRLF (soft breaks at 76 characters)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    encoded = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True, header=False)
+    encoded = encoded.replace(b"\n", b"\r\n")
+    return encoded if encoded.endswith(b"\r\n") else encoded + b"=\r\n"
+
+
+def _fold(addresses: list[str]) -> str:
+    """Addresses joined by commas, folded onto continuation lines before 78 characters."""
+    lines, line = [], ""
+    for a in addresses:
+        piece = a if not line else ", " + a
+        if line and len(line) + len(piece) > 72:
+            lines.append(line + ",")
+            line = " " + a
+        else:
+            line += piece
+    return "\r\n".join(lines + [line])
+
+
+def write_message(msg: EmailMessage | bytes, path: Path) -> Path:
+    """Write a message (or its composed bytes) as an .eml file, atomically: a temporary file,
+    then a rename."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")))
+    data = msg if isinstance(msg, bytes) else msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+    tmp.write_bytes(data)
     os.replace(tmp, path)
     return path
 

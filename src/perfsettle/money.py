@@ -37,8 +37,14 @@ def minor_digits(currency: str) -> int:
     return _EXPONENTS.get(currency, 2)
 
 
+_QUANTA: dict[str, Decimal] = {}
+
+
 def quantum(currency: str) -> Decimal:
-    return Decimal(1).scaleb(-minor_digits(currency))
+    q = _QUANTA.get(currency)
+    if q is None:
+        q = _QUANTA[currency] = Decimal(1).scaleb(-minor_digits(currency))
+    return q
 
 
 def round_money(value: Decimal | Fraction | int, currency: str) -> Decimal:
@@ -82,7 +88,7 @@ MAX_MAGNITUDE = Decimal("1e15")
 def format_money(amount: Decimal, currency: str) -> str:
     """Plain decimal string with exactly the minor-unit digits, never a negative zero."""
     q = round_money(amount, currency)
-    if q == 0:
+    if not q:
         q = abs(q)
     return f"{q:f}"
 

@@ -23,7 +23,7 @@ import resource
 import shutil
 import time
 import uuid
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -135,6 +135,7 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
                 continue
             checkpoint(f"raw {path.name}")
             wb = parse(name, raw)
+            del raw   # the cell grid is not needed once parsed
             wb.diagnostics[:0] = [replace(d, source=replace(d.source, file=name)) for d in problems]
             parsed.append(wb)
             meta[name] = (path, digest)
@@ -149,6 +150,9 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
                              sum(d.is_error for d in wb.diagnostics), sum(not d.is_error for d in wb.diagnostics),
                              tuple(wb.diagnostics), tuple(intake.file_contracts.get(wb.name, ())), str(meta[wb.name][0]))
                  for wb in parsed] + duplicates
+        for wb in parsed:
+            wb.sheets.clear()   # the rows are now in ``intake`` and the findings in ``files``
+        del parsed
         stored_readings = {(r.contract_id, r.kpi_id, r.month): r for r in store.readings()}
         checkpoint("validated")
         lap("validate")
@@ -315,36 +319,58 @@ def _do_job(index: int) -> tuple[list[Path], float]:
 
 
 def _run_jobs(jobs: list[_Job]):
-    """Yield (job, (paths, seconds) or exception) for each job, in order. With several jobs and
-    cores, they run in forked worker processes, which see the jobs without copying them."""
+    """Yield (job, (paths, seconds) or exception) for each job, in order.
+
+    With several cores, the jobs are shared between this process and forked workers (one
+    per other core), each taking the next job as it becomes free. Workers see the jobs
+    without copying them; a worker still copies each page of the heap it touches, so above
+    ``PARALLEL_MEMORY_LIMIT`` resident a single worker helps this process.
+    """
     global _JOBS
     _JOBS = jobs
     try:
-        workers = min(len(jobs), os.cpu_count() or 1, 4)
+        workers = min(len(jobs) - 1, (os.cpu_count() or 1) - 1, 3)
         if _resident_bytes() > PARALLEL_MEMORY_LIMIT:
-            workers = 1   # each worker ends up copying much of a large heap: stay lean instead
-        if workers < 2:
+            workers = min(workers, 1)
+        if workers < 1:
             for i, job in enumerate(jobs):
-                try:
-                    yield job, _do_job(i)
-                except Exception as exc:
-                    yield job, exc
+                yield job, _attempt(i)
             return
-        gc.freeze()   # objects made so far are never scanned by a worker's collector: fewer copied pages
+        gc.freeze()   # objects made so far are never scanned by a collector: fewer copied pages
+        done: dict[int, object] = {}
+        pending = list(range(len(jobs)))
+        running: dict[int, Future] = {}
+        following = 0
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
                                  initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-            futures = [(job, pool.submit(_do_job, i)) for i, job in enumerate(jobs)]
-            for job, future in futures:
-                try:
-                    yield job, future.result()
-                except Exception as exc:
-                    yield job, exc
+            while following < len(jobs):
+                while pending and len(running) < workers:
+                    i = pending.pop(0)
+                    running[i] = pool.submit(_do_job, i)
+                if pending:
+                    i = pending.pop(0)
+                    done[i] = _attempt(i)          # this process takes the next job itself
+                elif running and following not in done:
+                    wait(running.values(), return_when=FIRST_COMPLETED)
+                for i in [i for i, f in running.items() if f.done()]:
+                    future = running.pop(i)
+                    done[i] = future.exception() or future.result()
+                while following in done:
+                    yield jobs[following], done.pop(following)
+                    following += 1
     finally:
         gc.unfreeze()
         _JOBS = []
 
 
-PARALLEL_MEMORY_LIMIT = 1 << 30   # above this resident size, render jobs run one after another
+def _attempt(index: int):
+    try:
+        return _do_job(index)
+    except Exception as exc:
+        return exc
+
+
+PARALLEL_MEMORY_LIMIT = 1 << 30   # above this resident size, a single worker helps this process
 
 
 def _peak_mib() -> int:

@@ -700,7 +700,7 @@ def write_summary(report: CloseReport, outdir: Path, *, sender: str, finance_rec
     summary_html = _render_html("summary.html", **summary)
     written = [_write_text(outdir / "summary.html", summary_html)]
     if finance_recipients:
-        msg = mail.build_message(sender=sender, to=list(finance_recipients),
+        msg = mail.compose_message(sender=sender, to=list(finance_recipients),
                                  subject=summary["subject"],
                                  text=_render_text("summary.txt", **summary), html=summary_html,
                                  message_id_domain=message_id_domain,
@@ -728,7 +728,7 @@ def write_statements(report: CloseReport, outdir: Path, contract_ids: Sequence[s
         if not to:
             log.info("%s: no valid contact_email, statement not e-mailed", r.contract_id)
             continue
-        msg = mail.build_message(sender=sender, to=to, subject=view["subject"],
+        msg = mail.compose_message(sender=sender, to=to, subject=view["subject"],
                                  text=_render_text("statement.txt", **view), html=html,
                                  message_id_domain=message_id_domain,
                                  msgid_seed=f"{report.run_id}/{r.contract_id}", date=when)
