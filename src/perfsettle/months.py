@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from functools import lru_cache
 
 _ISO = re.compile(r"^\s*(\d{4})-(\d{1,2})\s*$")
 _FR = re.compile(r"^\s*(\d{1,2})/(\d{4})\s*$")
@@ -46,6 +47,7 @@ def add(month: str, n: int) -> str:
     return from_index(index(month) + n)
 
 
+@lru_cache(maxsize=1 << 16)
 def diff(a: str, b: str) -> int:
     """Number of months from b to a (a − b)."""
     return index(a) - index(b)
@@ -56,6 +58,7 @@ def contract_month(start: str, month: str) -> int:
     return diff(month, start) + 1
 
 
+@lru_cache(maxsize=1 << 16)   # a few thousand start months × contract lengths: called per KPI-month
 def calendar_month(start: str, number: int) -> str:
     return add(start, number - 1)
 

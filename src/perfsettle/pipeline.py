@@ -246,17 +246,12 @@ def parse(name: str, raw: RawWorkbook | None) -> ParsedWorkbook:
 def render(report: CloseReport, outdir: Path, settings: Settings, timings: dict, lap) -> list[dict]:
     """Every output file of a close, written into ``outdir``; returns the manifest's list.
 
-    The CSVs are written here; the workbooks and the HTML/e-mail files are independent jobs
-    run side by side in worker processes (one per core). ``timings`` gets, per kind, the
-    seconds its jobs took (they overlap), and ``render`` the wall time of them all.
+    The CSVs, the workbooks and the HTML/e-mail files are independent jobs, shared between
+    this process and forked workers (see ``_run_jobs``); each job also hashes what it wrote.
+    ``timings`` gets, per kind, the seconds its jobs took (they overlap), and ``render`` the
+    wall time of them all.
     """
-    written: list[Path] = []
-    for name, text in (("settlement.csv", exports.settlement_csv(report)),
-                       ("kpi_results.csv", exports.kpi_results_csv(report)),
-                       ("contracts.csv", exports.contracts_csv(report))):
-        written.append(_write(outdir / name, text))
-        checkpoint(f"wrote {name}")
-    lap("csv")
+    written: list[tuple[Path, str]] = []
     for job, outcome in _run_jobs(_render_jobs(report, outdir, settings)):
         if isinstance(outcome, BaseException):
             if job.kind != "annotated":
@@ -265,19 +260,23 @@ def render(report: CloseReport, outdir: Path, settings: Settings, timings: dict,
             log.error("%s: the annotated copy could not be written (details in run.log)", job.label,
                       exc_info=outcome)
         else:
-            paths, seconds = outcome
-            written += paths
+            hashed, seconds = outcome
+            written += hashed
             timings[job.timing] = timings.get(job.timing, 0.0) + seconds
         checkpoint(f"{job.kind} {job.label}")
     lap("render")
-    return [{"name": str(p.relative_to(outdir)), "sha256": sha256_of(p)} for p in written]
+    return [{"name": str(p.relative_to(outdir)), "sha256": digest} for p, digest in written]
+
+
+def _write_csv(path: Path, make, report: CloseReport) -> Path:
+    return _write(path, make(report))
 
 
 @dataclass(frozen=True)
 class _Job:
-    kind: str          # annotated | close workbook | summary | statements
+    kind: str          # csv | annotated | close workbook | summary | statements
     label: str
-    timing: str        # workbooks | html
+    timing: str        # csv | workbooks | html
     fn: object
     args: tuple
     kwargs: dict = field(default_factory=dict)
@@ -286,7 +285,10 @@ class _Job:
 def _render_jobs(report: CloseReport, outdir: Path, settings: Settings) -> list[_Job]:
     from . import statements   # Jinja2, Babel and css-inline load only when HTML is written
     (outdir / "annotated").mkdir(exist_ok=True)
-    jobs = []
+    jobs = [_Job("csv", name, "csv", _write_csv, (outdir / name, make, report))
+            for name, make in (("settlement.csv", exports.settlement_csv),
+                               ("kpi_results.csv", exports.kpi_results_csv),
+                               ("contracts.csv", exports.contracts_csv))]
     for f in report.files:
         if f.outcome == "duplicate" or not f.path or _unreadable(f):
             continue
@@ -311,11 +313,13 @@ def _render_jobs(report: CloseReport, outdir: Path, settings: Settings) -> list[
 _JOBS: list[_Job] = []   # the jobs of the render under way, inherited by forked workers
 
 
-def _do_job(index: int) -> tuple[list[Path], float]:
+def _do_job(index: int) -> tuple[list[tuple[Path, str]], float]:
+    """Run one job: ([(path written, its sha256)], seconds)."""
     job = _JOBS[index]
     started = time.perf_counter()
     out = job.fn(*job.args, **job.kwargs)
-    return (out if isinstance(out, list) else [out]), time.perf_counter() - started
+    hashed = [(p, sha256_of(p)) for p in (out if isinstance(out, list) else [out])]
+    return hashed, time.perf_counter() - started
 
 
 def _run_jobs(jobs: list[_Job]):

@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from . import months
 from .model import ContractResult, ExitResult, Kpi, KpiResult, MonthResult, Reading, Terms
 from .money import from_minor, round_money, to_minor
 
 ZERO = Decimal(0)
+NONE, ALL = Fraction(0), Fraction(1)   # attainments shared by every KPI-month at 0 % or 100 %
 
 
 def settle(terms: Iterable[Terms], readings: Iterable[Reading], ledger: Mapping[tuple[str, str], Decimal],
@@ -101,7 +103,7 @@ def evaluate(kpi: Kpi, terms: Terms, readings: Mapping[tuple[str, str], Reading]
     problems lists those months with their reason.
     """
     c = terms.contract
-    window = tuple(months.calendar_month(c.start_month, n) for n in range(max(1, t - kpi.window_months + 1), t + 1))
+    window = _window(c.start_month, t, kpi.window_months)
     values, problems = [], []
     for month in window:
         r = readings.get((kpi.kpi_id, month))
@@ -119,13 +121,19 @@ def evaluate(kpi: Kpi, terms: Terms, readings: Mapping[tuple[str, str], Reading]
     return worst, [], window
 
 
+@lru_cache(maxsize=1 << 16)
+def _window(start: str, t: int, length: int) -> tuple[str, ...]:
+    """The calendar months of the window of contract month t (one tuple shared by all users)."""
+    return tuple(months.calendar_month(start, n) for n in range(max(1, t - length + 1), t + 1))
+
+
 def attainment(kpi: Kpi, value: Decimal) -> Fraction:
     target = kpi.target_level
     floor = kpi.floor_level
     if floor is None:
-        return Fraction(1) if not kpi.better(target, value) else Fraction(0)
+        return ALL if not kpi.better(target, value) else NONE
     a = (Fraction(value) - Fraction(floor)) / (Fraction(target) - Fraction(floor))
-    return min(Fraction(1), max(Fraction(0), a))
+    return ALL if a >= 1 else NONE if a <= 0 else a
 
 
 def settle_month(terms: Terms, pools: Mapping[str, Decimal], readings: Mapping[tuple[str, str], Reading],
@@ -176,9 +184,15 @@ def _settle_kpi(terms, kpi: Kpi, pool_k, readings, m, month, period, zero) -> Kp
         return KpiResult(c.contract_id, month, kpi.kpi_id, "held", None, kpi.target_level, kpi.floor_level,
                          None, pool_k, zero, zero, pool_k, zero, "; ".join(problems), evaluated, window)
     a = attainment(kpi, value)
-    earned_k = round_money(Fraction(pool_k) * a, c.currency)
+    if a is ALL:
+        earned_k, lost = pool_k, zero
+    elif a is NONE:
+        earned_k, lost = zero, pool_k
+    else:
+        earned_k = round_money(Fraction(pool_k) * a, c.currency)
+        lost = pool_k - earned_k
     return KpiResult(c.contract_id, month, kpi.kpi_id, "earned", value, kpi.target_level, kpi.floor_level,
-                     a, pool_k, earned_k, pool_k - earned_k, zero, zero, "", evaluated, window)
+                     a, pool_k, earned_k, lost, zero, zero, "", evaluated, window)
 
 
 def exit_status(terms: Terms, readings: Mapping[tuple[str, str], Reading], period: str) -> ExitResult:

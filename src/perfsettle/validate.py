@@ -15,6 +15,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
+from sys import intern
 
 import pandas as pd
 import pandera.pandas as pa
@@ -554,6 +555,8 @@ def _reading(row, known, known_kpis, contract_of, kpis_of, period, out: Intake, 
                              f"{month} is after the close period {period}; it counts from a later close",
                              f"{month} est après la période clôturée {period} ; il comptera lors d'une clôture ultérieure",
                              row.source("month"), cid))
+    # Shared strings: hundreds of thousands of readings repeat a few thousand ids and months.
+    cid, kid, month, status = intern(cid), intern(kid), intern(month), intern(status)
     out.readings[(cid, kid, month)] = (
         Reading(cid, kid, month, v.get("value") if status != "void" else None, status, v.get("comment") or ""),
         row.source("value"))
