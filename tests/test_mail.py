@@ -282,3 +282,15 @@ def test_unreadable_or_incomplete_files_are_reported(tmp_path, smtp_server):
     assert [o.status for o in outcomes] == ["failed", "failed"]
     assert "No such file" in outcomes[0].error and outcomes[1].error == "no Message-ID"
     assert box.received == []
+
+
+def test_long_accented_subject_is_encoded_in_short_lines_and_reads_back(tmp_path):
+    subject = "Relevé de performance — octobre 2026 — Société Générale d'Études Numériques (C-ÉTI-0001) " * 3
+    data = mail.compose_message(sender="Finance <finance@agence.example>", to=["daf@client.example"],
+                                subject=subject, text="é\n", html="<p>é</p>", msgid_seed="s")
+    head = data.split(b"\r\n\r\n", 1)[0]
+    assert all(len(line) <= 78 for line in head.split(b"\r\n")), head
+    back = mail.read_message(mail.write_message(data, tmp_path / "m.eml"))
+    assert back["Subject"] == " ".join(subject.split())
+    assert mail.compose_message(sender="a@b.example", to=["c@d.example"], subject="Plain subject",
+                                text="x", html="x", msgid_seed="s").count(b"Subject: Plain subject\r\n") == 1

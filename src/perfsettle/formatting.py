@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from functools import lru_cache
 
+from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
 
@@ -21,9 +22,10 @@ LANGUAGES = tuple(LOCALES)
 DASH = "—"
 
 
-def locale_for(lang: str) -> str:
-    """Babel locale of a statement language; unknown languages fall back to French."""
-    return LOCALES.get(lang, LOCALES["fr"])
+@lru_cache(maxsize=None)
+def locale_for(lang: str) -> Locale:
+    """Babel locale of a statement language (parsed once); unknown languages fall back to French."""
+    return Locale.parse(LOCALES.get(lang, LOCALES["fr"]))
 
 
 def _exact(value: Decimal | Fraction | int, places: int = 6) -> Decimal:

@@ -7,6 +7,7 @@ of raising, and can simply be run again to retry what failed.
 """
 from __future__ import annotations
 
+import base64
 import binascii
 import datetime as _dt
 import email.policy
@@ -17,7 +18,6 @@ import re
 import smtplib
 import ssl
 from dataclasses import dataclass
-from email.header import Header
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
@@ -117,10 +117,7 @@ def compose_message(*, sender: str, to: Sequence[str], subject: str, text: str, 
         when = when.replace(tzinfo=_dt.timezone.utc)
     ident = message_id(msgid_seed, message_id_domain)
     boundary = "==perfsettle-" + hashlib.sha256(ident.encode()).hexdigest()[:24]   # QP bodies never hold "=="
-    subject = _one_line(subject)
-    charset = "us-ascii" if subject.isascii() else "utf-8"
-    head = [f"From: {from_addr}", "To: " + _fold(recipients),
-            "Subject: " + Header(subject, charset, header_name="Subject").encode(linesep="\r\n"),
+    head = [f"From: {from_addr}", "To: " + _fold(recipients), "Subject: " + _subject(_one_line(subject)),
             f"Date: {email.utils.format_datetime(when)}", f"Message-ID: {ident}", "MIME-Version: 1.0",
             f'Content-Type: multipart/alternative; boundary="{boundary}"']
     parts = []
@@ -129,6 +126,22 @@ def compose_message(*, sender: str, to: Sequence[str], subject: str, text: str, 
                      "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii") + _qp(body))
     return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + b"\r\n".join(parts) + \
         f"\r\n--{boundary}--\r\n".encode("ascii")
+
+
+def _subject(text: str) -> str:
+    """A subject header value: ASCII as is (folded at spaces), anything else as RFC 2047
+    encoded words of at most 45 UTF-8 bytes, never splitting a character."""
+    if text.isascii() and len(text) <= 900:
+        return text
+    words, chunk = [], b""
+    for ch in text:
+        b = ch.encode("utf-8")
+        if len(chunk) + len(b) > 45:
+            words.append(chunk)
+            chunk = b""
+        chunk += b
+    words.append(chunk)
+    return "\r\n ".join("=?utf-8?b?" + base64.b64encode(w).decode("ascii") + "?=" for w in words)
 
 
 def _qp(text: str) -> bytes:

@@ -12,6 +12,7 @@ killed after (2) is completed by the next run from its plan (``recover``).
 """
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import gc
 import hashlib
@@ -302,7 +303,7 @@ def _render_jobs(report: CloseReport, outdir: Path, settings: Settings) -> list[
                      dict(sender=settings.sender, finance_recipients=list(settings.finance_recipients),
                           lang=settings.language)))
     settled = [r.contract_id for r in report.results if r.status == "settled"]
-    chunk = max(50, -(-len(settled) // 8))
+    chunk = max(50, -(-len(settled) // 32))   # small enough for the processes to finish together
     for i in range(0, len(settled), chunk):
         ids = settled[i:i + chunk]
         jobs.append(_Job("statements", f"{ids[0]}..{ids[-1]}", "html", statements.write_statements,
@@ -323,12 +324,15 @@ def _do_job(index: int) -> tuple[list[tuple[Path, str]], float]:
 
 
 def _run_jobs(jobs: list[_Job]):
-    """Yield (job, (paths, seconds) or exception) for each job, in order.
+    """Yield (job, ([(path, sha256)], seconds) or exception) for each job, in order.
 
     With several cores, the jobs are shared between this process and forked workers (one
-    per other core), each taking the next job as it becomes free. Workers see the jobs
-    without copying them; a worker still copies each page of the heap it touches, so above
-    ``PARALLEL_MEMORY_LIMIT`` resident a single worker helps this process.
+    per other core), which see the jobs without copying them. The HTML/e-mail jobs are queued
+    for the workers and this process takes the others (CSVs, workbooks); whichever side runs
+    out first takes work from the other: this process hands its next job to an idle worker,
+    and once its own are done, runs the workers' jobs that have not started. A worker still
+    copies each page of the heap it touches, so above ``PARALLEL_MEMORY_LIMIT`` resident a
+    single worker helps this process.
     """
     global _JOBS
     _JOBS = jobs
@@ -341,23 +345,31 @@ def _run_jobs(jobs: list[_Job]):
                 yield job, _attempt(i)
             return
         gc.freeze()   # objects made so far are never scanned by a collector: fewer copied pages
+        own = [i for i, job in enumerate(jobs) if job.timing != "html"]
+        queued = [i for i, job in enumerate(jobs) if job.timing == "html"]
         done: dict[int, object] = {}
-        pending = list(range(len(jobs)))
-        running: dict[int, Future] = {}
         following = 0
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
                                  initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+            futures = {i: pool.submit(_do_job, i) for i in queued}
             while following < len(jobs):
-                while pending and len(running) < workers:
-                    i = pending.pop(0)
-                    running[i] = pool.submit(_do_job, i)
-                if pending:
-                    i = pending.pop(0)
-                    done[i] = _attempt(i)          # this process takes the next job itself
-                elif running and following not in done:
-                    wait(running.values(), return_when=FIRST_COMPLETED)
-                for i in [i for i, f in running.items() if f.done()]:
-                    future = running.pop(i)
+                busy = [f for f in futures.values() if not f.done()]
+                if own:
+                    i = own.pop(0)
+                    if len(busy) < workers:
+                        futures[i] = pool.submit(_do_job, i)     # a worker is idle: hand it this job
+                    else:
+                        done[i] = _attempt(i)
+                else:
+                    stolen = next((i for i in reversed(queued) if i in futures and futures[i].cancel()), None)
+                    if stolen is not None:
+                        del futures[stolen]
+                        done[stolen] = _attempt(stolen)            # a queued job no worker has started
+                    elif following not in done:
+                        wait([f for f in futures.values() if not f.done()] or futures.values(),
+                             return_when=FIRST_COMPLETED)
+                for i in [i for i, f in futures.items() if f.done()]:
+                    future = futures.pop(i)
                     done[i] = future.exception() or future.result()
                 while following in done:
                     yield jobs[following], done.pop(following)
@@ -468,18 +480,28 @@ def _write(path: Path, text: str) -> Path:
 
 
 def _sync_tree(root: Path) -> None:
-    """Make every staged output durable before the commit that refers to them."""
+    """Make every staged output durable before the commit that refers to them: one flush of
+    the filesystem that holds them (thousands of statements would cost one fsync each)."""
     for path in sorted(root.rglob("*")):
         if path.is_file():
-            with open(path, "rb") as f:
-                os.fsync(f.fileno())
-            checkpoint(f"synced {path.relative_to(root)}")
-    for folder in sorted({p.parent for p in root.rglob("*")} | {root}):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            checkpoint(f"staged {path.relative_to(root)}")
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        _syncfs(fd)
+    finally:
+        os.close(fd)
+
+
+def _syncfs(fd: int) -> None:
+    """syncfs(2) on Linux: write back everything of the filesystem holding ``fd``; elsewhere
+    (or if it fails), sync(2) for every filesystem."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syncfs(fd) == 0:
+            return
+    except (OSError, AttributeError):
+        pass
+    os.sync()
 
 
 def _unique_name(name: str, taken) -> str:

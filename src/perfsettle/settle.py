@@ -51,31 +51,39 @@ def settle_contract(terms: Terms, readings: Mapping[tuple[str, str], Reading],
     if period < c.start_month:
         return ContractResult(c.contract_id, "not_started", c.currency, exit_status(terms, readings, period), (), terms)
     last = min(period, c.last_month)
-    pools = split_pool(terms)
+    basis = _Basis(terms)
     settled = {}
     for i in range(months.diff(last, c.start_month) + 1):
         m = i + 1
-        settled[months.calendar_month(c.start_month, m)] = settle_month(terms, pools, readings, m, period)
+        month = months.calendar_month(c.start_month, m)
+        settled[month] = settle_month(terms, basis, readings, m, period, invoiced.get(month, ZERO))
     for month, amount in invoiced.items():
         if month <= period and month not in settled:
-            settled[month] = _out_of_term(terms, month)
-    rows = []
-    for month in sorted(settled):
-        r = settled[month]
-        before = invoiced.get(month, ZERO)
-        rows.append(_with_invoice(r, before))
-    return ContractResult(c.contract_id, "settled", c.currency, exit_status(terms, readings, period), tuple(rows), terms)
+            settled[month] = _out_of_term(terms, month, amount)
+    rows = tuple(settled[month] for month in sorted(settled))
+    return ContractResult(c.contract_id, "settled", c.currency, exit_status(terms, readings, period), rows, terms)
 
 
-def _with_invoice(r: MonthResult, before: Decimal) -> MonthResult:
-    from dataclasses import replace
-    return replace(r, invoiced_before=before, invoice_now=r.due - before)
+class _Basis:
+    """What every month of one contract shares: fee, fixed part, the pool split, the paying
+    KPIs in kpi_id order, the bonus KPI (computed once per contract, not per month)."""
+    __slots__ = ("fee", "fixed", "zero", "pools", "paying", "bonus_kpi")
+
+    def __init__(self, terms: Terms):
+        c = terms.contract
+        self.fee = round_money(c.monthly_fee, c.currency)
+        self.fixed = round_money(c.monthly_fee * (1 - c.variable_share), c.currency)
+        self.zero = round_money(ZERO, c.currency)
+        self.pools = split_pool(terms)
+        self.paying = sorted((k for k in terms.kpis if k.weight > 0), key=lambda k: k.kpi_id)
+        self.bonus_kpi = terms.kpi(c.bonus_kpi) if c.bonus_kpi else None
 
 
-def _out_of_term(terms: Terms, month: str) -> MonthResult:
+def _out_of_term(terms: Terms, month: str, before: Decimal) -> MonthResult:
     c = terms.contract
     z = round_money(ZERO, c.currency)
-    return MonthResult(c.contract_id, month, c.currency, z, z, z, z, z, z, z, "n/a", z, z, z, z, z, (), in_term=False)
+    return MonthResult(c.contract_id, month, c.currency, z, z, z, z, z, z, z, "n/a", z, z, z, before, z - before,
+                       (), in_term=False)
 
 
 def split_pool(terms: Terms) -> dict[str, Decimal]:
@@ -132,27 +140,31 @@ def attainment(kpi: Kpi, value: Decimal) -> Fraction:
     floor = kpi.floor_level
     if floor is None:
         return ALL if not kpi.better(target, value) else NONE
+    if not kpi.better(target, value):
+        return ALL              # at or beyond the target
+    if not kpi.better(value, floor):
+        return NONE             # at or short of the floor
     a = (Fraction(value) - Fraction(floor)) / (Fraction(target) - Fraction(floor))
     return ALL if a >= 1 else NONE if a <= 0 else a
 
 
-def settle_month(terms: Terms, pools: Mapping[str, Decimal], readings: Mapping[tuple[str, str], Reading],
-                 m: int, period: str) -> MonthResult:
+def settle_month(terms: Terms, basis: _Basis, readings: Mapping[tuple[str, str], Reading],
+                 m: int, period: str, before: Decimal = ZERO) -> MonthResult:
+    """Contract month ``m``; ``before`` is what the ledger says was invoiced for it."""
     c = terms.contract
     ccy = c.currency
     month = months.calendar_month(c.start_month, m)
-    fee = round_money(c.monthly_fee, ccy)
-    fixed = round_money(c.monthly_fee * (1 - c.variable_share), ccy)
-    zero = round_money(ZERO, ccy)
-    kpi_rows = []
-    for kpi in sorted((k for k in terms.kpis if k.weight > 0), key=lambda k: k.kpi_id):
-        kpi_rows.append(_settle_kpi(terms, kpi, pools[kpi.kpi_id], readings, m, month, period, zero))
-    earned = sum((k.earned_k for k in kpi_rows), zero)
-    held = sum((k.held_k for k in kpi_rows), zero)
-    deferred = sum((k.deferred_k for k in kpi_rows), zero)
-    forfeited = sum((k.forfeited_k for k in kpi_rows), zero)
+    zero = basis.zero
+    kpi_rows = [_settle_kpi(terms, kpi, basis.pools[kpi.kpi_id], readings, m, month, period, zero)
+                for kpi in basis.paying]
+    earned = held = deferred = forfeited = zero
+    for k in kpi_rows:
+        earned += k.earned_k
+        held += k.held_k
+        deferred += k.deferred_k
+        forfeited += k.forfeited_k
     bonus_malus, bonus, malus, bonus_value, bonus_reason = "n/a", zero, zero, None, ""
-    bkpi = terms.kpi(c.bonus_kpi) if c.bonus_kpi else None
+    bkpi = basis.bonus_kpi
     if bkpi is not None:
         v, problems, _ = evaluate(bkpi, terms, readings, m)
         bonus_value = v
@@ -164,9 +176,11 @@ def settle_month(terms: Terms, pools: Mapping[str, Decimal], readings: Mapping[t
             bonus_malus, malus = "malus", round_money(earned * c.malus_rate, ccy)
         else:
             bonus_malus = "none"
+    fee, fixed = basis.fee, basis.fixed
     due = fixed + earned + bonus - malus
     return MonthResult(c.contract_id, month, ccy, fee, fixed, fee - fixed, earned, held, deferred, forfeited,
-                       bonus_malus, bonus, malus, due, zero, due, tuple(kpi_rows), bonus_value, bonus_reason)
+                       bonus_malus, bonus, malus, due, before, due - before, tuple(kpi_rows), bonus_value,
+                       bonus_reason)
 
 
 def _settle_kpi(terms, kpi: Kpi, pool_k, readings, m, month, period, zero) -> KpiResult:

@@ -10,6 +10,7 @@ import sqlite3
 from dataclasses import asdict, fields
 from decimal import Decimal
 from pathlib import Path
+from sys import intern
 
 from .faults import checkpoint
 from .model import Contract, Kpi, Reading
@@ -134,7 +135,7 @@ class Store:
         return out
 
     def readings(self) -> list[Reading]:
-        return [Reading(cid, kid, month, _d(value), status, comment or "")
+        return [Reading(intern(cid), intern(kid), intern(month), _d(value), intern(status), comment or "")
                 for cid, kid, month, value, status, comment in self.db.execute(
                     "SELECT contract_id, kpi_id, month, value, status, comment FROM readings")]
 
