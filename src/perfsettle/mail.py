@@ -130,13 +130,13 @@ def compose_message(*, sender: str, to: Sequence[str], subject: str, text: str, 
 
 def _subject(text: str) -> str:
     """A subject header value: ASCII as is (folded at spaces), anything else as RFC 2047
-    encoded words of at most 45 UTF-8 bytes, never splitting a character."""
+    encoded words of at most 39 UTF-8 bytes (lines under 78 characters), never splitting a character."""
     if text.isascii() and len(text) <= 900:
         return text
     words, chunk = [], b""
     for ch in text:
         b = ch.encode("utf-8")
-        if len(chunk) + len(b) > 45:
+        if len(chunk) + len(b) > 39:
             words.append(chunk)
             chunk = b""
         chunk += b
