@@ -119,7 +119,7 @@ def compose_message(*, sender: str, to: Sequence[str], subject: str, text: str, 
     boundary = "==perfsettle-" + hashlib.sha256(ident.encode()).hexdigest()[:24]   # QP bodies never hold "=="
     head = [f"From: {from_addr}", "To: " + _fold(recipients), "Subject: " + _subject(_one_line(subject)),
             f"Date: {email.utils.format_datetime(when)}", f"Message-ID: {ident}", "MIME-Version: 1.0",
-            f'Content-Type: multipart/alternative; boundary="{boundary}"']
+            f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"']
     parts = []
     for subtype, body in (("plain", text), ("html", html)):
         parts.append(f"--{boundary}\r\nContent-Type: text/{subtype}; charset=\"utf-8\"\r\n"
