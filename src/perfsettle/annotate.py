@@ -5,15 +5,20 @@ and a red or amber fill), lists the findings in an ``Issues``/``Anomalies`` shee
 to the cells, and adds result sheets for the workbook's contracts. The copy stays a valid
 input: input cell values are never changed and the added sheets match no input sheet name.
 
-Two ways to make the copy, chosen by what the source is:
+Three ways to make the copy, chosen by what the source is:
 
 - an OOXML workbook under the cell budget: openpyxl load + modify + save, so sheets, styles,
   formulas and widths are kept. openpyxl saves formulas without their cached values and
   numbers with 16 significant digits; both are copied back from the source, so that readers
   without a calculation engine (calamine, pandas) read exactly the original values;
-- a workbook openpyxl cannot load (.xls, .ods), or one above the cell budget: a copy of the
-  values read with python-calamine, written row by row (xlsxwriter, constant memory) with
-  the same annotations and a note in the Issues sheet that formatting was not preserved.
+- an OOXML workbook above the cell budget: its parts are copied as they are and the
+  annotations are added to them as XML (``xlsxparts``): new sheets written row by row,
+  comments, fills appended to its styles. Nothing of the input is rewritten, so this is fast
+  and lean at hundreds of thousands of rows, and keeps everything;
+- a workbook openpyxl cannot load (.xls, .ods), or a large one ``xlsxparts`` does not edit
+  (e.g. an earlier annotated copy): a copy of the values read with python-calamine, written
+  row by row (xlsxwriter, constant memory) with the same annotations and a note in the
+  Issues sheet that formatting was not preserved.
 
 python-calamine aborts the process on some hostile files (EXCEL-FACTS), so an OOXML file is
 checked before it reads it (``_check_zip``); openpyxl is not affected by those files.

@@ -163,7 +163,7 @@ def cmd_run(args) -> int:
     from .exports import totals
     settled = sum(r.status == "settled" for r in report.results)
     excluded = sum(r.status == "excluded" for r in report.results)
-    money = "; ".join(f"{v['invoice_now']} {ccy}" for ccy, v in totals(report).items()) or "nothing"
+    money = "; ".join(f"{v['invoice_now']} {ccy}" for ccy, v in (result.totals or totals(report)).items()) or "nothing"
     tag = " (dry run: nothing stored)" if report.dry_run else ""
     print(f"close {report.period}{tag}: {settled} settled, {excluded} excluded; to invoice now: {money}")
     print(f"outputs: {result.outdir}")

@@ -87,7 +87,9 @@ def totals(report: CloseReport) -> dict[str, dict[str, str]]:
 
 
 def manifest_json(report: CloseReport, *, finished_at: str, outputs: list[dict], exit_code: int,
-                  timings: dict[str, float], memory: dict[str, int] | None = None) -> str:
+                  timings: dict[str, float], memory: dict[str, int] | None = None,
+                  sums: dict | None = None) -> str:
+    """The manifest; ``sums`` are the ``totals(report)`` when the caller has them already."""
     data = {
         "period": report.period,
         "run_id": report.run_id,
@@ -100,7 +102,7 @@ def manifest_json(report: CloseReport, *, finished_at: str, outputs: list[dict],
                                   "contract_id": d.contract_id, "message": d.message} for d in f.diagnostics]}
                    for f in report.files],
         "outputs": outputs,
-        "totals": totals(report),
+        "totals": sums if sums is not None else totals(report),
         "exit_code": exit_code,
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "peak_rss_mib": dict(memory or {}),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 # ISO 4217 exponents that differ from 2. Every other well-formed code has 2 minor digits.
 _EXPONENTS = {
@@ -85,6 +86,7 @@ def decimal_from_cell(value: float | int) -> Decimal:
 MAX_MAGNITUDE = Decimal("1e15")
 
 
+@lru_cache(maxsize=1 << 16)   # results repeat the same pools, zeros and levels many times
 def format_money(amount: Decimal, currency: str) -> str:
     """Plain decimal string with exactly the minor-unit digits, never a negative zero."""
     q = round_money(amount, currency)
@@ -93,6 +95,7 @@ def format_money(amount: Decimal, currency: str) -> str:
     return f"{q:f}"
 
 
+@lru_cache(maxsize=1 << 16)
 def format_number(value: Decimal | Fraction | int | None, places: int | None = None) -> str:
     """Normalized number: no exponent, no trailing zeros, no trailing '.', no negative zero.
 

@@ -51,6 +51,7 @@ class RunResult:
     outdir: Path | None = None
     message: str = ""
     timings: dict = field(default_factory=dict)
+    totals: dict = field(default_factory=dict)   # currency -> formatted sums (exports.totals)
 
 
 def utcnow() -> str:
@@ -173,11 +174,12 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
         _clean_stale_staging(settings.outbox, store)
         staging.mkdir(parents=True)
         outputs = render(report, staging, settings, timings, lap)
-        _write(staging / "run.log", run_log(report, exit_code, timings, incidents.lines))
+        totals = exports.totals(report)   # once: the log, the manifest, the store and the CLI show them
+        _write(staging / "run.log", run_log(report, exit_code, timings, incidents.lines, totals))
         outputs.append({"name": "run.log", "sha256": sha256_of(staging / "run.log")})
         checkpoint("run.log")
         manifest = exports.manifest_json(report, finished_at=utcnow(), outputs=outputs, exit_code=exit_code,
-                                         timings=timings, memory=memory)
+                                         timings=timings, memory=memory, sums=totals)
         _write(staging / "manifest.json", manifest)
         _sync_tree(staging)
         checkpoint("staged")
@@ -188,13 +190,13 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
                 shutil.rmtree(outdir)
             outdir.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging, outdir)
-            return RunResult(exit_code, report, outdir, timings=timings)
+            return RunResult(exit_code, report, outdir, timings=timings, totals=totals)
 
         # store: one transaction
         plan = {"outdir": str(settings.outbox / period), "moves": _plan_moves(files, settings.inbox, period)}
         store.commit_run(run_id=run_id, period=period, started_at=started, now=utcnow(), intake=intake,
                          ledger_lines=ledger_lines(report), files=files, staging=str(staging), plan=plan,
-                         totals=exports.totals(report), exit_code=exit_code)
+                         totals=totals, exit_code=exit_code)
         checkpoint("committed")
         lap("store")
 
@@ -202,7 +204,7 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
         complete(store, run_id, period, str(staging), plan)
         lap("publish")
     outdir = settings.outbox / period
-    result = RunResult(exit_code, report, outdir, timings=timings)
+    result = RunResult(exit_code, report, outdir, timings=timings, totals=totals)
     if send:
         failures = send_outputs(settings, period)
         if failures:
@@ -421,7 +423,8 @@ class _Incidents(logging.Handler):
         logging.getLogger("perfsettle").removeHandler(self)
 
 
-def run_log(report: CloseReport, exit_code: int, timings: dict, incidents: list[str] = ()) -> str:
+def run_log(report: CloseReport, exit_code: int, timings: dict, incidents: list[str] = (),
+            totals: dict | None = None) -> str:
     """The run's log, kept with its outputs: every input, every finding, the totals."""
     lines = [f"perfsettle close {report.period}  run {report.run_id}  started {report.started_at}"
              + ("  (dry run)" if report.dry_run else "")]
@@ -431,7 +434,7 @@ def run_log(report: CloseReport, exit_code: int, timings: dict, incidents: list[
     for r in report.results:
         lines.append(f"contract {r.contract_id}  {r.status}  exit {r.exit.status or '-'}  "
                      f"invoice now {format_money(r.invoice_now, r.currency)} {r.currency}")
-    for ccy, t in exports.totals(report).items():
+    for ccy, t in (totals if totals is not None else exports.totals(report)).items():
         lines.append(f"total {ccy}: " + ", ".join(f"{k} {v}" for k, v in t.items()))
     lines.append("timings: " + ", ".join(f"{k} {v:.3f}s" for k, v in timings.items()))
     lines += ["incident: " + line for line in incidents]

@@ -67,7 +67,7 @@ def settle_contract(terms: Terms, readings: Mapping[tuple[str, str], Reading],
 class _Basis:
     """What every month of one contract shares: fee, fixed part, the pool split, the paying
     KPIs in kpi_id order, the bonus KPI (computed once per contract, not per month)."""
-    __slots__ = ("fee", "fixed", "zero", "pools", "paying", "bonus_kpi")
+    __slots__ = ("fee", "fixed", "zero", "pools", "paying", "levels", "bonus_kpi")
 
     def __init__(self, terms: Terms):
         c = terms.contract
@@ -76,6 +76,7 @@ class _Basis:
         self.zero = round_money(ZERO, c.currency)
         self.pools = split_pool(terms)
         self.paying = sorted((k for k in terms.kpis if k.weight > 0), key=lambda k: k.kpi_id)
+        self.levels = {k.kpi_id: (k.target_level, k.floor_level) for k in self.paying}
         self.bonus_kpi = terms.kpi(c.bonus_kpi) if c.bonus_kpi else None
 
 
@@ -112,21 +113,27 @@ def evaluate(kpi: Kpi, terms: Terms, readings: Mapping[tuple[str, str], Reading]
     """
     c = terms.contract
     window = _window(c.start_month, t, kpi.window_months)
-    values, problems = [], []
+    kid, higher, strict = kpi.kpi_id, kpi.direction == "higher", c.requires_verified
+    worst, problems = None, []
     for month in window:
-        r = readings.get((kpi.kpi_id, month))
+        r = readings.get((kid, month))
         if r is None or r.status == "void" or r.value is None:
             problems.append(f"{month} missing")
         elif r.status == "disputed":
             problems.append(f"{month} disputed")
-        elif r.status != "verified" and c.requires_verified:
+        elif strict and r.status != "verified":
             problems.append(f"{month} unverified")
-        else:
-            values.append(r.value)
+        elif worst is None or (r.value < worst if higher else r.value > worst):
+            worst = r.value
     if problems:
         return None, problems, window
-    worst = min(values) if kpi.direction == "higher" else max(values)
-    return worst, [], window
+    return worst, problems, window
+
+
+@lru_cache(maxsize=1 << 16)
+def _fraction(d: Decimal) -> Fraction:
+    """Fraction(d) for the levels and pools every month of a KPI shares (computed once)."""
+    return Fraction(d)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -135,16 +142,17 @@ def _window(start: str, t: int, length: int) -> tuple[str, ...]:
     return tuple(months.calendar_month(start, n) for n in range(max(1, t - length + 1), t + 1))
 
 
-def attainment(kpi: Kpi, value: Decimal) -> Fraction:
-    target = kpi.target_level
-    floor = kpi.floor_level
+def attainment(kpi: Kpi, value: Decimal, levels: tuple | None = None) -> Fraction:
+    """Share of the pool earned at ``value``; ``levels`` = (target level, floor level) when
+    the caller has them already."""
+    target, floor = levels or (kpi.target_level, kpi.floor_level)
     if floor is None:
         return ALL if not kpi.better(target, value) else NONE
     if not kpi.better(target, value):
         return ALL              # at or beyond the target
     if not kpi.better(value, floor):
         return NONE             # at or short of the floor
-    a = (Fraction(value) - Fraction(floor)) / (Fraction(target) - Fraction(floor))
+    a = (Fraction(value) - _fraction(floor)) / (_fraction(target) - _fraction(floor))
     return ALL if a >= 1 else NONE if a <= 0 else a
 
 
@@ -155,8 +163,8 @@ def settle_month(terms: Terms, basis: _Basis, readings: Mapping[tuple[str, str],
     ccy = c.currency
     month = months.calendar_month(c.start_month, m)
     zero = basis.zero
-    kpi_rows = [_settle_kpi(terms, kpi, basis.pools[kpi.kpi_id], readings, m, month, period, zero)
-                for kpi in basis.paying]
+    kpi_rows = [_settle_kpi(terms, kpi, basis.pools[kpi.kpi_id], readings, m, month, period, zero,
+                            basis.levels[kpi.kpi_id]) for kpi in basis.paying]
     earned = held = deferred = forfeited = zero
     for k in kpi_rows:
         earned += k.earned_k
@@ -183,29 +191,30 @@ def settle_month(terms: Terms, basis: _Basis, readings: Mapping[tuple[str, str],
                        bonus_reason)
 
 
-def _settle_kpi(terms, kpi: Kpi, pool_k, readings, m, month, period, zero) -> KpiResult:
+def _settle_kpi(terms, kpi: Kpi, pool_k, readings, m, month, period, zero, levels=None) -> KpiResult:
     c = terms.contract
+    target, floor = levels or (kpi.target_level, kpi.floor_level)
     t = m
     if kpi.due_month is not None and m < kpi.due_month:
         t = kpi.due_month
         due_cal = months.calendar_month(c.start_month, t)
         if due_cal > period:
-            return KpiResult(c.contract_id, month, kpi.kpi_id, "deferred", None, kpi.target_level, kpi.floor_level,
+            return KpiResult(c.contract_id, month, kpi.kpi_id, "deferred", None, target, floor,
                              None, pool_k, zero, zero, zero, pool_k, f"due {due_cal}", due_cal)
     value, problems, window = evaluate(kpi, terms, readings, t)
     evaluated = months.calendar_month(c.start_month, t)
     if value is None:
-        return KpiResult(c.contract_id, month, kpi.kpi_id, "held", None, kpi.target_level, kpi.floor_level,
+        return KpiResult(c.contract_id, month, kpi.kpi_id, "held", None, target, floor,
                          None, pool_k, zero, zero, pool_k, zero, "; ".join(problems), evaluated, window)
-    a = attainment(kpi, value)
+    a = attainment(kpi, value, (target, floor))
     if a is ALL:
         earned_k, lost = pool_k, zero
     elif a is NONE:
         earned_k, lost = zero, pool_k
     else:
-        earned_k = round_money(Fraction(pool_k) * a, c.currency)
+        earned_k = round_money(_fraction(pool_k) * a, c.currency)
         lost = pool_k - earned_k
-    return KpiResult(c.contract_id, month, kpi.kpi_id, "earned", value, kpi.target_level, kpi.floor_level,
+    return KpiResult(c.contract_id, month, kpi.kpi_id, "earned", value, target, floor,
                      a, pool_k, earned_k, lost, zero, zero, "", evaluated, window)
 
 

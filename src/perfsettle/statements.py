@@ -652,6 +652,14 @@ def _child(folder: Path, contract_id: str, suffix: str) -> Path:
     return folder / f"{contract_id}{suffix}"   # CONTRACT_ID admits no separator and no leading dot
 
 
+def _write_bytes(path: Path, data: bytes) -> Path:
+    """A statement file, written in place: statements are written into the run's staging
+    folder, which is published as a whole, so no temporary file is needed per statement."""
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
 def _write_text(path: Path, text: str) -> Path:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8", newline="\n")
@@ -720,7 +728,7 @@ def write_statements(report: CloseReport, outdir: Path, contract_ids: Sequence[s
         html_path = _child(folder, r.contract_id, ".html")
         view = _statement_view(report, r)
         html = _render_html("statement.html", **view)
-        written.append(_write_text(html_path, html))
+        written.append(_write_bytes(html_path, html.encode("utf-8")))
         to, _invalid = mail.parse_recipients(r.terms.contract.contact_email)
         if not to:
             log.info("%s: no valid contact_email, statement not e-mailed", r.contract_id)
@@ -729,5 +737,5 @@ def write_statements(report: CloseReport, outdir: Path, contract_ids: Sequence[s
                                  text=_render_text("statement.txt", **view), html=html,
                                  message_id_domain=message_id_domain,
                                  msgid_seed=f"{report.run_id}/{r.contract_id}", date=when)
-        written.append(mail.write_message(msg, _child(folder, r.contract_id, ".eml")))
+        written.append(_write_bytes(_child(folder, r.contract_id, ".eml"), msg))
     return written

@@ -9,6 +9,7 @@ import json
 import sqlite3
 from dataclasses import asdict, fields
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from sys import intern
 
@@ -81,9 +82,13 @@ def _to_json(record) -> str:
 
 
 def _from_json(cls, text: str):
-    data = {k: _dec(v) for k, v in json.loads(text).items()}
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    names = _field_names(cls)
+    return cls(**{k: _dec(v) for k, v in json.loads(text).items() if k in names})
+
+
+@lru_cache(maxsize=None)
+def _field_names(cls) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
 
 
 def _d(text: str | None) -> Decimal | None:

@@ -15,10 +15,9 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from sys import intern
 
-import pandas as pd
-import pandera.pandas as pa
 
 from . import cells, schema
 from .intake import RawWorkbook, col_letter
@@ -228,7 +227,8 @@ _UNIQUE = {
 _MESSAGES: dict[str, tuple[str, str, str]] = {}
 
 
-def _schema_for(spec: schema.SheetSpec) -> pa.DataFrameSchema:
+def _schema_for(spec: schema.SheetSpec):
+    import pandera.pandas as pa
     columns = {}
     for col in spec.columns:
         checks = []
@@ -240,7 +240,11 @@ def _schema_for(spec: schema.SheetSpec) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, unique=_UNIQUE[spec.name], report_duplicates="exclude_first")
 
 
-_SCHEMAS = {spec.name: _schema_for(spec) for spec in schema.SHEETS}
+@lru_cache(maxsize=None)
+def _schemas() -> dict:
+    """The pandera schema of each sheet, built at the first check: a close that reads no
+    workbook (a rerun) never loads pandas."""
+    return {spec.name: _schema_for(spec) for spec in schema.SHEETS}
 
 
 def check_sheet_values(name: str, spec: schema.SheetSpec, rows: list[Row]) -> list[Diagnostic]:
@@ -254,12 +258,14 @@ def check_sheet_values(name: str, spec: schema.SheetSpec, rows: list[Row]) -> li
             if col.required and r.values.get(col.name) is None and col.name not in r.bad:
                 diags.append(finding("required", ERROR, f"{col.name} is required",
                                      f"{col.label_fr or col.name} est obligatoire", r.source(col.name), r.contract_id))
+    import pandas as pd
+    import pandera.pandas as pa
     frame = pd.DataFrame([r.values for r in rows], index=[r.row for r in rows], dtype=object)
     # A key with a blank part is reported as missing above, not as a duplicate.
     keys = _UNIQUE[spec.name]
     frame = frame[frame[[k for k in keys if k in frame]].notna().all(axis=1)] if set(keys) <= set(frame) else frame
     try:
-        _SCHEMAS[spec.name].validate(frame, lazy=True)
+        _schemas()[spec.name].validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
         reported = set()
