@@ -494,6 +494,25 @@ def test_size_guard_without_findings_keeps_the_open_sheet(src, tmp_path):
     assert table(wb["Settlement"])[0] == tuple(SHEETS["settlement"]["en"][1])
 
 
+def test_size_guard_with_namespaces_declared_on_each_element(src, tmp_path):
+    rel = b'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"'
+    _rewrite_member(src, "xl/workbook.xml", lambda d: d.replace(b" " + rel, b"", 1).replace(
+        b"<sheet ", b"<sheet " + rel + b" "))
+    out = write_annotated(src, tmp_path / "o.xlsx", diagnostics(), results(), max_full_load_cells=20)
+    wb = openpyxl.load_workbook(out)
+    assert wb.sheetnames[:5] == ["Contracts", "KPIs", "Readings", "Notes", "Anomalies"]
+    assert table(wb["Anomalies"])[1][0] != "INFO"            # parts kept: no values-only note
+    assert wb["KPIs"]["H3"].fill.fgColor.rgb == RED
+
+
+def test_size_guard_falls_back_to_values_when_a_part_is_not_well_formed(src, tmp_path):
+    _rewrite_member(src, "xl/sharedStrings.xml", lambda d: d.replace(b"notes are kept", b"notes\x01are kept"))
+    out = write_annotated(src, tmp_path / "o.xlsx", diagnostics(), results(), max_full_load_cells=20)
+    wb = openpyxl.load_workbook(out)
+    assert table(wb["Anomalies"])[1][:2] == ("INFO", "format-not-preserved")
+    assert wb["Notes"]["A1"].value == "Free notesare kept"
+
+
 def test_size_guard_with_findings_on_missing_cells_and_rows(tmp_path):
     path = tmp_path / "sparse.xlsx"
     book = xlsxwriter.Workbook(str(path))

@@ -12,10 +12,10 @@ caller then writes a values-only copy instead.
 """
 from __future__ import annotations
 
+import html
 import math
 import posixpath
 import re
-import shutil
 import zipfile
 from dataclasses import dataclass, field
 from typing import Iterable, NamedTuple, Sequence
@@ -35,6 +35,7 @@ MAX_TEXT = 32_767
 FORMULA_START = ("=", "+", "-", "@")
 WIDTH_SAMPLE = 2_000   # rows looked at to size the columns of a table
 
+_RAW_ILLEGAL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")   # in a part: not well-formed XML
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _BUILTIN_FORMATS = {"General": 0, "0": 1, "0.00": 2, "#,##0": 3, "#,##0.00": 4, "0%": 9, "0.00%": 10}
 
@@ -596,8 +597,14 @@ def sheet_parts(z: zipfile.ZipFile) -> tuple[str, list[tuple[str, str, bool]]]:
 
 
 def _unescape(text: str) -> str:
-    return (text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&apos;", "'")
-            .replace("&amp;", "&"))
+    return html.unescape(text)
+
+
+def _read_clean(z: zipfile.ZipFile, name: str) -> bytes:
+    data = z.read(name)
+    if _RAW_ILLEGAL.search(data):
+        raise Unsupported(f"{name} holds characters XML does not allow")
+    return data
 
 
 def _read(z: zipfile.ZipFile, name: str) -> bytes | None:
@@ -615,15 +622,17 @@ def add_to_workbook(src, out, edits: Edits, *, compresslevel: int = 1) -> list[s
         book, sheets = sheet_parts(z)
         titles = [t for t, _, _ in sheets]
         part_of = {t: part for t, part, _ in sheets}
-        book_xml = z.read(book)
+        book_xml = _read_clean(z, book)
+        if b"purl.oclc.org/ooxml" in book_xml[:4096]:
+            raise Unsupported("a Strict Open XML workbook")
         p = _prefix(book_xml, "workbook")
         book_rels_name = _rels_path(book)
         book_rels = _read(z, book_rels_name)
         rel_items = _relationships(book_rels)
-        styles_target = next((t for _, typ, t in rel_items if typ == REL_STYLES), None)
+        styles_target = next((t for _, typ, t in rel_items if typ.endswith("/styles")), None)
         styles_part = (posixpath.normpath(posixpath.join(posixpath.dirname(book), styles_target))
                        if styles_target else None)
-        styles = Styles(_read(z, styles_part) if styles_part else None)
+        styles = Styles(_read_clean(z, styles_part) if styles_part and styles_part in names else None)
 
         replaced: dict[str, bytes] = {}
         overrides: list[tuple[str, str]] = []
@@ -634,7 +643,7 @@ def add_to_workbook(src, out, edits: Edits, *, compresslevel: int = 1) -> list[s
             if title not in part_of or not notes:
                 continue
             part = part_of[title]
-            xml = z.read(part)
+            xml = _read_clean(z, part)
             sp = _prefix(xml, "worksheet")
             merged = merged_ranges(xml, sp)
             placed: dict[tuple[int, int], Note] = {}
@@ -689,7 +698,8 @@ def add_to_workbook(src, out, edits: Edits, *, compresslevel: int = 1) -> list[s
         # workbook.xml: the new sheets, and the tab to open on
         ids = [int(x) for x in re.findall(rb'<(?:\w+:)?sheet\b[^>]*?\ssheetId="(\d+)"', book_xml)]
         next_id = max(ids, default=0) + 1
-        rp = re.search(rb'xmlns:(\w+)="' + REL.encode() + b'"', book_xml[:4096])
+        root = re.search(rf"<{p}workbook\b[^>]*>".encode(), book_xml).group(0)   # prefixes declared for all
+        rp = re.search(rb'xmlns:(\w+)="' + REL.encode() + b'"', root)
         rpre = rp.group(1).decode() if rp else None
         entries = ""
         for i, (table, _, rid) in enumerate(table_parts):
@@ -706,18 +716,22 @@ def add_to_workbook(src, out, edits: Edits, *, compresslevel: int = 1) -> list[s
                 book_xml = _set_active(book_xml, p, order.index(select))
             for t in titles:
                 part = part_of[t]
-                replaced[part] = unselect(replaced[part] if part in replaced else z.read(part))
+                replaced[part] = unselect(replaced[part] if part in replaced else _read_clean(z, part))
         replaced[book] = book_xml
         replaced[book_rels_name] = _add_relationships(book_rels, new_book_rels)
-        replaced["[Content_Types].xml"] = _content_types(z.read("[Content_Types].xml"), overrides,
+        replaced["[Content_Types].xml"] = _content_types(_read_clean(z, "[Content_Types].xml"), overrides,
                                                          vml=bool(edits.notes))
 
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as w:
             for info in z.infolist():
                 if info.filename in replaced or info.filename == styles_part:
                     continue
+                xml = info.filename.endswith((".xml", ".rels", ".vml"))
                 with z.open(info) as f, w.open(_copy_info(info), "w", force_zip64=info.file_size > 1 << 30) as g:
-                    shutil.copyfileobj(f, g, 1 << 20)
+                    while chunk := f.read(1 << 20):
+                        if xml and _RAW_ILLEGAL.search(chunk):
+                            raise Unsupported(f"{info.filename} holds characters XML does not allow")
+                        g.write(chunk)
             for name, data in replaced.items():
                 if name != styles_part:
                     w.writestr(_new_info(name), data)
