@@ -150,8 +150,12 @@ class Styles:
             items = re.findall(rf"<{p}{item}\b[^>]*?/>|<{p}{item}\b[^>]*?>.*?</{p}{item}>", body, re.S)
             self.sections[name] = (len(items), items)
         self.xfs = self.sections["cellXfs"][1]
-        self.formats = {code: int(i) for i, code in re.findall(
-            rf'<{p}numFmt\b[^>]*?numFmtId="(\d+)"[^>]*?formatCode="([^"]*)"', self.text)}
+        self.formats = {}   # format code -> id, whatever the order of the attributes
+        for element in re.findall(rf"<{p}numFmt\b[^>]*>", self.text):
+            ident = re.search(r'\snumFmtId="(\d+)"', element)
+            code = re.search(r'\sformatCode="([^"]*)"', element)
+            if ident and code:
+                self.formats[html.unescape(code.group(1))] = int(ident.group(1))
         self.new = {"numFmts": [], "fonts": [], "fills": [], "cellXfs": []}
         self.cache: dict[tuple, int] = {}
 
@@ -710,13 +714,17 @@ def add_to_workbook(src, out, edits: Edits, *, compresslevel: int = 1) -> list[s
             raise Unsupported("no sheets element")
         book_xml = book_xml[:close] + entries.encode() + book_xml[close:]
         select = edits.select
+        unselected: set[str] = set()
         if select is not None:
             order = _all_sheet_names(book_xml)
             if select in order:
                 book_xml = _set_active(book_xml, p, order.index(select))
             for t in titles:
                 part = part_of[t]
-                replaced[part] = unselect(replaced[part] if part in replaced else _read_clean(z, part))
+                if part in replaced:
+                    replaced[part] = unselect(replaced[part])
+                else:
+                    unselected.add(part)      # done on its first chunk while it is copied
         replaced[book] = book_xml
         replaced[book_rels_name] = _add_relationships(book_rels, new_book_rels)
         replaced["[Content_Types].xml"] = _content_types(_read_clean(z, "[Content_Types].xml"), overrides,
@@ -728,9 +736,13 @@ def add_to_workbook(src, out, edits: Edits, *, compresslevel: int = 1) -> list[s
                     continue
                 xml = info.filename.endswith((".xml", ".rels", ".vml"))
                 with z.open(info) as f, w.open(_copy_info(info), "w", force_zip64=info.file_size > 1 << 30) as g:
+                    first = True
                     while chunk := f.read(1 << 20):
                         if xml and _RAW_ILLEGAL.search(chunk):
                             raise Unsupported(f"{info.filename} holds characters XML does not allow")
+                        if first and info.filename in unselected:
+                            chunk = unselect(chunk)
+                        first = False
                         g.write(chunk)
             for name, data in replaced.items():
                 if name != styles_part:
