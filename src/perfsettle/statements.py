@@ -82,9 +82,16 @@ def _close_time(report: CloseReport) -> _dt.datetime | None:
 
 
 def _when(report: CloseReport, lang: str) -> str:
-    moment = _close_time(report)
-    if moment is None:
-        return report.started_at
+    return _when_text(report.started_at, lang)
+
+
+@lru_cache(maxsize=64)   # one close time per run, printed on every statement
+def _when_text(started_at: str, lang: str) -> str:
+    try:
+        moment = _dt.datetime.fromisoformat(started_at)
+    except ValueError:
+        return started_at
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=_dt.timezone.utc)
     return format_datetime(moment, _PHRASES["when"][1 if lang == "en" else 0],
                            tzinfo=_dt.timezone.utc, locale=fmt.locale_for(lang))
 
