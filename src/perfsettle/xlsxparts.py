@@ -633,54 +633,25 @@ def add_to_workbook(src, out, edits: Edits, *, compresslevel: int = 1) -> list[s
         book_rels_name = _rels_path(book)
         book_rels = _read(z, book_rels_name)
         rel_items = _relationships(book_rels)
+        rel_ids = {i for i, _, _ in rel_items}
         styles_target = next((t for _, typ, t in rel_items if typ.endswith("/styles")), None)
         styles_part = (posixpath.normpath(posixpath.join(posixpath.dirname(book), styles_target))
                        if styles_target else None)
         styles = Styles(_read_clean(z, styles_part) if styles_part and styles_part in names else None)
 
+        # comments and fills on the input sheets
         replaced: dict[str, bytes] = {}
         overrides: list[tuple[str, str]] = []
-        new_book_rels: list[tuple[str, str, str]] = []
-        rel_ids = {i for i, _, _ in rel_items}
-        block = 100
+        block = 100   # VML shape-id blocks, clear of the ones a workbook's own comments use
         for title, notes in edits.notes.items():
-            if title not in part_of or not notes:
-                continue
-            part = part_of[title]
-            xml = _read_clean(z, part)
-            sp = _prefix(xml, "worksheet")
-            merged = merged_ranges(xml, sp)
-            placed: dict[tuple[int, int], Note] = {}
-            for n in notes:
-                r, c = n.row, n.col
-                for r1, c1, r2, c2 in merged:
-                    if r1 <= r <= r2 and c1 <= c <= c2:
-                        r, c = r1, c1
-                        break
-                if (r, c) in placed:
-                    prev = placed[(r, c)]
-                    placed[(r, c)] = Note(r, c, prev.text + "\n\n" + n.text, prev.fill if prev.fill == n.fill else "FFFFC7CE")
-                else:
-                    placed[(r, c)] = Note(r, c, n.text, n.fill)
-            notes = [placed[k] for k in sorted(placed)]
-            xml = mark_cells(xml, {(n.row, n.col): n.fill for n in notes}, styles)
-            sheet_rels_name = _rels_path(part)
-            sheet_rels = _read(z, sheet_rels_name)
-            ids = {i for i, _, _ in _relationships(sheet_rels)}
-            comments = _free_part(names, "xl/comments_ps{}.xml")
-            vml = _free_part(names, "xl/drawings/vmlDrawing_ps{}.vml")
-            rid_c, rid_v = _free_id(ids, "rIdPs"), _free_id(ids, "rIdPs")
-            xml = add_legacy_drawing(xml, rid_v)
-            replaced[part] = xml
-            replaced[sheet_rels_name] = _add_relationships(sheet_rels, [
-                (rid_c, REL_COMMENTS, posixpath.relpath(comments, posixpath.dirname(part))),
-                (rid_v, REL_VML, posixpath.relpath(vml, posixpath.dirname(part)))])
-            replaced[comments] = comments_part(notes, edits.author)
-            replaced[vml] = vml_part(notes, block)
-            block += 1 + len(notes) // 1024
-            overrides.append((comments, CT_COMMENTS))
+            if title in part_of and notes:
+                parts, comments = _sheet_notes(z, part_of[title], notes, styles, names, edits.author, block)
+                replaced.update(parts)
+                overrides.append((comments, CT_COMMENTS))
+                block += 1 + len(notes) // 1024
 
-        added_titles = []
+        # the new sheets (and a styles part if the workbook had none)
+        new_rels: list[tuple[str, str, str]] = []
         taken = {t.casefold() for t in titles}
         table_parts = []
         for table in edits.tables:
@@ -689,36 +660,22 @@ def add_to_workbook(src, out, edits: Edits, *, compresslevel: int = 1) -> list[s
             taken.add(table.title.casefold())
             part = _free_part(names, "xl/worksheets/sheet_ps{}.xml")
             rid = _free_id(rel_ids, "rIdPs")
-            new_book_rels.append((rid, REL_SHEET, posixpath.relpath(part, posixpath.dirname(book))))
+            new_rels.append((rid, REL_SHEET, posixpath.relpath(part, posixpath.dirname(book))))
             overrides.append((part, CT_SHEET))
             table_parts.append((table, part, rid))
-            added_titles.append(table.title)
         if styles_part is None:
             styles_part = _free_part(names, "xl/styles_ps{}.xml")
-            new_book_rels.append((_free_id(rel_ids, "rIdPs"), REL_STYLES,
-                                  posixpath.relpath(styles_part, posixpath.dirname(book))))
+            new_rels.append((_free_id(rel_ids, "rIdPs"), REL_STYLES,
+                             posixpath.relpath(styles_part, posixpath.dirname(book))))
             overrides.append((styles_part, CT_STYLES))
+        book_xml = _add_sheet_entries(book_xml, p, [(t.title, rid) for t, _, rid in table_parts])
 
-        # workbook.xml: the new sheets, and the tab to open on
-        ids = [int(x) for x in re.findall(rb'<(?:\w+:)?sheet\b[^>]*?\ssheetId="(\d+)"', book_xml)]
-        next_id = max(ids, default=0) + 1
-        root = re.search(rf"<{p}workbook\b[^>]*>".encode(), book_xml).group(0)   # prefixes declared for all
-        rp = re.search(rb'xmlns:(\w+)="' + REL.encode() + b'"', root)
-        rpre = rp.group(1).decode() if rp else None
-        entries = ""
-        for i, (table, _, rid) in enumerate(table_parts):
-            rid_attr = f'{rpre}:id="{rid}"' if rpre else f'xmlns:psr="{REL}" psr:id="{rid}"'
-            entries += f'<{p}sheet name="{attr(table.title)}" sheetId="{next_id + i}" {rid_attr}/>'
-        close = book_xml.find(f"</{p}sheets>".encode())
-        if close < 0:
-            raise Unsupported("no sheets element")
-        book_xml = book_xml[:close] + entries.encode() + book_xml[close:]
-        select = edits.select
+        # the tab to open on: no other sheet stays selected
         unselected: set[str] = set()
-        if select is not None:
+        if edits.select is not None:
             order = _all_sheet_names(book_xml)
-            if select in order:
-                book_xml = _set_active(book_xml, p, order.index(select))
+            if edits.select in order:
+                book_xml = _set_active(book_xml, p, order.index(edits.select))
             for t in titles:
                 part = part_of[t]
                 if part in replaced:
@@ -726,32 +683,84 @@ def add_to_workbook(src, out, edits: Edits, *, compresslevel: int = 1) -> list[s
                 else:
                     unselected.add(part)      # done on its first chunk while it is copied
         replaced[book] = book_xml
-        replaced[book_rels_name] = _add_relationships(book_rels, new_book_rels)
+        replaced[book_rels_name] = _add_relationships(book_rels, new_rels)
         replaced["[Content_Types].xml"] = _content_types(_read_clean(z, "[Content_Types].xml"), overrides,
                                                          vml=bool(edits.notes))
 
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as w:
             for info in z.infolist():
-                if info.filename in replaced or info.filename == styles_part:
-                    continue
-                xml = info.filename.endswith((".xml", ".rels", ".vml"))
-                with z.open(info) as f, w.open(_copy_info(info), "w", force_zip64=info.file_size > 1 << 30) as g:
-                    first = True
-                    while chunk := f.read(1 << 20):
-                        if xml and _RAW_ILLEGAL.search(chunk):
-                            raise Unsupported(f"{info.filename} holds characters XML does not allow")
-                        if first and info.filename in unselected:
-                            chunk = unselect(chunk)
-                        first = False
-                        g.write(chunk)
+                if info.filename in replaced or info.filename == styles_part or z.getinfo(info.filename) is not info:
+                    continue   # replaced, written last, or an earlier duplicate of a part
+                _copy_part(z, info, w, info.filename in unselected)
             for name, data in replaced.items():
-                if name != styles_part:
-                    w.writestr(_new_info(name), data)
+                w.writestr(_new_info(name), data)
             for table, part, _ in table_parts:
                 with w.open(_new_info(part), "w", force_zip64=True) as g:
-                    write_table(g, table, styles, selected=(table.title == select))
+                    write_table(g, table, styles, selected=(table.title == edits.select))
             w.writestr(_new_info(styles_part), styles.to_bytes())   # last: the tables add styles
-    return added_titles
+    return [t.title for t, _, _ in table_parts]
+
+
+def _sheet_notes(z: zipfile.ZipFile, part: str, notes: Sequence[Note], styles: Styles, names: set[str],
+                 author: str, block: int) -> tuple[dict[str, bytes], str]:
+    """The parts that put ``notes`` on one sheet: the sheet with its fills and a legacy
+    drawing, its relationships, a comments part and a VML drawing; and the comments part's name."""
+    xml = _read_clean(z, part)
+    merged = merged_ranges(xml, _prefix(xml, "worksheet"))
+    placed: dict[tuple[int, int], Note] = {}
+    for n in notes:
+        r, c = n.row, n.col
+        for r1, c1, r2, c2 in merged:       # a note inside a merged range goes to its first cell
+            if r1 <= r <= r2 and c1 <= c <= c2:
+                r, c = r1, c1
+                break
+        prev = placed.get((r, c))
+        placed[(r, c)] = Note(r, c, n.text, n.fill) if prev is None else Note(
+            r, c, prev.text + "\n\n" + n.text, prev.fill if prev.fill == n.fill else "FFFFC7CE")
+    notes = [placed[k] for k in sorted(placed)]
+    xml = mark_cells(xml, {(n.row, n.col): n.fill for n in notes}, styles)
+    rels_name = _rels_path(part)
+    rels = _read(z, rels_name)
+    ids = {i for i, _, _ in _relationships(rels)}
+    comments = _free_part(names, "xl/comments_ps{}.xml")
+    vml = _free_part(names, "xl/drawings/vmlDrawing_ps{}.vml")
+    rid_c, rid_v = _free_id(ids, "rIdPs"), _free_id(ids, "rIdPs")
+    folder = posixpath.dirname(part)
+    return {part: add_legacy_drawing(xml, rid_v),
+            rels_name: _add_relationships(rels, [(rid_c, REL_COMMENTS, posixpath.relpath(comments, folder)),
+                                                 (rid_v, REL_VML, posixpath.relpath(vml, folder))]),
+            comments: comments_part(notes, author),
+            vml: vml_part(notes, block)}, comments
+
+
+def _add_sheet_entries(book_xml: bytes, p: str, sheets: list[tuple[str, str]]) -> bytes:
+    """workbook.xml with a <sheet> for each (title, relationship id), after the existing ones."""
+    ids = [int(x) for x in re.findall(rb'<(?:\w+:)?sheet\b[^>]*?\ssheetId="(\d+)"', book_xml)]
+    next_id = max(ids, default=0) + 1
+    root = re.search(rf"<{p}workbook\b[^>]*>".encode(), book_xml).group(0)   # prefixes declared for all
+    rp = re.search(rb'xmlns:(\w+)="' + REL.encode() + b'"', root)
+    entries = ""
+    for i, (title, rid) in enumerate(sheets):
+        rid_attr = f'{rp.group(1).decode()}:id="{rid}"' if rp else f'xmlns:psr="{REL}" psr:id="{rid}"'
+        entries += f'<{p}sheet name="{attr(title)}" sheetId="{next_id + i}" {rid_attr}/>'
+    close = book_xml.find(f"</{p}sheets>".encode())
+    if close < 0:
+        raise Unsupported("no sheets element")
+    return book_xml[:close] + entries.encode() + book_xml[close:]
+
+
+def _copy_part(z: zipfile.ZipFile, info: zipfile.ZipInfo, w: zipfile.ZipFile, unselect_it: bool) -> None:
+    """One part copied in 1 MiB chunks; an XML part must be free of characters XML forbids."""
+    xml = info.filename.endswith((".xml", ".rels", ".vml"))
+    with z.open(info) as f, w.open(_copy_info(info), "w", force_zip64=info.file_size > 1 << 30) as g:
+        first = True
+        while chunk := f.read(1 << 20):
+            if xml and _RAW_ILLEGAL.search(chunk):
+                raise Unsupported(f"{info.filename} holds characters XML does not allow")
+            if first and unselect_it:
+                chunk = unselect(chunk)
+            first = False
+            g.write(chunk)
 
 
 def _all_sheet_names(book_xml: bytes) -> list[str]:
