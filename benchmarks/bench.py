@@ -43,7 +43,8 @@ import generate as gen  # noqa: E402
 
 PERIOD = gen.PERIOD
 MIB = 1024 * 1024
-PHASES = ("read", "validate", "store", "settle", "csv", "workbooks", "html")
+PHASES = ("read", "validate", "settle", "csv", "workbooks", "html", "render", "store", "publish")
+JOB_KINDS = ("csv", "workbooks", "html")   # summed durations of render jobs, which overlap
 
 
 # --------------------------------------------------------------------------------------
@@ -179,6 +180,19 @@ def read_manifest(outbox: Path) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+def reported(log: Path) -> dict:
+    """The ``timings {json}`` line ``perfsettle run --timings`` prints: every phase's seconds
+    (store and publish included, which the manifest, written before them, lacks) and the
+    process's peak resident MiB at the end of each phase."""
+    try:
+        for line in reversed(log.read_text(errors="replace").splitlines()):
+            if line.startswith("timings {"):
+                return json.loads(line[len("timings "):])
+    except (OSError, ValueError):
+        pass
+    return {}
 
 
 def timings(manifest: dict) -> dict[str, float]:
@@ -345,12 +359,14 @@ def bench_size(size: str, seed: int, base: Path | None, keep: bool, timeout: flo
               f"generated in {res['generate_s']:.1f} s  [{work}]", flush=True)
 
         res["load_before"] = loadavg()
-        cmd = perfsettle_command() + ["run", "--period", PERIOD, "--min-age", "0",
+        cmd = perfsettle_command() + ["run", "--timings", "--period", PERIOD, "--min-age", "0",
                                       "--inbox", str(inbox), "--outbox", str(outbox),
                                       "--store", str(store)]
         first = run_child(cmd, work, work / "first.log", timeout)
         manifest = read_manifest(outbox)
-        first["timings"] = timings(manifest)
+        said = reported(work / "first.log")
+        first["timings"] = said.get("seconds") or timings(manifest)
+        first["phase_rss_mib"] = said.get("peak_rss_mib", {})
         first["inputs"] = dict(input_outcomes(manifest))
         first["contracts"] = dict(contract_statuses(outbox))
         res["first"] = first
@@ -379,7 +395,9 @@ def bench_size(size: str, seed: int, base: Path | None, keep: bool, timeout: flo
               flush=True)
 
         rerun = run_child(cmd, work, work / "rerun.log", timeout)
-        rerun["timings"] = timings(read_manifest(outbox))
+        said = reported(work / "rerun.log")
+        rerun["timings"] = said.get("seconds") or timings(read_manifest(outbox))
+        rerun["phase_rss_mib"] = said.get("peak_rss_mib", {})
         res["rerun"] = rerun
         res["load_after"] = loadavg()
         print(f"rerun: exit {rerun['exit']}, {rerun['seconds']:.2f} s, {rerun['rss_mib']:.0f} MiB",
@@ -413,10 +431,12 @@ def report(res: dict) -> list[str]:
     phases = first["timings"]
     if phases:
         order = [p for p in PHASES if p in phases] + [p for p in phases if p not in PHASES]
-        lines.append("  phase            seconds")
+        rss = first.get("phase_rss_mib", {})
+        lines.append("  phase            seconds   peak RSS MiB (main process, at the phase's end)")
         for p in order:
-            lines.append(f"  {p:<16} {phases[p]:8.2f}")
-        lines.append(f"  {'(sum of phases)':<16} {sum(phases.values()):8.2f}")
+            lines.append(f"  {p:<16} {phases[p]:8.2f}   {rss[p]:>6}" if p in rss else f"  {p:<16} {phases[p]:8.2f}")
+        walls = sum(v for k, v in phases.items() if k not in JOB_KINDS)
+        lines.append(f"  {'(wall phases)':<16} {walls:8.2f}   (csv, workbooks and html are job seconds inside render)")
     else:
         lines.append("  (no per-phase timings in manifest.json)")
     total = first["seconds"]
@@ -501,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
 
     m = machine()
     print(f"machine: {describe(m)}")
-    print(f"command: {' '.join(perfsettle_command())} run --period {PERIOD} --min-age 0 ...")
+    print(f"command: {' '.join(perfsettle_command())} run --timings --period {PERIOD} --min-age 0 ...")
     results = []
     failed = False
     for size in sizes:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import shutil
 import socket
 
@@ -104,3 +105,14 @@ def test_template_command_writes_a_workbook_that_checks_clean(tmp_path, capsys, 
     assert main(["check", str(tmp_path / "blank.xlsx")]) == 0
     assert capsys.readouterr().out == ""
     shutil.rmtree(tmp_path / "inbox", ignore_errors=True)
+
+
+def test_run_timings_report_every_phase_with_its_peak_memory(ws, capsys):
+    ws.drop(*sorted((EXAMPLES / "portfolio-basic" / "step-1" / "inbox").iterdir()))
+    assert ws.run("2026-10", "--timings") == 0
+    line = [x for x in capsys.readouterr().err.splitlines() if x.startswith("timings {")][-1]
+    said = json.loads(line[len("timings "):])
+    assert {"read", "validate", "settle", "render", "store", "publish", "csv", "workbooks", "html"} \
+        <= set(said["seconds"])
+    assert all(said["peak_rss_mib"][p] > 0 for p in ("read", "validate", "settle", "render", "store"))
+    assert said["peak_rss_mib"]["store"] >= said["peak_rss_mib"]["read"]

@@ -65,6 +65,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--min-age", type=float, help="seconds a file must be unchanged to be taken (default 10)")
     r.add_argument("--dry-run", action="store_true", help="compute and write outputs, store nothing, move nothing")
     r.add_argument("--send", action="store_true", help="e-mail the statements over the configured SMTP server")
+    r.add_argument("--timings", action="store_true",
+                   help="print each phase's seconds and peak memory (store and publish included) as JSON on stderr")
 
     c = sub.add_parser("check", help="validate workbooks without storing anything")
     common(c)
@@ -169,6 +171,13 @@ def cmd_run(args) -> int:
     print(f"outputs: {result.outdir}")
     if result.message:
         print(f"perfsettle: {result.message}", file=sys.stderr)
+    if args.timings:
+        import json
+        import resource
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+        print("timings " + json.dumps({"seconds": {k: round(v, 3) for k, v in result.timings.items()},
+                                       "peak_rss_mib": result.memory, "largest_child_rss_mib": children}),
+              file=sys.stderr)
     return result.exit_code
 
 

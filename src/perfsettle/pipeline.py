@@ -52,6 +52,7 @@ class RunResult:
     message: str = ""
     timings: dict = field(default_factory=dict)
     totals: dict = field(default_factory=dict)   # currency -> formatted sums (exports.totals)
+    memory: dict = field(default_factory=dict)   # phase -> peak resident MiB of this process at its end
 
 
 def utcnow() -> str:
@@ -190,7 +191,7 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
                 shutil.rmtree(outdir)
             outdir.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging, outdir)
-            return RunResult(exit_code, report, outdir, timings=timings, totals=totals)
+            return RunResult(exit_code, report, outdir, timings=timings, totals=totals, memory=memory)
 
         # store: one transaction
         plan = {"outdir": str(settings.outbox / period), "moves": _plan_moves(files, settings.inbox, period)}
@@ -204,7 +205,7 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
         complete(store, run_id, period, str(staging), plan)
         lap("publish")
     outdir = settings.outbox / period
-    result = RunResult(exit_code, report, outdir, timings=timings, totals=totals)
+    result = RunResult(exit_code, report, outdir, timings=timings, totals=totals, memory=memory)
     if send:
         failures = send_outputs(settings, period)
         if failures:
