@@ -104,7 +104,7 @@ def compose_message(*, sender: str, to: Sequence[str], subject: str, text: str, 
     .eml file. Composed directly: thousands of statements cost milliseconds, not seconds.
 
     Addresses are validated and RFC 2047-encoded by ``_clean_address``; the subject is
-    encoded by ``email.header``; both bodies are UTF-8, quoted-printable (binascii).
+    encoded as RFC 2047 words; both bodies are UTF-8 (text quoted-printable, HTML base64).
     """
     from_addr = _clean_address(sender)
     if isinstance(to, str):
@@ -116,14 +116,16 @@ def compose_message(*, sender: str, to: Sequence[str], subject: str, text: str, 
     if when.tzinfo is None:
         when = when.replace(tzinfo=_dt.timezone.utc)
     ident = message_id(msgid_seed, message_id_domain)
-    boundary = "==perfsettle-" + hashlib.sha256(ident.encode()).hexdigest()[:24]   # QP bodies never hold "=="
+    boundary = "==perfsettle-" + hashlib.sha256(ident.encode()).hexdigest()[:24]   # never in a QP or base64 body
     head = [f"From: {from_addr}", "To: " + _fold(recipients), "Subject: " + _subject(_one_line(subject)),
             f"Date: {email.utils.format_datetime(when)}", f"Message-ID: {ident}", "MIME-Version: 1.0",
             f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"']
     parts = []
-    for subtype, body in (("plain", text), ("html", html)):
+    # The text part stays readable as quoted-printable; the (inlined, long) HTML part is base64,
+    # several times cheaper to encode for thousands of statements.
+    for subtype, cte, body in (("plain", "quoted-printable", _qp(text)), ("html", "base64", _b64(html))):
         parts.append(f"--{boundary}\r\nContent-Type: text/{subtype}; charset=\"utf-8\"\r\n"
-                     "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii") + _qp(body))
+                     f"Content-Transfer-Encoding: {cte}\r\n\r\n".encode("ascii") + body)
     return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + b"\r\n".join(parts) + \
         f"\r\n--{boundary}--\r\n".encode("ascii")
 
@@ -150,6 +152,11 @@ def _qp(text: str) -> bytes:
     encoded = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True, header=False)
     encoded = encoded.replace(b"\n", b"\r\n")
     return encoded if encoded.endswith(b"\r\n") else encoded + b"=\r\n"
+
+
+def _b64(text: str) -> bytes:
+    """UTF-8 text as base64 lines of 76 characters ending in CRLF."""
+    return base64.encodebytes(text.encode("utf-8")).replace(b"\n", b"\r\n")
 
 
 def _fold(addresses: list[str]) -> str:

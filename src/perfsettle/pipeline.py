@@ -393,7 +393,17 @@ PARALLEL_MEMORY_LIMIT = 1 << 30   # above this resident size, a single worker he
 
 
 def _peak_mib() -> int:
-    """The largest resident size of this process so far, in MiB (children not included)."""
+    """The largest resident size of this process so far, in MiB (children not included).
+
+    Linux's VmHWM, which starts afresh at exec; ru_maxrss would carry the peak of whatever
+    process started this one. ru_maxrss elsewhere."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
