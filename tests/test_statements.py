@@ -23,6 +23,8 @@ from fractions import Fraction as F
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perfsettle import formatting as fmt
 from perfsettle import statements
@@ -147,6 +149,16 @@ def test_amounts_months_and_percentages_follow_the_locale():
     assert fmt.kpi_value(D("6.5"), "/10", "en") == "6.5/10"
     assert plain(fmt.attainment(F(13, 14), "fr")) == "92,9 %"
     assert fmt.attainment(F(7, 12), "en") == "58.3%"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.decimals(allow_nan=False, allow_infinity=False, min_value=-10 ** 13, max_value=10 ** 13, places=4),
+       st.sampled_from(["EUR", "USD", "GBP", "CHF", "JPY", "BHD", "CLF", "ISK", "XAU", "KWD", "SEK"]),
+       st.sampled_from(["fr", "en"]))
+def test_money_is_written_exactly_as_babel_writes_it(amount, currency, lang):
+    from babel.numbers import format_currency
+    expected = format_currency(abs(amount) if amount == 0 else amount, currency, locale=fmt.locale_for(lang))
+    assert fmt.money(amount, currency, lang) == expected
 
 
 def test_bar_width_is_full_or_empty_only_at_the_ends():

@@ -13,7 +13,8 @@ from functools import lru_cache
 
 from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal, format_percent
+from babel.numbers import (format_currency, format_decimal, format_percent, get_currency_precision,
+                           get_decimal_symbol, get_group_symbol)
 
 from .money import round_fraction
 
@@ -43,7 +44,32 @@ def money(amount: Decimal | None, currency: str, lang: str) -> str:
     """``12 345,67 €`` (fr) or ``€12,345.67`` (en), with the currency's minor digits."""
     if amount is None:
         return DASH
-    return format_currency(_no_negative_zero(Decimal(amount)), currency, locale=locale_for(lang))
+    value = _no_negative_zero(Decimal(amount))
+    shape = _money_shape(currency, lang)
+    if shape is None:
+        return format_currency(value, currency, locale=locale_for(lang))
+    digits, quantum, pre, post, neg_pre, neg_post, table = shape
+    q = value.quantize(quantum)                    # rounded as Babel rounds (the context's mode)
+    text = f"{abs(q):,.{digits}f}".translate(table)
+    return neg_pre + text + neg_post if q.is_signed() else pre + text + post
+
+
+@lru_cache(maxsize=None)
+def _money_shape(currency: str, lang: str):
+    """How Babel writes an amount in this currency and language, taken from its own output
+    for 1 and −1 (symbol, its place, the sign, separators), so that thousands of amounts are
+    written without going through Babel's pattern engine each time; None when the output
+    does not have the expected shape (then Babel formats every amount)."""
+    loc = locale_for(lang)
+    digits = get_currency_precision(currency)
+    decimal, group = get_decimal_symbol(loc), get_group_symbol(loc)
+    one = "1" + (decimal + "0" * digits if digits else "")
+    plus, minus = format_currency(Decimal(1), currency, locale=loc), format_currency(Decimal(-1), currency, locale=loc)
+    if plus.count(one) != 1 or minus.count(one) != 1 or "1" in plus.replace(one, "") + minus.replace(one, ""):
+        return None
+    pre, _, post = plus.partition(one)
+    neg_pre, _, neg_post = minus.partition(one)
+    return digits, Decimal(1).scaleb(-digits), pre, post, neg_pre, neg_post, str.maketrans({",": group, ".": decimal})
 
 
 @lru_cache(maxsize=1 << 16)
