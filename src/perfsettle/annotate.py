@@ -48,7 +48,7 @@ import openpyxl
 import python_calamine
 import xlsxwriter
 import xlsxwriter.worksheet
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, MergedCell
+from openpyxl.cell.cell import MergedCell
 from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -64,8 +64,7 @@ AMBER = "FFFFE699"      # fill of a cell with a warning only
 HEADER_FILL = "FFD9E1F2"
 MARK = "[perfsettle]"   # first line of the comment block this module writes
 AUTHOR = "perfsettle"
-MAX_TEXT = 32_767
-FORMULA_START = ("=", "+", "-", "@")
+FORMULA_START = xlsxparts.FORMULA_START
 _RANK = {"error": 0, "warning": 1, "info": 2}
 
 LABELS = {
@@ -162,7 +161,7 @@ def _lang(lang: str) -> str:
 
 def _text(value: str) -> str:
     """A string safe for a cell: no control characters, at most 32,767 characters."""
-    return ILLEGAL_CHARACTERS_RE.sub("", value)[:MAX_TEXT]
+    return xlsxparts.clean(value)
 
 
 def money_format(currency: str) -> str:
@@ -178,24 +177,8 @@ def _number(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _width(value: object) -> int:
-    if isinstance(value, _Cell):
-        value = value.value
-    if value is None:
-        return 0
-    if isinstance(value, float):
-        return len(f"{value:,.2f}")
-    if isinstance(value, (_dt.date, _dt.datetime)):
-        return 19 if isinstance(value, _dt.datetime) else 10
-    return max((len(line) for line in str(value).splitlines()), default=0)
-
-
 def _widths(table: _Table) -> list[float]:
-    widths = [len(h) for h in table.headers]
-    for row in table.rows:
-        for i, v in enumerate(row):
-            widths[i] = max(widths[i], _width(v))
-    return [min(max(w + 2, 8), 60) for w in widths]
+    return xlsxparts.column_widths(table.headers, table.rows)
 
 
 # --------------------------------------------------------------------------- findings

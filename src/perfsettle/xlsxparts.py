@@ -258,9 +258,10 @@ class Styles:
 
 # --------------------------------------------------------------------------- table sheets
 
-def _widths(table: Table, sample: list[Sequence[object]]) -> list[float]:
-    widths = [len(h) for h in table.headers]
-    for row in sample:
+def column_widths(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[float]:
+    """Column widths (in characters) that fit the headers and the given rows."""
+    widths = [len(h) for h in headers]
+    for row in rows:
         for i, v in enumerate(row):
             if isinstance(v, Cell):
                 v = v.value
@@ -291,7 +292,7 @@ def write_table(out, table: Table, styles: Styles, *, selected: bool = False, he
         sample.append(row)
         if len(sample) >= WIDTH_SAMPLE:
             break
-    widths = table.widths or _widths(table, sample)
+    widths = table.widths or column_widths(table.headers, sample)
     header_style = styles.style(bold_fill=header_fill)
     quote_style = styles.style(quote=True)
     cell_styles: dict[tuple, int] = {}
