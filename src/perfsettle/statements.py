@@ -74,8 +74,12 @@ def _render_text(name: str, **view) -> str:
 # --------------------------------------------------------------------------- shared views
 
 def _close_time(report: CloseReport) -> _dt.datetime | None:
+    return _moment(report.started_at)
+
+
+def _moment(started_at: str) -> _dt.datetime | None:
     try:
-        moment = _dt.datetime.fromisoformat(report.started_at)
+        moment = _dt.datetime.fromisoformat(started_at)
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=_dt.timezone.utc)
@@ -87,11 +91,9 @@ def _when(report: CloseReport, lang: str) -> str:
 
 @lru_cache(maxsize=64)   # one close time per run, printed on every statement
 def _when_text(started_at: str, lang: str) -> str:
-    try:
-        moment = _dt.datetime.fromisoformat(started_at)
-    except ValueError:
+    moment = _moment(started_at)
+    if moment is None:
         return started_at
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=_dt.timezone.utc)
     return format_datetime(moment, _PHRASES["when"][1 if lang == "en" else 0],
                            tzinfo=_dt.timezone.utc, locale=fmt.locale_for(lang))
 

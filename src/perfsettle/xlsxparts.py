@@ -57,7 +57,6 @@ class Table:
     title: str
     headers: list[str]
     rows: Iterable[Sequence[object]]
-    widths: list[float] | None = None
 
 
 @dataclass
@@ -292,7 +291,7 @@ def write_table(out, table: Table, styles: Styles, *, selected: bool = False, he
         sample.append(row)
         if len(sample) >= WIDTH_SAMPLE:
             break
-    widths = table.widths or column_widths(table.headers, sample)
+    widths = column_widths(table.headers, sample)
     header_style = styles.style(bold_fill=header_fill)
     quote_style = styles.style(quote=True)
     cell_styles: dict[tuple, int] = {}
