@@ -671,7 +671,7 @@ def verify(paths: list[Path]) -> dict:
     """
     from python_calamine import CalamineWorkbook
 
-    from perfsettle.schema import column_for, enum_value, sheet_for
+    from perfsettle.core.schema import column_for, enum_value, sheet_for
 
     def table(wb, name):
         for sname in wb.sheet_names:

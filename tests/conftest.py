@@ -10,8 +10,9 @@ import pytest
 
 from perfsettle.cli import main
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-EXAMPLES = SHARED / "examples"
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"                      # the worked closes, copied into the repository
+SHARED_EXAMPLES = REPO.parent / "shared" / "examples"   # their source, when the folder is beside the clone
 
 
 class Workspace:

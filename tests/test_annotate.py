@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import zipfile
 from decimal import Decimal
 from fractions import Fraction
@@ -17,10 +18,11 @@ import pytest
 import python_calamine
 import xlsxwriter
 
-from perfsettle import schema
-from perfsettle.annotate import (AMBER, MARK, RED, SHEETS, UnreadableWorkbook,
+from conftest import EXAMPLES
+from perfsettle.core import schema
+from perfsettle.outputs.annotate import (AMBER, MARK, RED, SHEETS, UnreadableWorkbook,
                                  write_annotated, write_close_workbook)
-from perfsettle.model import (CloseReport, Contract, ContractResult, Diagnostic, ExitResult, Kpi,
+from perfsettle.core.model import (CloseReport, Contract, ContractResult, Diagnostic, ExitResult, Kpi,
                               KpiResult, MonthResult, ReadingChange, Source, Terms)
 
 INJECTION = '=HYPERLINK("http://x","y")'
@@ -601,12 +603,12 @@ def test_close_workbook_in_english_to_a_file_path(tmp_path):
 
 # ------------------------------------------------------------------ end to end
 
-EXAMPLE = Path("/work/shared/examples/portfolio-basic/step-1")
-CLI = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "perfsettle"
+EXAMPLE = EXAMPLES / "portfolio-basic" / "step-1"
+CLI = [sys.executable, "-m", "perfsettle"]   # the interpreter running the tests
 
 
 def _run(inbox: Path, outbox: Path, store: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(CLI), "run", "--period", "2026-10", "--min-age", "0",
+    return subprocess.run([*CLI, "run", "--period", "2026-10", "--min-age", "0",
                            "--inbox", str(inbox), "--outbox", str(outbox), "--store", str(store)],
                           capture_output=True, text=True, timeout=600)
 
@@ -618,10 +620,6 @@ def _settlement(outbox: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_annotated_copy_round_trips_through_the_cli(tmp_path):
-    if not CLI.exists() or subprocess.run([str(CLI), "--help"], capture_output=True).returncode:
-        pytest.skip("the perfsettle command line is not available yet")
-    if not EXAMPLE.exists():
-        pytest.skip(f"{EXAMPLE} not found")
     first = tmp_path / "first"
     shutil.copytree(EXAMPLE / "inbox", first / "inbox")
     done = _run(first / "inbox", first / "outbox", first / "store.sqlite")
@@ -656,15 +654,14 @@ def _annotate_in_child(src: Path, dest: Path, budget: int, values: bool = False)
     that aborts must not take the tests down."""
     call = (f"_read_values(Path({str(src)!r}))" if values else
             f"write_annotated(Path({str(src)!r}), Path({str(dest)!r}), [], [], max_full_load_cells={budget})")
-    code = ("import sys; from pathlib import Path; from perfsettle.annotate import *\n"
-            "from perfsettle.annotate import _read_values\n"
+    code = ("import sys; from pathlib import Path; from perfsettle.outputs.annotate import *\n"
+            "from perfsettle.outputs.annotate import _read_values\n"
             "try:\n"
             f"    {call}\n"
             "    print('done')\n"
             "except UnreadableWorkbook as e:\n"
             "    print('refused:', e)\n")
-    return subprocess.run([str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"),
-                           "-c", code], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
 def test_a_shared_strings_bomb_is_refused_before_calamine_reads_it(src, tmp_path):

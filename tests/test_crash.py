@@ -19,7 +19,7 @@ import pytest
 
 from builders import contract, kpis, workbook
 from conftest import EXAMPLES
-from perfsettle import faults
+from perfsettle.infra import faults
 from perfsettle.cli import main
 
 STEP1 = EXAMPLES / "portfolio-basic" / "step-1" / "inbox" / "portfolio.xlsx"

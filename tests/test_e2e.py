@@ -98,7 +98,7 @@ def test_libreoffice_reads_a_large_input_copy_with_its_annotations(tmp_path):
     XML): LibreOffice re-saves it with the same sheets, values, comments and fills."""
     import openpyxl
     from test_annotate import AMBER, RED, cell_values, diagnostics, make_input, results
-    from perfsettle.annotate import write_annotated
+    from perfsettle.outputs.annotate import write_annotated
 
     soffice = need("soffice")
     src = make_input(tmp_path / "in.xlsx")

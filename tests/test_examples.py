@@ -1,13 +1,15 @@
-"""Every worked close of ../shared/examples, step after step against one store, to the cent."""
+"""Every worked close of examples/ (a copy of ../shared/examples), step after step against one
+store, to the cent."""
 from __future__ import annotations
 
+import filecmp
 from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, SHARED_EXAMPLES
 
-SCENARIOS = sorted(p for p in EXAMPLES.iterdir() if p.is_dir()) if EXAMPLES.exists() else []
+SCENARIOS = sorted(p for p in EXAMPLES.iterdir() if p.is_dir())
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
@@ -25,4 +27,19 @@ def test_example_reproduces_expected_csvs(scenario: Path, ws):
 
 
 def test_examples_are_present():
-    assert len(SCENARIOS) >= 2
+    assert len(SCENARIOS) >= 5
+
+
+def _differences(a: Path, b: Path) -> list[str]:
+    cmp = filecmp.dircmp(a, b)
+    out = [f"only in {a}: {n}" for n in cmp.left_only] + [f"only in {b}: {n}" for n in cmp.right_only]
+    _, mismatch, errors = filecmp.cmpfiles(a, b, cmp.common_files, shallow=False)
+    out += [f"differs: {a / n}" for n in mismatch + errors]
+    for sub in cmp.common_dirs:
+        out += _differences(a / sub, b / sub)
+    return out
+
+
+@pytest.mark.skipif(not SHARED_EXAMPLES.is_dir(), reason="no ../shared/examples beside this clone")
+def test_the_copy_equals_the_shared_examples():
+    assert _differences(EXAMPLES, SHARED_EXAMPLES) == []

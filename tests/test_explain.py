@@ -14,13 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from perfsettle import formatting, months
-from perfsettle.explain import explain
-from perfsettle.model import (Contract, ContractResult, ExitResult, Kpi, KpiResult, MonthResult,
-                              Reading, Terms)
-from perfsettle.settle import settle
+from perfsettle.outputs import formatting
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "examples"
+from perfsettle.core import months
+from perfsettle.outputs.explain import explain
+from perfsettle.core.model import (Contract, ContractResult, ExitResult, Kpi, KpiResult, MonthResult,
+                              Reading, Terms)
+from perfsettle.core.settle import settle
+
+from conftest import EXAMPLES
 PORTFOLIO = EXAMPLES / "portfolio-basic"
 OPENING = EXAMPLES / "opening-balance"
 

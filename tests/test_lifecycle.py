@@ -100,7 +100,7 @@ def test_exit_3_when_another_run_holds_the_lock(ws, capsys):
 
 
 def test_exit_4_on_an_internal_error_without_a_traceback(ws, monkeypatch, capsys):
-    import perfsettle.close as close
+    import perfsettle.core.close as close
 
     def broken(*a, **k):
         raise ZeroDivisionError("boom")

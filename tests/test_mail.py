@@ -14,7 +14,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from perfsettle import mail
+from perfsettle.core import addresses
+from perfsettle.delivery import smtp
+from perfsettle.outputs import messages
 
 LOCAL = "127.0.0.1"
 
@@ -22,7 +24,7 @@ LOCAL = "127.0.0.1"
 # --------------------------------------------------------------------------- addresses
 
 def test_recipients_are_split_and_checked():
-    valid, invalid = mail.parse_recipients(
+    valid, invalid = addresses.parse_recipients(
         "daf@valmont.example, achats@valmont.example; ; Jeanne Roux <jr@valmont.example>,"
         " pas-une-adresse, daf@valmont.example")
     assert valid == ["daf@valmont.example", "achats@valmont.example", "Jeanne Roux <jr@valmont.example>"]
@@ -35,7 +37,7 @@ def test_recipients_are_split_and_checked():
     "é@y.example", "Name <x@y.example> <z@y.example>",
 ])
 def test_invalid_or_injected_addresses_are_refused(bad):
-    valid, invalid = mail.parse_recipients(bad)
+    valid, invalid = addresses.parse_recipients(bad)
     assert not any("spy@evil.example" in v for v in valid)
     assert invalid
     with pytest.raises(ValueError):
@@ -50,7 +52,7 @@ def message(**kw) -> email.message.EmailMessage:
                 text="Total à facturer : 12 345,67 €\n", html="<p>Total à facturer : 12 345,67 €</p>",
                 msgid_seed="run-1/C-1", date=dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.timezone.utc))
     args.update(kw)
-    return mail.build_message(**args)
+    return messages.build_message(**args)
 
 
 def test_message_is_multipart_alternative_with_text_then_html():
@@ -90,23 +92,23 @@ def test_message_needs_a_recipient_and_a_valid_sender():
 
 
 def test_written_message_reads_back_identically(tmp_path):
-    path = mail.write_message(message(), tmp_path / "C-1.eml")
-    back = mail.read_message(path)
+    path = messages.write_message(message(), tmp_path / "C-1.eml")
+    back = messages.read_message(path)
     assert back["Message-ID"] == message()["Message-ID"]
     assert back.get_body(("plain",)).get_content() == "Total à facturer : 12 345,67 €\n"
     assert not (tmp_path / "C-1.eml.tmp").exists()
 
 
 def test_smtp_config_defaults_and_checks():
-    config = mail.SmtpConfig(host="smtp.example")
+    config = smtp.SmtpConfig(host="smtp.example")
     assert (config.port, config.security, config.password_env, config.timeout) == (
         587, "starttls", "PERFSETTLE_SMTP_PASSWORD", 30)
     with pytest.raises(FrozenInstanceError):
         config.port = 25
     with pytest.raises(ValueError):
-        mail.SmtpConfig(host="smtp.example", security="tls")
+        smtp.SmtpConfig(host="smtp.example", security="tls")
     with pytest.raises(ValueError):
-        mail.SmtpConfig(host="smtp.example\r\n")
+        smtp.SmtpConfig(host="smtp.example\r\n")
 
 
 # --------------------------------------------------------------------------- sending
@@ -167,8 +169,8 @@ def smtp_server():
         c.stop()
 
 
-def local_config(controller, **kw) -> mail.SmtpConfig:
-    return mail.SmtpConfig(host=LOCAL, port=controller.port, security="none", timeout=10, **kw)
+def local_config(controller, **kw) -> smtp.SmtpConfig:
+    return smtp.SmtpConfig(host=LOCAL, port=controller.port, security="none", timeout=10, **kw)
 
 
 def statements_on_disk(tmp_path, n=2):
@@ -176,7 +178,7 @@ def statements_on_disk(tmp_path, n=2):
     for i in range(1, n + 1):
         msg = message(to=[f"client{i}@client.example", "copy@client.example"],
                       subject=f"Relevé C-{i}", msgid_seed=f"run-1/C-{i}")
-        paths.append(mail.write_message(msg, tmp_path / f"C-{i}.eml"))
+        paths.append(messages.write_message(msg, tmp_path / f"C-{i}.eml"))
     return paths
 
 
@@ -185,7 +187,7 @@ def test_messages_are_delivered_once_and_recorded(tmp_path, smtp_server):
     server = smtp_server(box)
     log = SentLog()
     paths = statements_on_disk(tmp_path)
-    outcomes = mail.send_messages(paths, local_config(server), log)
+    outcomes = smtp.send_messages(paths, local_config(server), log)
     assert [o.status for o in outcomes] == ["sent", "sent"]
     assert [o.source for o in outcomes] == [str(p) for p in paths]
     assert box.envelopes == [("finance@agence.example", ["client1@client.example", "copy@client.example"]),
@@ -195,7 +197,7 @@ def test_messages_are_delivered_once_and_recorded(tmp_path, smtp_server):
     assert body.replace("\r\n", "\n") == "Total à facturer : 12 345,67 €\n"
     assert log.sent[outcomes[0].message_id] == ("client1@client.example, copy@client.example", "Relevé C-1")
 
-    again = mail.send_messages(paths, local_config(server), log)
+    again = smtp.send_messages(paths, local_config(server), log)
     assert [o.status for o in again] == ["already_sent", "already_sent"]
     assert all(o.ok and o.skipped for o in again)
     assert len(box.received) == 2
@@ -207,12 +209,12 @@ def test_a_refused_message_is_retried_by_the_next_send_without_duplicates(tmp_pa
     log = SentLog()
     paths = statements_on_disk(tmp_path)
 
-    first = mail.send_messages(paths, local_config(server), log)
+    first = smtp.send_messages(paths, local_config(server), log)
     assert [o.status for o in first] == ["failed", "sent"]
     assert "451" in first[0].error and "Try again later" in first[0].error
     assert not first[0].ok and not log.was_sent(first[0].message_id)
 
-    second = mail.send_messages(paths, local_config(server), log)
+    second = smtp.send_messages(paths, local_config(server), log)
     assert [o.status for o in second] == ["sent", "already_sent"]
     assert sorted(box.ids()) == sorted({o.message_id for o in first})   # each exactly once
     assert len(box.received) == 2 and box.attempts == 3
@@ -220,8 +222,8 @@ def test_a_refused_message_is_retried_by_the_next_send_without_duplicates(tmp_pa
 
 def test_an_unreachable_server_fails_every_message_without_raising(tmp_path):
     log = SentLog()
-    config = mail.SmtpConfig(host=LOCAL, port=free_port(), security="none", timeout=5)
-    outcomes = mail.send_messages(statements_on_disk(tmp_path, 3), config, log)
+    config = smtp.SmtpConfig(host=LOCAL, port=free_port(), security="none", timeout=5)
+    outcomes = smtp.send_messages(statements_on_disk(tmp_path, 3), config, log)
     assert [o.status for o in outcomes] == ["failed"] * 3
     assert all("SMTP session with 127.0.0.1" in o.error and "refused" in o.error.lower()
                for o in outcomes)
@@ -231,8 +233,8 @@ def test_an_unreachable_server_fails_every_message_without_raising(tmp_path):
 def test_starttls_is_required_unless_configured_otherwise(tmp_path, smtp_server):
     box = Mailbox()
     server = smtp_server(box)                    # this server offers no STARTTLS
-    config = mail.SmtpConfig(host=LOCAL, port=server.port, security="starttls", timeout=10)
-    outcomes = mail.send_messages(statements_on_disk(tmp_path, 1), config, SentLog())
+    config = smtp.SmtpConfig(host=LOCAL, port=server.port, security="starttls", timeout=10)
+    outcomes = smtp.send_messages(statements_on_disk(tmp_path, 1), config, SentLog())
     assert outcomes[0].status == "failed" and "STARTTLS" in outcomes[0].error.upper()
     assert box.received == []                    # never falls back to clear text
 
@@ -251,15 +253,15 @@ def test_login_uses_the_password_from_the_environment(tmp_path, smtp_server, mon
     monkeypatch.delenv("TEST_SMTP_PASSWORD", raising=False)
     paths = statements_on_disk(tmp_path, 1)
 
-    missing = mail.send_messages(paths, config, SentLog())
+    missing = smtp.send_messages(paths, config, SentLog())
     assert missing[0].status == "failed" and "TEST_SMTP_PASSWORD" in missing[0].error
 
     monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong")
-    wrong = mail.send_messages(paths, config, SentLog())
+    wrong = smtp.send_messages(paths, config, SentLog())
     assert wrong[0].status == "failed" and "535" in wrong[0].error
 
     monkeypatch.setenv("TEST_SMTP_PASSWORD", "s3cret")
-    assert [o.status for o in mail.send_messages(paths, config, SentLog())] == ["sent"]
+    assert [o.status for o in smtp.send_messages(paths, config, SentLog())] == ["sent"]
     assert len(box.received) == 1
 
 
@@ -267,7 +269,7 @@ def test_in_memory_messages_and_envelope_sender(smtp_server):
     box = Mailbox()
     server = smtp_server(box)
     log = SentLog()
-    outcomes = mail.send_messages([message()], local_config(server, sender="bounces@agence.example"), log)
+    outcomes = smtp.send_messages([message()], local_config(server, sender="bounces@agence.example"), log)
     assert outcomes[0].status == "sent" and outcomes[0].source == message()["Message-ID"]
     assert box.envelopes == [("bounces@agence.example", ["daf@client.example"])]
 
@@ -277,8 +279,8 @@ def test_unreadable_or_incomplete_files_are_reported(tmp_path, smtp_server):
     server = smtp_server(box)
     no_id = message()
     del no_id["Message-ID"]
-    paths = [tmp_path / "missing.eml", mail.write_message(no_id, tmp_path / "no-id.eml")]
-    outcomes = mail.send_messages(paths, local_config(server), SentLog())
+    paths = [tmp_path / "missing.eml", messages.write_message(no_id, tmp_path / "no-id.eml")]
+    outcomes = smtp.send_messages(paths, local_config(server), SentLog())
     assert [o.status for o in outcomes] == ["failed", "failed"]
     assert "No such file" in outcomes[0].error and outcomes[1].error == "no Message-ID"
     assert box.received == []
@@ -286,11 +288,11 @@ def test_unreadable_or_incomplete_files_are_reported(tmp_path, smtp_server):
 
 def test_long_accented_subject_is_encoded_in_short_lines_and_reads_back(tmp_path):
     subject = "Relevé de performance — octobre 2026 — Société Générale d'Études Numériques (C-ÉTI-0001) " * 3
-    data = mail.compose_message(sender="Finance <finance@agence.example>", to=["daf@client.example"],
+    data = messages.compose_message(sender="Finance <finance@agence.example>", to=["daf@client.example"],
                                 subject=subject, text="é\n", html="<p>é</p>", msgid_seed="s")
     head = data.split(b"\r\n\r\n", 1)[0]
     assert all(len(line) <= 78 for line in head.split(b"\r\n")), head
-    back = mail.read_message(mail.write_message(data, tmp_path / "m.eml"))
+    back = messages.read_message(messages.write_message(data, tmp_path / "m.eml"))
     assert back["Subject"] == " ".join(subject.split())
-    assert mail.compose_message(sender="a@b.example", to=["c@d.example"], subject="Plain subject",
+    assert messages.compose_message(sender="a@b.example", to=["c@d.example"], subject="Plain subject",
                                 text="x", html="x", msgid_seed="s").count(b"Subject: Plain subject\r\n") == 1

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builders import workbook
-from perfsettle import months
-from perfsettle.model import Contract, Kpi, Reading, Terms
-from perfsettle.settle import settle
+from perfsettle.core import months
+from perfsettle.core.model import Contract, Kpi, Reading, Terms
+from perfsettle.core.settle import settle
 
 CURRENCIES = ["EUR", "JPY", "BHD", "USD"]
 

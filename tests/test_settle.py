@@ -5,9 +5,9 @@ from dataclasses import replace
 from decimal import Decimal as D
 from fractions import Fraction
 
-from perfsettle.model import Contract, Kpi, Reading, Terms
-from perfsettle.money import round_money
-from perfsettle.settle import attainment, exit_status, settle, settle_contract, split_pool
+from perfsettle.core.model import Contract, Kpi, Reading, Terms
+from perfsettle.core.money import round_money
+from perfsettle.core.settle import attainment, exit_status, settle, settle_contract, split_pool
 
 
 def contract(**over) -> Contract:

@@ -26,9 +26,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfsettle import formatting as fmt
-from perfsettle import statements
-from perfsettle.model import (CloseReport, Contract, ContractResult, Diagnostic, ExitResult,
+from perfsettle.outputs import formatting as fmt
+from perfsettle.outputs import statements
+from perfsettle.core.model import (CloseReport, Contract, ContractResult, Diagnostic, ExitResult,
                               FileOutcome, Kpi, KpiResult, MonthResult, ReadingChange, Source,
                               Terms)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from perfsettle import months, schema
-from perfsettle.template import (ENUM_DISPLAY, INSTRUCTIONS_TITLE, example_rows, header,
+from perfsettle.core import months, schema
+from perfsettle.outputs.template import (ENUM_DISPLAY, INSTRUCTIONS_TITLE, example_rows, header,
                                  sheet_title, write_template)
 
 TODAY = dt.date(2026, 11, 30)
@@ -265,7 +265,7 @@ def _canonical_examples(lang):
 
 def test_template_passes_validation_without_finding(book):
     """Validation layers (intake + validate) find nothing in the template as written."""
-    from perfsettle import intake, validate
+    from perfsettle.inputs import reading as intake, validation as validate
 
     lang, path, _ = book
     period = months.add(months.from_date(TODAY), -1)
@@ -281,9 +281,9 @@ def test_template_passes_validation_without_finding(book):
 
 def test_template_example_settles_cleanly(book):
     """The example contract, settled by the engine, earns every month without a hold."""
-    from perfsettle import intake, validate
-    from perfsettle.model import Terms
-    from perfsettle.settle import settle
+    from perfsettle.inputs import reading as intake, validation as validate
+    from perfsettle.core.model import Terms
+    from perfsettle.core.settle import settle
 
     lang, path, _ = book
     period = months.add(months.from_date(TODAY), -1)
@@ -333,7 +333,7 @@ def test_libreoffice_opens_and_resaves(lang, tmp_path):
     ods = out / f"modele-{lang}.ods"
     assert ods.is_file() and ods.stat().st_size > 0
     # What LibreOffice wrote back reads as the same input (sheets, headers, rows).
-    from perfsettle import intake, validate
+    from perfsettle.inputs import reading as intake, validation as validate
     parsed = validate.parse_workbook(ods.name, intake.read_raw(ods))
     result = validate.check_run([parsed], {}, {}, months.add(months.from_date(TODAY), -1))
     assert [d.line() for d in parsed.diagnostics + list(result.diagnostics)] == []

@@ -8,9 +8,9 @@ import openpyxl
 import pytest
 
 from builders import contract, kpis, readings, workbook
-from perfsettle.cells import parse_number_text, to_month
-from perfsettle.intake import read_raw
-from perfsettle.validate import check_run, parse_workbook
+from perfsettle.inputs.cells import parse_number_text, to_month
+from perfsettle.inputs.reading import read_raw
+from perfsettle.inputs.validation import check_run, parse_workbook
 
 
 def check(path, stored_contracts=None, stored_kpis=None, period="2026-06"):

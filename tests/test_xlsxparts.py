@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from perfsettle import xlsxparts
-from perfsettle.xlsxparts import Cell, Note, Styles, Table
+from perfsettle.outputs import xlsxparts
+from perfsettle.outputs.xlsxparts import Cell, Note, Styles, Table
 
 MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 

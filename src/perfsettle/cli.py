@@ -14,9 +14,11 @@ import sys
 import traceback
 from pathlib import Path
 
-from . import __version__, months
-from .config import ConfigError, Settings, load, override
-from .pipeline import (EXIT_FINDINGS, EXIT_INTERNAL, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, read_workbook, run,
+from perfsettle import __version__
+
+from perfsettle.core import months
+from perfsettle.config import ConfigError, Settings, load, override
+from perfsettle.pipeline import (EXIT_FINDINGS, EXIT_INTERNAL, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, read_workbook, run,
                        send_outputs, utcnow)
 
 log = logging.getLogger("perfsettle")
@@ -162,7 +164,7 @@ def cmd_run(args) -> int:
         if args.verbose:
             for d in f.diagnostics:
                 print("  " + d.line(), file=sys.stderr)
-    from .exports import totals
+    from perfsettle.outputs.exports import totals
     settled = sum(r.status == "settled" for r in report.results)
     excluded = sum(r.status == "excluded" for r in report.results)
     money = "; ".join(f"{v['invoice_now']} {ccy}" for ccy, v in (result.totals or totals(report)).items()) or "nothing"
@@ -179,9 +181,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .pipeline import parse
-    from .store import Store
-    from .validate import check_run
+    from perfsettle.pipeline import parse
+    from perfsettle.store import Store
+    from perfsettle.inputs.validation import check_run
     s = settings_from(args)
     stored_contracts, stored_kpis = {}, {}
     if s.store.exists():
@@ -203,7 +205,7 @@ def cmd_check(args) -> int:
             print(d.line())
             errors += d.is_error
         if args.annotate:
-            from . import annotate
+            from perfsettle.outputs import annotate
             args.annotate.mkdir(parents=True, exist_ok=True)
             annotate.write_annotated(paths[wb.name], args.annotate / (Path(wb.name).stem + ".annotated.xlsx"),
                                      wb.diagnostics, [], s.language)
@@ -213,16 +215,16 @@ def cmd_check(args) -> int:
 
 
 def cmd_template(args) -> int:
-    from .template import write_template
+    from perfsettle.outputs.template import write_template
     path = write_template(args.file, args.lang)
     print(f"template written: {path}")
     return EXIT_OK
 
 
 def cmd_explain(args) -> int:
-    from .explain import explain
-    from .settle import settle
-    from .store import Store
+    from perfsettle.outputs.explain import explain
+    from perfsettle.core.settle import settle
+    from perfsettle.store import Store
     s = settings_from(args)
     if not s.store.exists():
         raise Usage(f"no store at {s.store}: run a close first")
@@ -233,7 +235,7 @@ def cmd_explain(args) -> int:
         period = args.period or store.latest_closed_period()
         if period is None:
             raise Usage("no close recorded yet: give --period")
-        from .model import Terms
+        from perfsettle.core.model import Terms
         terms = Terms(contracts[args.contract], tuple(sorted(kpis.get(args.contract, {}).values(), key=lambda k: k.kpi_id)))
         ledger = store.closed()
         for k, a in store.opening().items():
@@ -252,7 +254,7 @@ def cmd_explain(args) -> int:
 
 
 def cmd_history(args) -> int:
-    from .store import Store
+    from perfsettle.store import Store
     s = settings_from(args)
     if not s.store.exists():
         print("no store yet: no close recorded")

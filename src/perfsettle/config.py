@@ -68,7 +68,7 @@ def load(path: Path | None, base: Path | None = None) -> Settings:
         elif key == "limits":
             if not isinstance(value, dict):
                 raise ConfigError("limits must be a table ([limits])")
-            from .preflight import Limits
+            from perfsettle.inputs.preflight import Limits
             try:
                 Limits.from_mapping(value)
             except ValueError as exc:
@@ -130,7 +130,7 @@ def check(s: Settings) -> None:
         raise ConfigError(f"smtp.security must be starttls, ssl or none (found {s.smtp.security!r})")
     if not 0 < s.smtp.port < 65536:
         raise ConfigError(f"smtp.port must be between 1 and 65535 (found {s.smtp.port})")
-    from .mail import parse_recipients
+    from perfsettle.core.addresses import parse_recipients
     for addr in (s.sender, *s.finance_recipients):
         good, bad = parse_recipients(addr)
         if bad or len(good) != 1 or "\n" in addr or "\r" in addr:

@@ -16,7 +16,6 @@ import ctypes
 import datetime as dt
 import gc
 import hashlib
-import json
 import logging
 import multiprocessing
 import os
@@ -28,16 +27,22 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import annotate, exports, mail, months, preflight
-from .config import ConfigError, Settings
-from .faults import checkpoint
-from .intake import RawWorkbook, candidates, fingerprint, looks_incomplete
-from .close import Known, close, ledger_lines
-from .model import CloseReport, Diagnostic, FileOutcome
-from .procs import die_with_parent
-from .money import format_money
-from .store import Store
-from .validate import ParsedWorkbook, check_run, file_error, parse_workbook
+from perfsettle.outputs import annotate, exports
+from perfsettle.delivery import smtp
+from perfsettle.delivery.publish import clean_stale_staging, complete, plan_moves, recover
+
+from perfsettle.core import months
+
+from perfsettle.inputs import preflight
+from perfsettle.config import ConfigError, Settings
+from perfsettle.infra.faults import checkpoint
+from perfsettle.inputs.reading import RawWorkbook, candidates, fingerprint, looks_incomplete
+from perfsettle.core.close import Known, close, ledger_lines
+from perfsettle.core.model import CloseReport, Diagnostic, FileOutcome
+from perfsettle.infra.procs import die_with_parent
+from perfsettle.core.money import format_money
+from perfsettle.store import Store
+from perfsettle.inputs.validation import ParsedWorkbook, check_run, file_error, parse_workbook
 
 log = logging.getLogger("perfsettle")
 
@@ -172,7 +177,7 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
 
         # render into staging
         staging = settings.outbox / ".staging" / run_id
-        _clean_stale_staging(settings.outbox, store)
+        clean_stale_staging(settings.outbox, store)
         staging.mkdir(parents=True)
         outputs = render(report, staging, settings, timings, lap)
         totals = exports.totals(report)   # once: the log, the manifest, the store and the CLI show them
@@ -194,7 +199,7 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
             return RunResult(exit_code, report, outdir, timings=timings, totals=totals, memory=memory)
 
         # store: one transaction
-        plan = {"outdir": str(settings.outbox / period), "moves": _plan_moves(files, settings.inbox, period)}
+        plan = {"outdir": str(settings.outbox / period), "moves": plan_moves(files, settings.inbox, period)}
         store.commit_run(run_id=run_id, period=period, started_at=started, now=utcnow(), intake=intake,
                          ledger_lines=ledger_lines(report), files=files, staging=str(staging), plan=plan,
                          totals=totals, exit_code=exit_code)
@@ -215,16 +220,16 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
 
 def send_outputs(settings: Settings, period: str) -> int:
     """E-mail the .eml files of ``outbox/<period>/`` not sent yet; returns the number of failures."""
-    paths = mail.outbox_messages(settings.outbox / period)
+    paths = smtp.outbox_messages(settings.outbox / period)
     if not paths:
         return 0
-    smtp = mail.SmtpConfig(host=settings.smtp.host, port=settings.smtp.port, security=settings.smtp.security,
-                           user=settings.smtp.user, password_env=settings.smtp.password_env,
-                           sender=settings.sender, timeout=settings.smtp.timeout)
-    if not smtp.host:
+    if not settings.smtp.host:
         raise ConfigError("sending needs an SMTP host: set [smtp] host in perfsettle.toml")
+    config = smtp.SmtpConfig(host=settings.smtp.host, port=settings.smtp.port, security=settings.smtp.security,
+                             user=settings.smtp.user, password_env=settings.smtp.password_env,
+                             sender=settings.sender, timeout=settings.smtp.timeout)
     with Store(settings.store) as store:
-        outcomes = mail.send_messages(paths, smtp, store)
+        outcomes = smtp.send_messages(paths, config, store)
     failed = [o for o in outcomes if not getattr(o, "ok", False) and not getattr(o, "skipped", False)]
     for o in failed:
         log.warning("not sent: %s", o)
@@ -287,7 +292,7 @@ class _Job:
 
 
 def _render_jobs(report: CloseReport, outdir: Path, settings: Settings) -> list[_Job]:
-    from . import statements   # Jinja2, Babel and css-inline load only when HTML is written
+    from perfsettle.outputs import statements   # Jinja2, Babel and css-inline load only when HTML is written
     (outdir / "annotated").mkdir(exist_ok=True)
     jobs = [_Job("csv", name, "csv", _write_csv, (outdir / name, make, report))
             for name, make in (("settlement.csv", exports.settlement_csv),
@@ -526,93 +531,3 @@ def _unique_name(name: str, taken) -> str:
     while f"{stem} ({i}){suffix}" in taken:
         i += 1
     return f"{stem} ({i}){suffix}"
-
-
-# --------------------------------------------------------------------------- delivery, recovery
-
-def _plan_moves(files: list[FileOutcome], inbox: Path, period: str) -> list[list[str]]:
-    moves, taken = [], set()
-    for f in files:
-        folder = "rejected" if f.outcome == "rejected" else "processed"
-        dest_dir = inbox / folder / period
-        src = Path(f.path)
-        dest = dest_dir / src.name
-        i = 2
-        while dest.exists() or str(dest) in taken:
-            dest = dest_dir / f"{src.stem} ({i}){src.suffix}"
-            i += 1
-        taken.add(str(dest))
-        moves.append([str(src), str(dest)])
-    return moves
-
-
-def complete(store: Store, run_id: str, period: str, staging: str, plan: dict) -> None:
-    """Publish a committed run's outputs and move its inputs; safe to repeat after a crash."""
-    publish(Path(staging), Path(plan["outdir"]), run_id)
-    for src, dest in plan["moves"]:
-        s, d = Path(src), Path(dest)
-        if s.exists() and not d.exists():
-            d.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(s, d)
-            checkpoint(f"moved {s.name}")
-    store.finish_run(run_id, utcnow())
-
-
-def _manifest_run(outdir: Path) -> str | None:
-    try:
-        return json.loads((outdir / "manifest.json").read_text(encoding="utf-8"))["run_id"]
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def publish(staging: Path, outdir: Path, run_id: str) -> None:
-    """Move staged outputs into ``outdir``; the outputs they replace go to superseded/<their run>/.
-
-    Each step is one rename, and every step is recognised when repeated after a crash.
-    """
-    parent = outdir.parent
-    current = _manifest_run(outdir) if outdir.exists() else None
-    if outdir.exists() and current != run_id:
-        old = parent / f".old-{outdir.name}-{current or 'unknown'}"
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(outdir, old)
-        checkpoint("set aside earlier outputs")
-    if staging.exists() and not outdir.exists():
-        os.replace(staging, outdir)
-        checkpoint("published")
-    for old in sorted(parent.glob(f".old-{outdir.name}-*")):
-        old_run = old.name[len(f".old-{outdir.name}-"):]
-        superseded = outdir / "superseded"
-        superseded.mkdir(exist_ok=True)
-        nested = old / "superseded"
-        if nested.exists():
-            for child in nested.iterdir():
-                if not (superseded / child.name).exists():
-                    os.replace(child, superseded / child.name)
-            nested.rmdir()
-        target = superseded / old_run
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(old, target)
-        checkpoint("superseded")
-
-
-def recover(store: Store) -> list[tuple[str, int]]:
-    """Complete the runs a crash interrupted after their commit: [(run_id, exit_code)]."""
-    done = []
-    for run_id, period, staging, plan, exit_code in store.pending_runs():
-        complete(store, run_id, period, staging, json.loads(plan))
-        done.append((run_id, exit_code))
-    return done
-
-
-def _clean_stale_staging(outbox: Path, store: Store) -> None:
-    """Staging folders of runs that never committed are leftovers of a crash: remove them."""
-    root = outbox / ".staging"
-    if not root.exists():
-        return
-    pending = {Path(p[2]).name for p in store.pending_runs()}
-    for child in root.iterdir():
-        if child.name not in pending:
-            shutil.rmtree(child, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Delivering a close: publishing staged outputs, moving inputs, sending messages over SMTP."""

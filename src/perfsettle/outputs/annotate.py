@@ -1,0 +1,1010 @@
+"""Workbooks people read: the annotated copy of each input and the close workbook (SPEC §5).
+
+``write_annotated`` copies one input workbook and marks every finding at its cell (a comment
+and a red or amber fill), lists the findings in an ``Issues``/``Anomalies`` sheet with links
+to the cells, and adds result sheets for the workbook's contracts. The copy stays a valid
+input: input cell values are never changed and the added sheets match no input sheet name.
+
+Three ways to make the copy, chosen by what the source is:
+
+- an OOXML workbook under the cell budget: openpyxl load + modify + save, so sheets, styles,
+  formulas and widths are kept. openpyxl saves formulas without their cached values and
+  numbers with 16 significant digits; both are copied back from the source, so that readers
+  without a calculation engine (calamine, pandas) read exactly the original values;
+- an OOXML workbook above the cell budget: its parts are copied as they are and the
+  annotations are added to them as XML (``xlsxparts``): new sheets written row by row,
+  comments, fills appended to its styles. Nothing of the input is rewritten, so this is fast
+  and lean at hundreds of thousands of rows, and keeps everything;
+- a workbook openpyxl cannot load (.xls, .ods), or a large one ``xlsxparts`` does not edit
+  (e.g. an earlier annotated copy): a copy of the values read with python-calamine, written
+  row by row (xlsxwriter, constant memory) with the same annotations and a note in the
+  Issues sheet that formatting was not preserved.
+
+python-calamine aborts the process on some hostile files (EXCEL-FACTS), so an OOXML file is
+checked before it reads it (``_check_zip``); openpyxl is not affected by those files.
+
+``write_close_workbook`` writes ``settlement-<period>.xlsx``: the invoice lines of the close,
+totals per currency and the status of every contract.
+
+Every text written here goes through ``_text``: control characters removed, at most 32,767
+characters, and never stored as a formula.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import posixpath
+import re
+import tempfile
+import warnings
+import zipfile
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import defusedxml.ElementTree as SafeET
+import openpyxl
+import python_calamine
+import xlsxwriter
+import xlsxwriter.worksheet
+from openpyxl.cell.cell import MergedCell
+from openpyxl.comments import Comment
+from openpyxl.styles import Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.cell import column_index_from_string, range_boundaries
+from openpyxl.worksheet.hyperlink import Hyperlink
+
+from perfsettle.core import months, schema
+
+from perfsettle.outputs import xlsxparts
+from perfsettle.core.model import CloseReport, ContractResult, Diagnostic
+from perfsettle.core.money import format_number, minor_digits
+
+RED = "FFFFC7CE"        # fill of a cell with an error
+AMBER = "FFFFE699"      # fill of a cell with a warning only
+HEADER_FILL = "FFD9E1F2"
+MARK = "[perfsettle]"   # first line of the comment block this module writes
+AUTHOR = "perfsettle"
+FORMULA_START = xlsxparts.FORMULA_START
+_RANK = {"error": 0, "warning": 1, "info": 2}
+
+LABELS = {
+    "fr": {
+        "error": "ERREUR", "warning": "AVERTISSEMENT", "info": "INFO",
+        "none": "Aucune anomalie.",
+        "streamed": "Classeur volumineux (environ {cells} cellules) : copie en valeurs seules ; "
+                    "mise en forme, formules et commentaires d'origine non conservés.",
+        "converted": "Classeur {suffix} converti en .xlsx : valeurs seules ; mise en forme et "
+                     "formules d'origine non conservées.",
+        "current": "mois courant", "catch_up": "mois antérieur, première facturation",
+        "adjustment": "ajustement", "out_of_term": "hors durée du contrat (avoir)",
+        "new_reading": "nouveau relevé", "held": "retenu",
+    },
+    "en": {
+        "error": "ERROR", "warning": "WARNING", "info": "INFO",
+        "none": "No findings.",
+        "streamed": "Large workbook (about {cells} cells): values-only copy; original "
+                    "formatting, formulas and comments not preserved.",
+        "converted": "{suffix} workbook converted to .xlsx: values only; original formatting "
+                     "and formulas not preserved.",
+        "current": "current month", "catch_up": "earlier month, first invoice",
+        "adjustment": "adjustment", "out_of_term": "outside the contract term (credit)",
+        "new_reading": "new reading", "held": "held",
+    },
+}
+
+# Added sheets: title and headers per language. None of the titles is an input sheet name.
+SHEETS = {
+    "issues": {
+        "fr": ("Anomalies", ["gravité", "code", "cellule", "contrat", "message"]),
+        "en": ("Issues", ["severity", "code", "cell", "contract", "message"]),
+    },
+    "settlement": {
+        "fr": ("Règlement", ["contrat", "mois", "devise", "honoraires", "fixe", "variable",
+                             "acquis", "retenu", "différé", "perdu", "bonus_malus", "bonus",
+                             "malus", "dû", "déjà facturé", "à facturer"]),
+        "en": ("Settlement", ["contract", "month", "currency", "fee", "fixed", "pool", "earned",
+                              "held", "deferred", "forfeited", "bonus_malus", "bonus", "malus",
+                              "due", "invoiced_before", "invoice_now"]),
+    },
+    "kpis": {
+        "fr": ("Résultats KPI", ["contrat", "mois", "indicateur", "nom", "statut", "valeur",
+                                 "niveau objectif", "niveau plancher", "atteinte", "enveloppe",
+                                 "acquis", "retenu", "différé", "perdu", "motif"]),
+        "en": ("KPI results", ["contract", "month", "kpi", "name", "status", "value",
+                               "target level", "floor level", "attainment", "pool", "earned",
+                               "held", "deferred", "forfeited", "reason"]),
+    },
+    "flags": {
+        "fr": ("Alertes", ["contrat", "alerte", "mois", "mois évalué", "indicateur", "statut",
+                           "valeur", "seuil", "motif"]),
+        "en": ("Flags", ["contract", "flag", "month", "evaluated month", "kpi", "status",
+                         "value", "threshold", "reason"]),
+    },
+    "lines": {
+        "fr": ("Lignes de facture", ["contrat", "client", "prestataire", "mois", "devise",
+                                     "ligne", "dû", "déjà facturé", "à facturer", "détail"]),
+        "en": ("Invoice lines", ["contract", "client", "provider", "month", "currency", "line",
+                                 "due", "invoiced before", "invoice now", "detail"]),
+    },
+    "totals": {
+        "fr": ("Totaux", ["devise", "lignes", "mois courant", "mois antérieurs", "à facturer"]),
+        "en": ("Totals", ["currency", "lines", "current month", "earlier months", "invoice now"]),
+    },
+    "contracts": {
+        "fr": ("Synthèse contrats", ["contrat", "client", "prestataire", "devise", "statut",
+                                     "statut sortie", "erreurs", "avertissements", "à facturer",
+                                     "mois de sortie", "motif sortie"]),
+        "en": ("Contract status", ["contract_id", "client", "provider", "currency", "status",
+                                   "exit_status", "errors", "warnings", "invoice_now",
+                                   "exit month", "exit reason"]),
+    },
+}
+FLAG_WORDS = {"fr": {"exit": "sortie", "hold": "retenue", "dispute": "litige", "contract": "contrat"},
+              "en": {"exit": "exit", "hold": "hold", "dispute": "dispute", "contract": "contract"}}
+ANNOTATION_SHEETS = ("issues", "settlement", "kpis", "flags")
+_RESERVED = {SHEETS[k][lang][0].casefold() for k in ANNOTATION_SHEETS for lang in ("fr", "en")}
+
+
+class UnreadableWorkbook(ValueError):
+    """Neither openpyxl nor python-calamine can read the source workbook."""
+
+
+# --------------------------------------------------------------------------- tables
+
+_Cell = xlsxparts.Cell     # value, number format, internal link (e.g. "'KPIs'!F7")
+_Table = xlsxparts.Table   # title, headers, rows (plain values or _Cell; any iterable)
+
+
+def _lang(lang: str) -> str:
+    return "en" if lang == "en" else "fr"
+
+
+def _text(value: str) -> str:
+    """A string safe for a cell: no control characters, at most 32,767 characters."""
+    return xlsxparts.clean(value)
+
+
+def money_format(currency: str) -> str:
+    digits = minor_digits(currency)
+    return "#,##0." + "0" * digits if digits else "#,##0"
+
+
+def _money(amount: Decimal | None, currency: str) -> _Cell | None:
+    return None if amount is None else _Cell(float(amount), money_format(currency))
+
+
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _widths(table: _Table) -> list[float]:
+    return xlsxparts.column_widths(table.headers, table.rows)
+
+
+# --------------------------------------------------------------------------- findings
+
+def _message(d: Diagnostic, lang: str) -> str:
+    return d.message_fr if lang == "fr" and d.message_fr else d.message
+
+
+def _location(sheet: str, row: int | None, column: str) -> str:
+    quoted = "'" + sheet.replace("'", "''") + "'"
+    return f"{quoted}!{column or 'A'}{row or 1}"
+
+
+def _resolve_sheet(name: str, titles: Sequence[str]) -> str | None:
+    """The workbook's sheet a finding names: exact, then ignoring case, then schema.key."""
+    if not name:
+        return None
+    for same in (lambda t: t == name, lambda t: t.casefold() == name.casefold(),
+                 lambda t: schema.key(t) == schema.key(name)):
+        for t in titles:
+            if same(t):
+                return t
+    return None
+
+
+def _cell_findings(diagnostics: Iterable[Diagnostic], titles: Sequence[str]):
+    """{(sheet, row, column index): [diagnostics]} for the findings that have a cell."""
+    cells: dict[tuple[str, int, int], list[Diagnostic]] = defaultdict(list)
+    for d in diagnostics:
+        sheet = _resolve_sheet(d.source.sheet, titles)
+        if sheet is None:
+            continue
+        row = d.source.row or 1
+        try:
+            col = column_index_from_string(d.source.column) if d.source.column else 1
+        except ValueError:
+            col = 1
+        cells[(sheet, row, col)].append(d)
+    return cells
+
+
+def _comment_text(diags: Sequence[Diagnostic], lang: str) -> str:
+    labels = LABELS[lang]
+    lines = [MARK] + [f"{labels.get(d.severity, d.severity.upper())} [{d.code}] {_message(d, lang)}"
+                      for d in sorted(diags, key=lambda d: _RANK.get(d.severity, 9))]
+    return _text("\n".join(lines))
+
+
+def _fill_color(diags: Sequence[Diagnostic]) -> str:
+    return RED if any(d.is_error for d in diags) else AMBER
+
+
+def _issues_table(diagnostics: Sequence[Diagnostic], titles: Sequence[str], lang: str,
+                  note: str = "") -> _Table:
+    title, headers = SHEETS["issues"][lang]
+    labels = LABELS[lang]
+    order = {t: i for i, t in enumerate(titles)}
+
+    def sort_key(d: Diagnostic):
+        sheet = _resolve_sheet(d.source.sheet, titles)
+        col = d.source.column
+        return (_RANK.get(d.severity, 9), sheet is not None, order.get(sheet, -1),
+                d.source.row or 0, len(col), col)
+
+    rows: list[list[object]] = []
+    if note:
+        rows.append([labels["info"], "format-not-preserved", "", "", note])
+    for d in sorted(diagnostics, key=sort_key):
+        sheet = _resolve_sheet(d.source.sheet, titles)
+        where: object = d.source.cell
+        if sheet is not None:
+            where = _Cell(d.source.cell, link=_location(sheet, d.source.row, d.source.column))
+        rows.append([labels.get(d.severity, d.severity), d.code, where, d.contract_id or "",
+                     _message(d, lang)])
+    if not diagnostics and not note:
+        rows.append(["", "", "", "", labels["none"]])
+    return _Table(title, headers, rows)
+
+
+# --------------------------------------------------------------------------- result sheets
+
+def _result_tables(results: Sequence[ContractResult], lang: str) -> list[_Table]:
+    """The Settlement, KPI results and Flags sheets; their rows are made as they are written."""
+    results = sorted(results, key=lambda r: r.contract_id)
+    tables = []
+    for kind, rows in (("settlement", _settlement_rows), ("kpis", _kpi_rows), ("flags", _flag_rows)):
+        title, headers = SHEETS[kind][lang]
+        tables.append(_Table(title, headers, rows(results, lang)))
+    return tables
+
+
+def _settlement_rows(results: Sequence[ContractResult], lang: str):
+    for r in results:
+        for m in sorted(r.months, key=lambda m: m.month):
+            cur = m.currency
+            fmt = money_format(cur)
+            yield [m.contract_id, m.month, cur] + [None if v is None else _Cell(float(v), fmt) for v in (
+                m.fee, m.fixed, m.pool, m.earned, m.held, m.deferred, m.forfeited)] + [
+                m.bonus_malus] + [None if v is None else _Cell(float(v), fmt) for v in (
+                    m.bonus, m.malus, m.due, m.invoiced_before, m.invoice_now)]
+
+
+def _kpi_rows(results: Sequence[ContractResult], lang: str):
+    for r in results:
+        names = {k.kpi_id: k.name for k in r.terms.kpis} if r.terms else {}
+        for m in sorted(r.months, key=lambda m: m.month):
+            fmt = money_format(m.currency)
+            for k in sorted(m.kpis, key=lambda k: k.kpi_id):
+                attainment = None if k.attainment is None else _Cell(float(k.attainment), "0.00%")
+                yield [k.contract_id, k.month, k.kpi_id, names.get(k.kpi_id, ""), k.status,
+                       _number(k.value), _number(k.target_level), _number(k.floor_level), attainment,
+                       _Cell(float(k.pool_k), fmt), _Cell(float(k.earned_k), fmt), _Cell(float(k.held_k), fmt),
+                       _Cell(float(k.deferred_k), fmt), _Cell(float(k.forfeited_k), fmt), k.reason]
+
+
+def _flag_rows(results: Sequence[ContractResult], lang: str):
+    words = FLAG_WORDS[lang]
+    for r in results:
+        c = r.terms.contract if r.terms else None
+        if r.status != "settled":
+            yield [r.contract_id, words["contract"], "", "", "", r.status, None, None, ""]
+        if r.exit.status not in ("", "n/a"):
+            e = r.exit
+            yield [r.contract_id, words["exit"], e.month, e.evaluated_month, c.exit_kpi if c else "",
+                   e.status, _number(e.value), _number(e.threshold), e.reason]
+        for m in sorted(r.months, key=lambda m: m.month):
+            if m.bonus_malus == "held":
+                yield [r.contract_id, words["hold"], m.month, "", c.bonus_kpi if c else "", "held",
+                       _number(m.bonus_value), _number(c.bonus_target) if c else None, m.bonus_reason]
+            for k in sorted(m.kpis, key=lambda k: k.kpi_id):
+                if k.status == "held":
+                    kind = "dispute" if "disputed" in k.reason else "hold"
+                    yield [r.contract_id, words[kind], k.month, k.evaluated_month, k.kpi_id, k.status, None,
+                           _number(k.target_level), k.reason]
+
+
+def _is_generated(title: str, header: Sequence[object], kinds: Iterable[str]) -> bool:
+    """A sheet this module wrote earlier: one of its titles with exactly its header row."""
+    for kind in kinds:
+        for t, headers in SHEETS[kind].values():
+            if title.casefold() == t.casefold() and list(header[:len(headers)]) == headers \
+                    and all(v in (None, "") for v in header[len(headers):]):
+                return True
+    return False
+
+
+def _free_title(title: str, taken: Iterable[str]) -> str:
+    taken = {t.casefold() for t in taken}
+    candidate, n = title, 1
+    while candidate.casefold() in taken or schema.sheet_for(candidate) is not None:
+        n += 1
+        candidate = f"{title} ({n})"
+    return candidate
+
+
+# --------------------------------------------------------------------------- public API
+
+def write_annotated(src: Path, dest: Path, diagnostics: Sequence[Diagnostic],
+                    results: Sequence[ContractResult], lang: str = "fr",
+                    max_full_load_cells: int = 300_000) -> Path:
+    """Write an annotated .xlsx copy of ``src`` and return its path (``dest`` with suffix .xlsx).
+
+    ``diagnostics`` are the findings of this workbook, ``results`` the settlement of its
+    contracts. Raises ``UnreadableWorkbook`` when the source cannot be read at all.
+    """
+    src, dest = Path(src), Path(dest).with_suffix(".xlsx")
+    lang = _lang(lang)
+    labels = LABELS[lang]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_path(dest)
+    try:
+        cells = _estimated_cells(src) if _is_zip(src) else 0
+        wb = _load_full(src) if cells <= max_full_load_cells else None
+        if wb is not None:
+            inputs = _annotate_openpyxl(wb, diagnostics, results, lang, note="")
+            wb.save(tmp)
+            _restore_exact_values(src, tmp, inputs)
+        elif not _add_annotations(src, tmp, diagnostics, results, lang):
+            sheets = _read_values(src)
+            cells = max(cells, sum(len(rows) * max(map(len, rows), default=0)
+                                   for _, _, rows in sheets))
+            if cells > max_full_load_cells:
+                note = labels["streamed"].format(cells=f"{cells:,}")
+            else:
+                note = labels["converted"].format(suffix=src.suffix or "?")
+            _write_streamed(sheets, tmp, diagnostics, results, lang, note)
+        return _publish(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _add_annotations(src: Path, out: Path, diagnostics, results, lang: str) -> bool:
+    """A large OOXML workbook copied part for part, with its annotations added (sheets,
+    comments, fills), formatting and formulas kept. False when the copy needs the values-only
+    way instead (see ``xlsxparts.Unsupported``)."""
+    if not _is_zip(src):
+        return False
+    try:
+        with zipfile.ZipFile(src) as z:
+            infos = z.infolist()
+            if any(i.file_size > MAX_PART_BYTES for i in infos):
+                return False
+            types = z.read("[Content_Types].xml")
+            if b"macroEnabled" in types or b"template.main" in types:
+                return False
+            _, sheets = xlsxparts.sheet_parts(z)
+        titles = [t for t, _, _ in sheets]
+        if any(t.casefold() in _RESERVED for t in titles):
+            return False   # an earlier annotated copy: its generated sheets are dropped the other way
+        notes: dict[str, list] = defaultdict(list)
+        for (sheet, row, col), diags in _cell_findings(diagnostics, titles).items():
+            notes[sheet].append(xlsxparts.Note(row - 1, col - 1, _comment_text(diags, lang), _fill_color(diags)))
+        tables = [_issues_table(diagnostics, titles, lang)]
+        if results:
+            tables += _result_tables(results, lang)
+        taken = list(titles)
+        for table in tables:
+            table.title = _free_title(table.title, taken)
+            taken.append(table.title)
+        edits = xlsxparts.Edits(tables, dict(notes), AUTHOR, tables[0].title if diagnostics else None)
+        xlsxparts.add_to_workbook(src, out, edits)
+        return True
+    except (xlsxparts.Unsupported, KeyError, ValueError, zipfile.BadZipFile, UnicodeDecodeError):
+        return False
+
+
+def write_close_workbook(report: CloseReport, dest: Path, lang: str = "fr") -> Path:
+    """Write ``settlement-<period>.xlsx`` (``dest``, or inside ``dest`` when it is a folder)."""
+    lang = _lang(lang)
+    dest = Path(dest)
+    if dest.is_dir():
+        dest = dest / f"settlement-{report.period}.xlsx"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tables = [_invoice_lines(report, lang), _totals(report, lang), _contract_rows(report, lang)]
+    tmp = _temp_path(dest)
+    try:
+        book = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False,
+                                              "strings_to_urls": False,
+                                              "strings_to_numbers": False,
+                                              "constant_memory": True})
+        formats = _XwFormats(book)
+        for table in tables:
+            _xw_put_table(book.add_worksheet(table.title), table, formats)
+        book.close()
+        return _publish(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _temp_path(dest: Path) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def _publish(tmp: Path, dest: Path) -> Path:
+    os.replace(tmp, dest)
+    return dest
+
+
+# --------------------------------------------------------------------------- openpyxl copy
+
+def _is_zip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == b"PK\x03\x04"
+
+
+_DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Z0-9:$]+)"')
+
+
+def _estimated_cells(path: Path) -> int:
+    """Cells of an OOXML workbook, from each sheet's dimension, bounded by its XML size.
+
+    A stray far cell gives a huge dimension but a small part, hence the bound; a part
+    without a dimension counts ~40 bytes of XML per cell. Not a zip of sheets: 0.
+    """
+    total = 0
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                name = info.filename
+                if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
+                    continue
+                with z.open(info) as f:
+                    head = f.read(4096)
+                m = _DIMENSION.search(head)
+                area = info.file_size // 40
+                if m:
+                    try:
+                        c1, r1, c2, r2 = range_boundaries(m.group(1).decode().replace("$", ""))
+                        area = (c2 - c1 + 1) * (r2 - r1 + 1)
+                    except (ValueError, TypeError):
+                        pass
+                total += min(area, info.file_size // 16)
+    except (zipfile.BadZipFile, OSError):
+        return 0
+    return total
+
+
+def _load_full(src: Path):
+    """The workbook loaded by openpyxl (formulas as written, macros dropped), or None."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wb = openpyxl.load_workbook(src, keep_vba=False, keep_links=True)
+    except Exception:
+        return None
+    wb.template = False
+    return wb
+
+
+def _strip_previous(ws) -> None:
+    """Remove the comments and fills an earlier annotation left on an input sheet."""
+    # ws._cells holds only the cells that exist; iter_rows() would create the missing ones.
+    for cell in [c for c in ws._cells.values() if c.comment is not None]:
+        text = cell.comment.text or ""
+        at = text.find(MARK)
+        if at < 0:
+            continue
+        rest = text[:at].rstrip("\n")
+        cell.comment = Comment(rest, cell.comment.author) if rest else None
+        if cell.fill is not None and cell.fill.fgColor is not None \
+                and cell.fill.fgColor.rgb in (RED, AMBER):
+            cell.fill = PatternFill()
+
+
+def _annotate_openpyxl(wb, diagnostics, results, lang: str, note: str) -> list[str]:
+    """Annotate ``wb`` in place; return the titles of its input sheets."""
+    active = wb.active.title if wb.active is not None else None
+    for ws in list(wb.worksheets):
+        if ws.title.casefold() in _RESERVED:
+            header = [c.value for c in next(ws.iter_rows(min_row=1, max_row=1), ())]
+            if _is_generated(ws.title, header, ANNOTATION_SHEETS):
+                wb.remove(ws)
+    inputs = [ws.title for ws in wb.worksheets]
+    for ws in wb.worksheets:
+        _strip_previous(ws)
+
+    for (sheet, row, col), diags in _cell_findings(diagnostics, inputs).items():
+        cell = _anchor(wb[sheet], row, col)
+        text = _comment_text(diags, lang)
+        if cell.comment is not None and cell.comment.text:
+            cell.comment = Comment(_text(cell.comment.text + "\n\n" + text), cell.comment.author)
+        else:
+            cell.comment = Comment(text, AUTHOR)
+        cell.comment.width = 360
+        cell.comment.height = min(40 + 30 * text.count("\n"), 400)
+        cell.fill = PatternFill(fill_type="solid", fgColor=_fill_color(diags))
+
+    tables = [_issues_table(diagnostics, inputs, lang, note)]
+    if results:
+        tables += _result_tables(results, lang)
+    added = []
+    for table in tables:
+        table.title = _free_title(table.title, wb.sheetnames)
+        ws = wb.create_sheet(table.title)
+        _put_table(ws, table)
+        added.append(ws)
+
+    # Open on the Issues sheet when there is something to see, else where the file opened.
+    visible = [ws for ws in wb.worksheets if ws.sheet_state == "visible"]
+    show = added[0] if diagnostics or active not in inputs else wb[active]
+    if show.sheet_state != "visible":
+        show = visible[0]
+    for ws in wb.worksheets:
+        ws.sheet_view.tabSelected = ws is show
+    wb.active = show
+    return inputs
+
+
+def _anchor(ws, row: int, col: int):
+    """The cell that carries a comment for (row, col): the top-left cell of a merged range."""
+    cell = ws.cell(row=row, column=col)
+    if isinstance(cell, MergedCell):
+        for rng in ws.merged_cells.ranges:
+            if rng.min_row <= row <= rng.max_row and rng.min_col <= col <= rng.max_col:
+                return ws.cell(row=rng.min_row, column=rng.min_col)
+    return cell
+
+
+def _put_value(cell, value: object) -> None:
+    """Write a value; a string is always stored as text, never as a formula."""
+    if isinstance(value, _Cell):
+        _put_value(cell, value.value)
+        if value.fmt:
+            cell.number_format = value.fmt
+        if value.link:
+            cell.hyperlink = Hyperlink(ref=cell.coordinate, location=value.link)
+            cell.font = Font(color="FF0563C1", underline="single")
+        return
+    if isinstance(value, str):
+        text = _text(value)
+        cell.value = text
+        cell.data_type = "s"
+        if text.startswith(FORMULA_START):
+            cell.quotePrefix = True
+        return
+    cell.value = value
+
+
+def _put_table(ws, table: _Table) -> None:
+    table.rows = list(table.rows)
+    header_font, header_fill = Font(bold=True), PatternFill("solid", fgColor=HEADER_FILL)
+    for col, name in enumerate(table.headers, 1):
+        cell = ws.cell(row=1, column=col)
+        _put_value(cell, name)
+        cell.font, cell.fill = header_font, header_fill
+    for r, row in enumerate(table.rows, 2):
+        for col, value in enumerate(row, 1):
+            if value is not None and value != "":
+                _put_value(ws.cell(row=r, column=col), value)
+    for col, width in enumerate(_widths(table), 1):
+        ws.column_dimensions[get_column_letter(col)].width = width
+    ws.freeze_panes = "A2"
+    last = get_column_letter(len(table.headers))
+    ws.auto_filter.ref = f"A1:{last}{max(len(table.rows) + 1, 2)}"
+
+
+# ------------------------------------------------------- values openpyxl does not keep
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _sheet_parts(z: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet title -> worksheet part, from xl/workbook.xml and its relationships."""
+    book = SafeET.fromstring(z.read("xl/workbook.xml"))
+    rels = SafeET.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+    targets = {r.get("Id"): r.get("Target", "") for r in rels}
+    parts = {}
+    for el in book.iter():
+        if _local(el.tag) != "sheet":
+            continue
+        rid = next((v for k, v in el.attrib.items() if _local(k) == "id"), None)
+        target = targets.get(rid)
+        if target:
+            path = target[1:] if target.startswith("/") else posixpath.join("xl", target)
+            parts[el.get("name")] = posixpath.normpath(path)
+    return parts
+
+
+_SRC_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
+_SRC_V = re.compile(rb"<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>")
+_SRC_F = re.compile(rb"<(?:\w+:)?f\b")
+_LONG_NUMBER = re.compile(rb"<(?:\w+:)?v>-?[0-9.]{18}")
+_ATTR_R = re.compile(rb'\br="([A-Z]{1,3}[0-9]+)"')
+_ATTR_T = re.compile(rb'\s+t="(\w+)"')
+_OUT_CELL = re.compile(rb'<c r="([A-Z]{1,3}[0-9]+)"((?:\s+[\w:]+="[^"]*")*)(?:/>|>(.*?)</c>)', re.S)
+_OUT_F = re.compile(rb"<f\b[^>]*>[^<]*</f>")
+_OUT_V = re.compile(rb"<v>([^<]*)</v>")
+
+
+def _truncated(text: bytes) -> bytes | None:
+    """The number as openpyxl writes it (16 significant digits) when that changes it."""
+    try:
+        exact = float(text)
+    except ValueError:
+        return None
+    short = b"%.16g" % exact
+    return short if float(short) != exact else None
+
+
+def _values_to_restore(data: bytes) -> dict[bytes, tuple[bytes, bytes, bool]]:
+    """{ref: (type, value as written in the source, is a formula)} for the cells of one
+    source sheet that openpyxl writes back differently: formulas lose their cached value,
+    numbers with 17 significant digits lose the last one."""
+    found = {}
+    if not (_SRC_F.search(data) or _LONG_NUMBER.search(data)):
+        return found
+    for m in _SRC_CELL.finditer(data):
+        body, ref = m.group(2), _ATTR_R.search(m.group(1))
+        v = _SRC_V.search(body) if body else None
+        if v is None or ref is None:
+            continue
+        t = _ATTR_T.search(m.group(1))
+        t = t.group(1) if t else b"n"
+        if _SRC_F.search(body):
+            if t in (b"n", b"b", b"e", b"str"):
+                found[ref.group(1)] = (t, v.group(1), True)
+        elif t == b"n" and _truncated(v.group(1)) is not None:
+            found[ref.group(1)] = (t, v.group(1), False)
+    return found
+
+
+def _restore_exact_values(src: Path, out: Path, titles: Sequence[str]) -> None:
+    """Put back into the openpyxl-written ``out`` the input values openpyxl did not keep.
+
+    openpyxl writes a formula without its cached value (a reader without a calculation
+    engine then reads it as empty) and a number with 16 significant digits
+    (0.30000000000000004 becomes 0.3). Both are copied back from ``src`` so that the copy
+    reads exactly as the original. Best effort: a source it cannot follow is left as is.
+    """
+    try:
+        with zipfile.ZipFile(src) as z:
+            src_parts = _sheet_parts(z)
+            names = set(z.namelist())
+            fixes = {t: _values_to_restore(z.read(src_parts[t])) for t in titles
+                     if src_parts.get(t) in names}
+        fixes = {t: f for t, f in fixes.items() if f}
+        if not fixes:
+            return
+        with zipfile.ZipFile(out) as z:
+            out_parts = _sheet_parts(z)
+            patched = {out_parts[t]: _OUT_CELL.sub(lambda m, f=f: _fix_cell(m, f),
+                                                   z.read(out_parts[t]))
+                       for t, f in fixes.items()}
+            tmp = out.with_name(out.name + ".patch")
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as w:
+                for info in z.infolist():
+                    w.writestr(info, patched.get(info.filename) or z.read(info.filename))
+        os.replace(tmp, out)
+    except (KeyError, OSError, zipfile.BadZipFile, SafeET.ParseError):
+        return
+
+
+def _fix_cell(m: re.Match, fixes) -> bytes:
+    hit = fixes.get(m.group(1))
+    body = m.group(3)
+    if hit is None or body is None:
+        return m.group(0)
+    t, text, formula = hit
+    v = _OUT_V.search(body)     # None for an empty <v/>
+    if formula:
+        f = _OUT_F.search(body)
+        if f is None or (v is not None and v.group(1)):
+            return m.group(0)
+        attrs = _ATTR_T.sub(b"", m.group(2)) + (b"" if t == b"n" else b' t="' + t + b'"')
+        return b'<c r="' + m.group(1) + b'"' + attrs + b">" + f.group(0) + b"<v>" + text + b"</v></c>"
+    if v is None or v.group(1) != _truncated(text):
+        return m.group(0)
+    return m.group(0).replace(v.group(0), b"<v>" + text + b"</v>")
+
+
+# --------------------------------------------------------------- values-only copies
+
+MAX_PART_BYTES = 512 << 20   # an uncompressed zip member larger than this is not read
+MAX_GRID_CELLS = 50_000_000  # rows x columns of one sheet read as a values grid
+_REF = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="([A-Z]{1,3})([0-9]+)"')
+_SST_TAG = re.compile(rb"<(?:\w+:)?sst\b[^>]*>")
+_SST_COUNT = re.compile(rb'\b(uniqueCount|count)="([0-9]+)"')
+
+
+def _check_zip(src: Path) -> None:
+    """Refuse an OOXML file that would make python-calamine abort or exhaust memory.
+
+    python-calamine aborts the process (SIGABRT, uncatchable) on a shared-strings table that
+    declares billions of entries and on a cell at the far end of the grid (EXCEL-FACTS), so
+    such files are refused before it sees them.
+    """
+    with zipfile.ZipFile(src) as z:
+        infos = z.infolist()
+        if any(i.file_size > MAX_PART_BYTES for i in infos):
+            raise UnreadableWorkbook(f"{src.name}: a part is larger than {MAX_PART_BYTES:,} bytes")
+        sheets = [i for i in infos if i.filename.startswith("xl/worksheets/")
+                  and i.filename.endswith(".xml")]
+        for info in infos:
+            if info.filename != "xl/sharedStrings.xml":
+                continue
+            with z.open(info) as f:
+                head = f.read(4096)
+            tag = _SST_TAG.search(head)
+            bound = {b"uniqueCount": info.file_size // 7,           # <si><t/></si> at least
+                     b"count": sum(i.file_size for i in sheets) // 16}  # one cell per use
+            for m in _SST_COUNT.finditer(tag.group(0) if tag else b""):
+                if int(m.group(2)) > bound[m.group(1)] + 1:
+                    raise UnreadableWorkbook(f"{src.name}: the shared-strings table declares "
+                                             f"{int(m.group(2)):,} entries")
+        for info in sheets:
+            rows, cols = 0, b"A"
+            for m in _REF.finditer(z.read(info)):
+                rows = max(rows, int(m.group(2)))
+                if (len(m.group(1)), m.group(1)) > (len(cols), cols):
+                    cols = m.group(1)
+            if rows * column_index_from_string(cols.decode()) > MAX_GRID_CELLS:
+                raise UnreadableWorkbook(f"{src.name}: a sheet spans {rows:,} rows to column "
+                                         f"{cols.decode()}")
+
+
+def _read_values(src: Path) -> list[tuple[str, bool, list[list[object]]]]:
+    """(title, hidden, rows from A1) of every worksheet, read with python-calamine."""
+    try:
+        if _is_zip(src):
+            _check_zip(src)
+        book = python_calamine.CalamineWorkbook.from_path(str(src))
+        sheets = []
+        for meta in book.sheets_metadata:
+            if meta.typ != python_calamine.SheetTypeEnum.WorkSheet:
+                continue
+            sheet = book.get_sheet_by_name(meta.name)
+            if sheet.total_height * sheet.total_width > MAX_GRID_CELLS:
+                raise UnreadableWorkbook(f"{src.name}: sheet {meta.name!r} is too large")
+            rows = sheet.to_python(skip_empty_area=False)
+            hidden = meta.visible != python_calamine.SheetVisibleEnum.Visible
+            sheets.append((meta.name, hidden, rows))
+        return sheets
+    except UnreadableWorkbook:
+        raise
+    except Exception as exc:
+        raise UnreadableWorkbook(f"{src.name}: {exc}") from exc
+
+
+def _date_format(value: object) -> str | None:
+    if isinstance(value, _dt.datetime):
+        return "yyyy-mm-dd hh:mm:ss" if value.time() != _dt.time() else "yyyy-mm-dd"
+    if isinstance(value, _dt.date):
+        return "yyyy-mm-dd"
+    if isinstance(value, _dt.time):
+        return "hh:mm:ss"
+    if isinstance(value, _dt.timedelta):
+        return "[hh]:mm:ss"
+    return None
+
+
+class _ExactWorksheet(xlsxwriter.worksheet.Worksheet):
+    """A worksheet that writes every number exactly.
+
+    xlsxwriter writes numbers with 16 significant digits, which changes an input value such
+    as 0.30000000000000004; this writes the shortest exact form (``repr``) instead.
+    """
+
+    def _xml_number_element(self, number, attributes=()) -> None:
+        attr = "".join(f' {k}="{self._escape_attributes(v)}"' for k, v in attributes)
+        text = repr(float(number)) if isinstance(number, float) else str(number)
+        self.fh.write(f"<c{attr}><v>{text}</v></c>")
+
+
+class _XwFormats:
+    """xlsxwriter formats, created once per (number format, fill, kind)."""
+
+    def __init__(self, book):
+        self.book, self.cache = book, {}
+
+    def get(self, num: str | None = None, fill: str | None = None, quote: bool = False,
+            header: bool = False, link: bool = False):
+        key = (num, fill, quote, header, link)
+        if key not in self.cache:
+            props = {}
+            if num:
+                props["num_format"] = num
+            if fill:
+                props.update(pattern=1, bg_color="#" + fill[2:])
+            if quote:
+                props["quote_prefix"] = True
+            if header:
+                props.update(bold=True, pattern=1, bg_color="#" + HEADER_FILL[2:])
+            if link:
+                props.update(font_color="#0563C1", underline=1)
+            self.cache[key] = self.book.add_format(props) if props else None
+        return self.cache[key]
+
+
+def _xw_write(ws, r: int, c: int, value: object, formats: _XwFormats, fill: str | None = None,
+              header: bool = False) -> None:
+    """Write one cell with xlsxwriter; a string is always text, never a formula."""
+    num = link = None
+    if isinstance(value, _Cell):
+        value, num, link = value.value, value.fmt, value.link
+    if isinstance(value, str):
+        text = _text(value)
+        fmt = formats.get(num, fill, text.startswith(FORMULA_START), header, bool(link))
+        if link:
+            ws.write_url(r, c, "internal:" + link, fmt, string=text or " ")
+        else:
+            ws.write_string(r, c, text, fmt)
+    elif isinstance(value, bool):
+        ws.write_boolean(r, c, value, formats.get(num, fill))
+    elif isinstance(value, (int, float)):
+        ws.write_number(r, c, value, formats.get(num, fill))
+    elif (date_fmt := _date_format(value)) is not None:
+        ws.write_datetime(r, c, value, formats.get(num or date_fmt, fill))
+    elif value is None or value == "":
+        if fill:
+            ws.write_blank(r, c, None, formats.get(num, fill))
+    else:
+        ws.write_string(r, c, _text(str(value)), formats.get(num, fill))
+
+
+def _xw_put_table(ws, table: _Table, formats: _XwFormats) -> None:
+    table.rows = list(table.rows)
+    for c, width in enumerate(_widths(table)):
+        ws.set_column(c, c, width)
+    ws.freeze_panes(1, 0)
+    ws.autofilter(0, 0, max(len(table.rows), 1), len(table.headers) - 1)
+    for c, name in enumerate(table.headers):
+        _xw_write(ws, 0, c, name, formats, header=True)
+    for r, row in enumerate(table.rows, 1):
+        for c, value in enumerate(row):
+            if value is not None and value != "":
+                _xw_write(ws, r, c, value, formats)
+
+
+def _write_streamed(sheets, out: Path, diagnostics, results, lang: str, note: str) -> None:
+    """A values-only copy written row by row (constant memory), with the annotations."""
+    titles = [t for t, _, rows in sheets]
+    header_of = {t: (rows[0] if rows else []) for t, _, rows in sheets}
+    inputs = [t for t in titles if not _is_generated(t, header_of[t], ANNOTATION_SHEETS)]
+    findings = _cell_findings(diagnostics, inputs)
+    by_row: dict[str, dict[int, dict[int, list[Diagnostic]]]] = defaultdict(lambda: defaultdict(dict))
+    for (sheet, row, col), diags in findings.items():
+        by_row[sheet][row - 1][col - 1] = diags
+
+    book = xlsxwriter.Workbook(str(out), {"constant_memory": True, "strings_to_formulas": False,
+                                          "strings_to_urls": False, "strings_to_numbers": False})
+    formats = _XwFormats(book)
+    for title, hidden, rows in sheets:
+        if title not in inputs:
+            continue
+        ws = book.add_worksheet(title, worksheet_class=_ExactWorksheet)
+        if hidden:
+            ws.hide()
+        marks = by_row.get(title, {})
+        last = max([len(rows) - 1] + list(marks))
+        for r in range(last + 1):
+            row = rows[r] if r < len(rows) else []
+            row_marks = marks.get(r, {})
+            for c in sorted(set(range(len(row))) | set(row_marks)):
+                diags = row_marks.get(c)
+                value = row[c] if c < len(row) else None
+                _xw_write(ws, r, c, value, formats, _fill_color(diags) if diags else None)
+                if diags:
+                    text = _comment_text(diags, lang)
+                    ws.write_comment(r, c, text, {"author": AUTHOR, "x_scale": 3,
+                                                  "y_scale": min(1 + text.count("\n"), 6)})
+        del rows[:]   # release the values of a written sheet
+
+    tables = [_issues_table(diagnostics, inputs, lang, note)]
+    if results:
+        tables += _result_tables(results, lang)
+    taken = list(inputs)
+    for table in tables:
+        table.title = _free_title(table.title, taken)
+        taken.append(table.title)
+        _xw_put_table(book.add_worksheet(table.title), table, formats)
+    book.close()
+
+
+# --------------------------------------------------------------------- close workbook
+
+def _changes_text(report: CloseReport, contract_id: str, keys: set[tuple[str, str]],
+                  lang: str) -> list[str]:
+    """The reading changes of this run among the (kpi_id, month) keys, as short texts."""
+    out = []
+    for ch in report.changes_of(contract_id):
+        if (ch.kpi_id, ch.month) not in keys:
+            continue
+        if ch.old_status is None:
+            before = LABELS[lang]["new_reading"]
+        else:
+            before = f"{format_number(ch.old_value) or '-'} ({ch.old_status})"
+        out.append(f"{ch.kpi_id} {ch.month}: {before} → "
+                   f"{format_number(ch.new_value) or '-'} ({ch.new_status})")
+    return out
+
+
+def _line_reason(report: CloseReport, r: ContractResult, m, lang: str) -> tuple[str, str]:
+    """(kind of invoice line, detail) of a contract month with something to invoice.
+
+    The detail of an adjustment names the readings changed by this run that the month's
+    settlement used (each KPI's evaluated window, and the bonus KPI's), else what is held.
+    """
+    labels = LABELS[lang]
+    if not m.in_term:
+        return labels["out_of_term"], ""
+    if m.month == report.period:
+        return labels["current"], ""
+    if m.invoiced_before == 0:
+        return labels["catch_up"], ""
+    keys = {(k.kpi_id, mo) for k in m.kpis for mo in (*k.window, k.evaluated_month) if mo}
+    bonus = r.terms.kpi(r.terms.contract.bonus_kpi) if r.terms and r.terms.contract.bonus_kpi else None
+    if bonus is not None:
+        keys |= {(bonus.kpi_id, months.add(m.month, -i)) for i in range(bonus.window_months)}
+    detail = _changes_text(report, m.contract_id, keys, lang)
+    if not detail:
+        detail = [f"{labels['held']}: {k.kpi_id} ({k.reason})" for k in m.kpis
+                  if k.status == "held" and k.reason]
+    return labels["adjustment"], "; ".join(detail)
+
+
+def _names(report: CloseReport, r: ContractResult) -> tuple[str, str, str]:
+    if r.contract_id in report.names:
+        return tuple(report.names[r.contract_id])
+    c = r.terms.contract if r.terms else None
+    return (c.client, c.provider, c.currency) if c else ("", "", r.currency)
+
+
+def _invoice_lines(report: CloseReport, lang: str) -> _Table:
+    title, headers = SHEETS["lines"][lang]
+    rows = []
+    for r in sorted(report.results, key=lambda r: r.contract_id):
+        client, provider, _ = _names(report, r)
+        for m in sorted(r.months, key=lambda m: m.month):
+            if m.invoice_now == 0:
+                continue
+            kind, detail = _line_reason(report, r, m, lang)
+            cur = m.currency
+            rows.append([m.contract_id, client, provider, m.month, cur, kind,
+                         _money(m.due, cur), _money(m.invoiced_before, cur),
+                         _money(m.invoice_now, cur), detail])
+    return _Table(title, headers, rows)
+
+
+def _totals(report: CloseReport, lang: str) -> _Table:
+    title, headers = SHEETS["totals"][lang]
+    sums: dict[str, list] = defaultdict(lambda: [0, Decimal(0), Decimal(0)])
+    for r in report.results:
+        for m in r.months:
+            if m.invoice_now == 0:
+                continue
+            s = sums[m.currency]
+            s[0] += 1
+            s[1 if m.month == report.period else 2] += m.invoice_now
+    rows = [[cur, n, _money(now, cur), _money(earlier, cur), _money(now + earlier, cur)]
+            for cur, (n, now, earlier) in sorted(sums.items())]
+    return _Table(title, headers, rows)
+
+
+def _contract_rows(report: CloseReport, lang: str) -> _Table:
+    title, headers = SHEETS["contracts"][lang]
+    rows = []
+    for r in sorted(report.results, key=lambda r: r.contract_id):
+        client, provider, currency = _names(report, r)
+        errors, warns = report.contract_findings.get(r.contract_id, (0, 0))
+        exit_status = "" if r.status == "excluded" else r.exit.status
+        rows.append([r.contract_id, client, provider, currency or r.currency, r.status,
+                     exit_status, errors, warns, _money(r.invoice_now, currency or r.currency),
+                     r.exit.month, r.exit.reason])
+    return _Table(title, headers, rows)

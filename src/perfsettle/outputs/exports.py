@@ -1,0 +1,110 @@
+"""Machine-readable outputs of a close (SPEC §5): the three CSVs and the manifest."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from decimal import Decimal
+
+from perfsettle.core.model import CloseReport
+from perfsettle.core.money import format_money, format_number
+
+SETTLEMENT_COLUMNS = ["contract_id", "month", "currency", "fee", "fixed", "pool", "earned", "held", "deferred",
+                      "forfeited", "bonus_malus", "bonus", "malus", "due", "invoiced_before", "invoice_now"]
+KPI_COLUMNS = ["contract_id", "month", "kpi_id", "status", "value", "target_level", "floor_level", "attainment",
+               "pool_k", "earned_k", "forfeited_k", "held_k", "deferred_k", "reason"]
+CONTRACT_COLUMNS = ["contract_id", "client", "provider", "currency", "status", "exit_status", "errors", "warnings",
+                    "invoice_now"]
+_MONEY = ("fee", "fixed", "pool", "earned", "held", "deferred", "forfeited", "bonus", "malus", "due",
+          "invoiced_before", "invoice_now")
+
+
+def safe_text(text: str) -> str:
+    """Neutralise spreadsheet formula injection in free text (SPEC §5)."""
+    if text and text[0] in "=+-@\t\r":
+        return "'" + text
+    return text
+
+
+def _csv(header: list[str], rows: Iterable[list[str]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def settlement_csv(report: CloseReport) -> str:
+    """One row per contract-month, by contract then month."""
+    def rows():
+        for r in sorted(report.results, key=lambda r: r.contract_id):
+            for m in sorted(r.months, key=lambda m: m.month):
+                ccy = m.currency
+                yield [m.contract_id, m.month, ccy] + [format_money(getattr(m, c), ccy) if c in _MONEY
+                                                       else getattr(m, c) for c in SETTLEMENT_COLUMNS[3:]]
+    return _csv(SETTLEMENT_COLUMNS, rows())
+
+
+def kpi_results_csv(report: CloseReport) -> str:
+    """One row per KPI-month, by contract, month and KPI (made row by row: no list of them all)."""
+    def rows():
+        for r in sorted(report.results, key=lambda r: r.contract_id):
+            for m in sorted(r.months, key=lambda m: m.month):
+                ccy = m.currency
+                for k in sorted(m.kpis, key=lambda k: k.kpi_id):
+                    yield [k.contract_id, k.month, k.kpi_id, k.status, format_number(k.value),
+                           format_number(k.target_level), format_number(k.floor_level),
+                           format_number(k.attainment, 6) if k.attainment is not None else "",
+                           format_money(k.pool_k, ccy), format_money(k.earned_k, ccy),
+                           format_money(k.forfeited_k, ccy), format_money(k.held_k, ccy),
+                           format_money(k.deferred_k, ccy), safe_text(k.reason)]
+    return _csv(KPI_COLUMNS, rows())
+
+
+def contracts_csv(report: CloseReport) -> str:
+    rows = []
+    for r in report.results:
+        client, provider, ccy = report.names.get(r.contract_id, ("", "", r.currency))
+        errors, warnings = report.contract_findings.get(r.contract_id, (0, 0))
+        rows.append([r.contract_id, safe_text(client), safe_text(provider), ccy, r.status,
+                     r.exit.status if r.status != "excluded" else "", str(errors), str(warnings),
+                     format_money(r.invoice_now, ccy)])
+    rows.sort(key=lambda row: row[0])
+    return _csv(CONTRACT_COLUMNS, rows)
+
+
+def totals(report: CloseReport) -> dict[str, dict[str, str]]:
+    """Per currency: Σ of the settled amounts and of invoice_now."""
+    sums: dict[str, dict[str, Decimal]] = {}
+    for r in report.results:
+        for m in r.months:
+            t = sums.setdefault(m.currency, {k: Decimal(0) for k in ("due", "earned", "held", "deferred",
+                                                                     "forfeited", "bonus", "malus", "invoice_now")})
+            for k in t:
+                t[k] += getattr(m, k)
+    return {ccy: {k: format_money(v, ccy) for k, v in t.items()} for ccy, t in sorted(sums.items())}
+
+
+def manifest_json(report: CloseReport, *, finished_at: str, outputs: list[dict], exit_code: int,
+                  timings: dict[str, float], memory: dict[str, int] | None = None,
+                  sums: dict | None = None) -> str:
+    """The manifest; ``sums`` are the ``totals(report)`` when the caller has them already."""
+    data = {
+        "period": report.period,
+        "run_id": report.run_id,
+        "started_at": report.started_at,
+        "finished_at": finished_at,
+        "dry_run": report.dry_run,
+        "inputs": [{"name": f.name, "sha256": f.sha256, "outcome": f.outcome, "errors": f.errors,
+                    "warnings": f.warnings,
+                    "findings": [{"code": d.code, "severity": d.severity, "cell": d.source.cell,
+                                  "contract_id": d.contract_id, "message": d.message} for d in f.diagnostics]}
+                   for f in report.files],
+        "outputs": outputs,
+        "totals": sums if sums is not None else totals(report),
+        "exit_code": exit_code,
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "peak_rss_mib": dict(memory or {}),
+    }
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"

@@ -1,0 +1,751 @@
+"""HTML statements, the finance summary and their e-mails (SPEC §5, human outputs).
+
+``render_statement`` and ``render_summary`` turn a CloseReport into e-mail-safe HTML: Jinja2
+templates with autoescape, table layout, CSS inlined by css_inline, no script and no external
+resource. The views built here hold display text only (amounts, months and percentages are
+formatted by ``formatting`` from exact Decimals); the templates only lay them out.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import re
+from collections import defaultdict
+from decimal import Decimal
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import css_inline
+from babel.dates import format_datetime
+from markupsafe import Markup, escape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from perfsettle.outputs import formatting as fmt
+from perfsettle.outputs import messages
+from perfsettle.core import months
+from perfsettle.outputs.i18n import PHRASES as _PHRASES, translator
+from perfsettle.core.model import CloseReport, ContractResult, Kpi, KpiResult, MonthResult, ReadingChange, Terms
+
+log = logging.getLogger(__name__)
+
+CONTRACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+FIRST_FINDINGS = 3
+
+_t = translator
+
+
+# --------------------------------------------------------------------------- templates
+
+def templates_dir() -> Path:
+    """The installed ``perfsettle/templates`` folder, else the repository's ``templates/``."""
+    package = Path(__file__).resolve().parents[1]          # src/perfsettle, or site-packages/perfsettle
+    for candidate in (package / "templates", package.parents[1] / "templates"):
+        if (candidate / "statement.html").is_file():
+            return candidate
+    raise FileNotFoundError("perfsettle templates not found (statement.html)")
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    return Environment(loader=FileSystemLoader(str(templates_dir())),
+                       autoescape=select_autoescape(["html"], default_for_string=True),
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                       keep_trailing_newline=True)
+
+
+_INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=False,
+                                 keep_link_tags=False)
+
+
+def _render_html(name: str, **view) -> str:
+    html = _env().get_template(name).render(**view)
+    inlined = _INLINER.inline(html)
+    if not inlined.lstrip().lower().startswith("<!doctype"):
+        inlined = "<!DOCTYPE html>\n" + inlined
+    return inlined.rstrip("\n") + "\n"
+
+
+def _render_text(name: str, **view) -> str:
+    return _env().get_template(name).render(**view)
+
+
+# --------------------------------------------------------------------------- shared views
+
+def _close_time(report: CloseReport) -> _dt.datetime | None:
+    return _moment(report.started_at)
+
+
+def _moment(started_at: str) -> _dt.datetime | None:
+    try:
+        moment = _dt.datetime.fromisoformat(started_at)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=_dt.timezone.utc)
+
+
+def _when(report: CloseReport, lang: str) -> str:
+    return _when_text(report.started_at, lang)
+
+
+@lru_cache(maxsize=64)   # one close time per run, printed on every statement
+def _when_text(started_at: str, lang: str) -> str:
+    moment = _moment(started_at)
+    if moment is None:
+        return started_at
+    return format_datetime(moment, _PHRASES["when"][1 if lang == "en" else 0],
+                           tzinfo=_dt.timezone.utc, locale=fmt.locale_for(lang))
+
+
+def _footer(key: str, report: CloseReport, lang: str, **kw) -> dict:
+    """The footer line as text and as HTML whose run id and time are marked volatile."""
+    phrase = _PHRASES[key][1 if lang == "en" else 0]
+    run, when = report.run_id, _when(report, lang)
+    html = Markup(escape(phrase)).format(
+        run=Markup('<span data-volatile="run">{}</span>').format(run),
+        when=Markup('<span data-volatile="when">{}</span>').format(when), **kw)
+    return {"footer_html": html, "footer_text": phrase.format(run=run, when=when, **kw)}
+
+
+def _reason_items(reason: str, lang: str) -> list[str]:
+    """The engine's reason ('2026-09 missing; 2026-10 unverified') in words."""
+    t = _t(lang)
+    items = []
+    for part in filter(None, (p.strip() for p in (reason or "").split(";"))):
+        m = re.fullmatch(r"(\d{4}-\d{2}) (missing|disputed|unverified)", part)
+        items.append(t("r_" + m.group(2), month=fmt.month(m.group(1), lang)) if m else part)
+    return items
+
+
+def _kpi_name(terms: Terms | None, kpi_id: str) -> str:
+    kpi = terms.kpi(kpi_id) if terms else None
+    return kpi.name if kpi and kpi.name else kpi_id
+
+
+def _unit(terms: Terms | None, kpi_id: str) -> str:
+    kpi = terms.kpi(kpi_id) if terms else None
+    return kpi.unit if kpi else ""
+
+
+def _reading_text(value: Decimal | None, status: str | None, unit: str, lang: str) -> str:
+    t = _t(lang)
+    if status is None:
+        return t("no_reading")
+    if status == "void":
+        return t("withdrawn")
+    label = t(status) if status in ("verified", "provisional", "disputed") else status
+    return label if value is None else f"{fmt.kpi_value(value, unit, lang)} ({label})"
+
+
+def _change_text(change: ReadingChange, terms: Terms | None, lang: str) -> str:
+    unit = _unit(terms, change.kpi_id)
+    text = _t(lang)("change", kpi=_kpi_name(terms, change.kpi_id),
+                    month=fmt.month(change.month, lang),
+                    old=_reading_text(change.old_value, change.old_status, unit, lang),
+                    new=_reading_text(change.new_value, change.new_status, unit, lang))
+    return text + (f" — {change.comment}" if change.comment else "")
+
+
+def _window_of(kpi_id: str, m: MonthResult, terms: Terms | None) -> set[str]:
+    """Calendar months of readings that entered the settlement of month m through kpi_id."""
+    found: set[str] = set()
+    for kr in m.kpis:
+        if kr.kpi_id == kpi_id:
+            found.update(kr.window or (kr.evaluated_month or kr.month,))
+    contract = terms.contract if terms else None
+    if contract and kpi_id == contract.bonus_kpi:
+        kpi = terms.kpi(kpi_id)
+        width = kpi.window_months if kpi else 1
+        found.update(months.add(m.month, -i) for i in range(width))
+    return found
+
+
+def _moved_by(change: ReadingChange, result: ContractResult) -> list[MonthResult]:
+    return [m for m in result.months if change.month in _window_of(change.kpi_id, m, result.terms)]
+
+
+def _changes_of(report: CloseReport, contract_id: str) -> tuple[ReadingChange, ...]:
+    return report.changes_of(contract_id)
+
+
+def _adjustment_causes(m: MonthResult, result: ContractResult, report: CloseReport,
+                       lang: str) -> list[str]:
+    t = _t(lang)
+    if not m.in_term:
+        return [t("out_of_term")]
+    if m.invoiced_before == 0:
+        return [t("first_invoice")]
+    causes = [_change_text(c, result.terms, lang) for c in _changes_of(report, result.contract_id)
+              if c.month in _window_of(c.kpi_id, m, result.terms)]
+    return causes or [t("recalculated", amount=fmt.money(m.invoiced_before, m.currency, lang))]
+
+
+def _period_month(report: CloseReport, result: ContractResult) -> MonthResult | None:
+    """The latest settlement of the close period itself, when it is in the contract's term."""
+    found = [m for m in result.months if m.month == report.period and m.in_term]
+    return found[-1] if found else None
+
+
+def _adjusted_months(report: CloseReport, result: ContractResult) -> list[MonthResult]:
+    """Months other than the period (or out of the term) whose invoice changes now."""
+    return [m for m in result.months
+            if m.invoice_now != 0 and (m.month != report.period or not m.in_term)]
+
+
+def _disputed(result: ContractResult, report: CloseReport, lang: str) -> list[str]:
+    """Disputed readings that hold something in this statement (period month or adjustments)."""
+    terms, contract = result.terms, result.terms.contract
+    pm = _period_month(report, result)
+    held: list[tuple[str, str]] = []            # (kpi_id, engine reason)
+    for m in ([pm] if pm else []) + _adjusted_months(report, result):
+        held += [(kr.kpi_id, kr.reason) for kr in m.kpis if kr.status == "held"]
+        if m.bonus_malus == "held":
+            held.append((contract.bonus_kpi or "", m.bonus_reason))
+    if result.exit.status == "undetermined":
+        held.append((contract.exit_kpi or "", result.exit.reason))
+    items: list[str] = []
+    for kpi_id, reason in held:
+        parts = [p for p in reason.split(";") if "disputed" in p]
+        if parts:
+            text = f"{_kpi_name(terms, kpi_id)}, " + ", ".join(_reason_items(";".join(parts), lang))
+            if text not in items:
+                items.append(text)
+    return items
+
+
+def _exit_view(result: ContractResult, report: CloseReport, lang: str) -> dict | None:
+    t = _t(lang)
+    contract = result.terms.contract
+    x = result.exit
+    if not contract.exit_kpi or x.status in ("n/a", ""):
+        return None
+    kpi = result.terms.kpi(contract.exit_kpi)
+    unit = kpi.unit if kpi else ""
+    direction = kpi.direction if kpi else "higher"
+    threshold = x.threshold if x.threshold is not None else contract.exit_threshold
+    exit_month = x.month or months.calendar_month(contract.start_month,
+                                                  contract.effective_exit_month)
+    value = fmt.kpi_value(x.value, unit, lang)
+    thr = fmt.kpi_value(threshold, unit, lang)
+    if x.status == "exit_right":
+        detail = t("xd_exit_right", value=value, threshold=thr)
+    elif x.status == "watch":
+        detail = t("xd_watch", month=fmt.month(x.evaluated_month or report.period, lang),
+                   value=value, threshold=thr)
+    elif x.status == "undetermined":
+        detail = t("xd_undetermined", reason="; ".join(_reason_items(x.reason, lang)) or "—")
+    elif exit_month <= report.period:
+        detail = t("xd_ok_past", value=value, threshold=thr)
+    elif x.value is not None:
+        detail = t("xd_ok_future_value", month=fmt.month(x.evaluated_month or report.period, lang),
+                   value=value, threshold=thr)
+    else:
+        detail = t("xd_ok_future")
+    return {
+        "status": x.status, "label": t("x_" + x.status),
+        "rule": t("exit_rule", month=fmt.month(exit_month, lang), n=contract.effective_exit_month,
+                  kpi=_kpi_name(result.terms, contract.exit_kpi),
+                  cmp=t("cmp_" + direction), threshold=thr),
+        "detail": detail,
+        "tone": {"exit_right": "bad", "watch": "warn", "undetermined": "warn"}.get(x.status, "good"),
+    }
+
+
+# --------------------------------------------------------------------------- statement
+
+def _definition(kpi: Kpi | None, change: Decimal | None, level: Decimal, lang: str) -> str:
+    t = _t(lang)
+    unit = kpi.unit if kpi else ""
+    shown = fmt.kpi_value(level, unit, lang)
+    if kpi is None or change is None or kpi.target_mode == "absolute" or kpi.baseline is None:
+        return t("def_absolute", level=shown)
+    return t("def_" + kpi.target_mode, change=fmt.kpi_change(change, unit, kpi.target_mode, lang),
+             base=fmt.kpi_value(kpi.baseline, unit, lang), level=shown)
+
+
+def _kpi_view(kr: KpiResult, terms: Terms, currency: str, lang: str) -> dict:
+    t = _t(lang)
+    kpi = terms.kpi(kr.kpi_id)
+    unit = kpi.unit if kpi else ""
+    cmp = "≤" if kpi and kpi.direction == "lower" else "≥"
+    notes = []
+    if len(kr.window) > 1:
+        notes.append(t("window", n=len(kr.window), first=fmt.month(kr.window[0], lang),
+                       last=fmt.month(kr.window[-1], lang)))
+    if kr.evaluated_month and kr.evaluated_month != kr.month and kr.status != "deferred":
+        notes.append(t("at_due", month=fmt.month(kr.evaluated_month, lang)))
+    amounts = []
+    if kr.status == "earned":
+        amounts.append((t("amt_earned"), fmt.money(kr.earned_k, currency, lang), "earned"))
+        if kr.forfeited_k:
+            amounts.append((t("amt_forfeited"), fmt.money(kr.forfeited_k, currency, lang), "lost"))
+    elif kr.status == "held":
+        amounts.append((t("amt_held"), fmt.money(kr.held_k, currency, lang), "held"))
+    else:
+        amounts.append((t("amt_deferred"), fmt.money(kr.deferred_k, currency, lang), "deferred"))
+    reasons: list[str] = []
+    if kr.status == "held":
+        reasons = _reason_items(kr.reason, lang) + [t("held_note")]
+    elif kr.status == "deferred":
+        due = re.fullmatch(r"due (\d{4}-\d{2})", kr.reason or "")
+        due_month = due.group(1) if due else kr.evaluated_month
+        n = kpi.due_month if kpi and kpi.due_month else "?"
+        reasons = [t("r_due", month=fmt.month(due_month, lang), n=n)] if due_month else [kr.reason]
+    floor = None
+    if kr.floor_level is not None:
+        floor_def = (fmt.kpi_value(kr.floor_level, unit, lang)
+                     if kpi is None or kpi.target_mode == "absolute"
+                     else _definition(kpi, kpi.floor, kr.floor_level, lang))
+        floor = t("labelled", label=t("floor"), value=floor_def)
+    return {
+        "kpi_id": kr.kpi_id, "name": kpi.name if kpi else kr.kpi_id,
+        "meta": " · ".join(filter(None, [t(kpi.category) if kpi and kpi.category in _PHRASES else "",
+                                         t(kpi.direction) if kpi else "",
+                                         t("weight", pct=fmt.percent(kpi.weight, lang),
+                                           amount=fmt.money(kr.pool_k, currency, lang))
+                                         if kpi else ""])),
+        "status": kr.status, "status_label": t("st_" + kr.status),
+        "reading": fmt.kpi_value(kr.value, unit, lang) if kr.status == "earned" else fmt.DASH,
+        "reading_notes": notes,
+        "target": f"{cmp} {fmt.kpi_value(kr.target_level, unit, lang)}",
+        "definition": _definition(kpi, kpi.target if kpi else None, kr.target_level, lang),
+        "floor": floor,
+        "payout": t("linear") if kr.floor_level is not None else t("all_or_nothing"),
+        "attainment": t("labelled", label=t("attainment"), value=fmt.attainment(kr.attainment, lang))
+        if kr.status == "earned" else "",
+        "bar": fmt.bar_width(kr.attainment) if kr.status == "earned" else None,
+        "amounts": amounts, "reasons": reasons,
+        "amounts_text": " · ".join(f"{label} {amount}" for label, amount, _tone in amounts),
+    }
+
+
+def _bonus_view(m: MonthResult | None, terms: Terms, lang: str) -> dict | None:
+    t = _t(lang)
+    c = terms.contract
+    if not c.bonus_kpi:
+        return None
+    kpi = terms.kpi(c.bonus_kpi)
+    unit = kpi.unit if kpi else ""
+    rule = t("bonus_rule", kpi=_kpi_name(terms, c.bonus_kpi),
+             direction=t(kpi.direction) if kpi else "", target=fmt.kpi_value(c.bonus_target, unit, lang),
+             b=fmt.percent(c.bonus_rate, lang), m=fmt.percent(c.malus_rate, lang))
+    outcome, tone = "", "neutral"
+    if m is not None and m.in_term:
+        value = fmt.kpi_value(m.bonus_value, unit, lang)
+        if m.bonus_malus == "bonus":
+            outcome, tone = t("bonus_bonus", value=value, amount=fmt.money(m.bonus, m.currency, lang)), "good"
+        elif m.bonus_malus == "malus":
+            outcome, tone = t("bonus_malus", value=value, amount=fmt.money(m.malus, m.currency, lang)), "bad"
+        elif m.bonus_malus == "none":
+            outcome = t("bonus_none", value=value)
+        elif m.bonus_malus == "held":
+            outcome, tone = t("bonus_held", reason="; ".join(_reason_items(m.bonus_reason, lang)) or "—"), "warn"
+    return {"rule": rule, "outcome": outcome, "tone": tone}
+
+
+def _month_view(m: MonthResult, contract, lang: str) -> dict:
+    t = _t(lang)
+    cur = m.currency
+    money = lambda v: fmt.money(v, cur, lang)  # noqa: E731
+    rows = [(t("fee"), money(m.fee), ""),
+            (t("fixed", pct=fmt.percent(1 - contract.variable_share, lang)), money(m.fixed), ""),
+            (t("pool", pct=fmt.percent(contract.variable_share, lang)), money(m.pool), "")]
+    rows.append((t("earned"), money(m.earned), "earned"))
+    for key in ("held", "deferred", "forfeited"):
+        if getattr(m, key):
+            rows.append((t(key), money(getattr(m, key)), {"forfeited": "lost"}.get(key, key)))
+    if m.bonus:
+        rows.append((t("bonus"), "+" + money(m.bonus), "earned"))
+    if m.malus:
+        rows.append((t("malus"), "-" + money(m.malus), "lost"))
+    rows.append((t("due"), money(m.due), "strong"))
+    if m.invoiced_before:
+        rows.append((t("invoiced_before"), money(m.invoiced_before), ""))
+        rows.append((t("invoice_month"), money(m.invoice_now), "strong"))
+    return {"title": t("month_title", month=fmt.month(m.month, lang)), "rows": rows}
+
+
+def _statement_view(report: CloseReport, result: ContractResult) -> dict:
+    if result.terms is None:
+        raise ValueError(f"contract {result.contract_id} has no terms to print")
+    contract = result.terms.contract
+    lang = contract.language if contract.language in fmt.LANGUAGES else "fr"
+    t = _t(lang)
+    cur = result.currency
+    money = lambda v: fmt.money(v, cur, lang)  # noqa: E731
+    pm = _period_month(report, result)
+    adjusted = _adjusted_months(report, result)
+    adjust_total = sum((m.invoice_now for m in adjusted), Decimal(0))
+    n_month = months.contract_month(contract.start_month, report.period)
+    breakdown = []
+    if pm is not None:
+        breakdown.append((t("for_month") + f" ({fmt.month(report.period, lang)})", money(pm.invoice_now)))
+    if adjusted:
+        breakdown.append((t("adjustments_total"), money(adjust_total)))
+    total = result.invoice_now
+    order = {k.kpi_id: i for i, k in enumerate(result.terms.kpis)}
+    kpis = sorted(pm.kpis, key=lambda kr: (order.get(kr.kpi_id, len(order)), kr.kpi_id)) if pm else []
+    disputed = _disputed(result, report, lang)
+    dispute = None
+    if disputed:
+        items = "; ".join(disputed)
+        dispute = (t("dispute", items=items, mediator=contract.mediator) if contract.mediator.strip()
+                   else t("dispute_no_mediator", items=items))
+    return {
+        "lang": lang,
+        "title": f"{t('statement')} — {fmt.month(report.period, lang)}",
+        "subject": t("subject", month=fmt.month(report.period, lang), client=contract.client,
+                     cid=contract.contract_id),
+        "preheader": t("labelled", label=t("total_now"), value=money(total)),
+        "colon": t("labelled", label="", value=""),
+        "header": [(t("client"), contract.client), (t("provider"), contract.provider),
+                   (t("contract"), contract.contract_id),
+                   (t("period"), fmt.month(report.period, lang)
+                    + (f" ({t('month_of_term', m=n_month, n=contract.duration_months)})"
+                       if 1 <= n_month <= contract.duration_months else "")),
+                   (t("term"), t("term_value", start=fmt.month(contract.start_month, lang),
+                                 end=fmt.month(contract.last_month, lang), n=contract.duration_months))],
+        "total_label": t("total_now"), "total": money(total), "total_negative": total < 0,
+        "total_note": t("credit_note") if total < 0 else (t("nothing_due") if total == 0 else ""),
+        "breakdown": breakdown,
+        "month": _month_view(pm, contract, lang) if pm else None,
+        "no_month": None if pm else t("no_month", month=fmt.month(report.period, lang),
+                                       end=fmt.month(contract.last_month, lang)),
+        "kpis_title": t("kpis"),
+        "kpi_headers": {k: t(k) for k in ("reading", "target", "floor", "attainment")},
+        "kpis": [_kpi_view(kr, result.terms, cur, lang) for kr in kpis],
+        "bonus_title": t("bonus_title"),
+        "bonus": _bonus_view(pm, result.terms, lang),
+        "adjustments_title": t("adjustments"),
+        "adjust_headers": [t("month"), t("due_now"), t("invoiced_before"), t("adjustment")],
+        "adjustments": [{"month": fmt.month(m.month, lang), "due": money(m.due),
+                         "before": money(m.invoiced_before), "now": money(m.invoice_now),
+                         "causes": _adjustment_causes(m, result, report, lang)} for m in adjusted],
+        "adjust_total": money(adjust_total),
+        "exit_title": t("exit_title"),
+        "exit": _exit_view(result, report, lang),
+        "dispute_title": t("dispute_title"), "dispute": dispute,
+        "dry_run": t("dry_run") if report.dry_run else "",
+        **_footer("footer", report, lang, currency=cur),
+        "reply": t("reply"),
+    }
+
+
+def render_statement(report: CloseReport, result: ContractResult) -> tuple[str, str]:
+    """(html, plain text) of one settled contract, in the contract's language."""
+    view = _statement_view(report, result)
+    return _render_html("statement.html", **view), _render_text("statement.txt", **view)
+
+
+# --------------------------------------------------------------------------- summary
+
+def _names(report: CloseReport, result: ContractResult) -> tuple[str, str]:
+    if result.terms is not None:
+        return result.terms.contract.client, result.terms.contract.provider
+    names = tuple(report.names.get(result.contract_id, ())) + ("", "")   # (client, provider, ...)
+    return names[0], names[1]
+
+
+def _finding_lines(diagnostics, lang: str) -> tuple[list[str], int]:
+    t = _t(lang)
+    lines = []
+    for d in diagnostics:
+        message = d.message_fr if lang == "fr" and d.message_fr else d.message
+        where = d.source.where()
+        lines.append(t("labelled", label=where, value=message) if where else message)
+    return lines[:FIRST_FINDINGS], max(0, len(lines) - FIRST_FINDINGS)
+
+
+def _totals(report: CloseReport, settled: list[ContractResult], lang: str) -> list[dict]:
+    t = _t(lang)
+    sums: dict[str, dict[str, Decimal]] = {}
+    for r in settled:
+        s = sums.setdefault(r.currency, defaultdict(Decimal))
+        s["total"] += r.invoice_now
+        s["adjust"] += sum((m.invoice_now for m in _adjusted_months(report, r)), Decimal(0))
+        pm = _period_month(report, r)
+        if pm is not None:
+            s["month"] += pm.invoice_now
+            for key in ("pool", "earned", "held", "deferred", "forfeited"):
+                s[key] += getattr(pm, key)
+    month = fmt.month(report.period, lang)
+    out = []
+    for cur in sorted(sums):
+        s = sums[cur]
+        money = lambda v: fmt.money(v, cur, lang)  # noqa: E731
+        out.append({"currency": cur, "total_label": t("total_now"), "total": money(s["total"]),
+                    "rows": [(t("of_which_month", month=month), money(s["month"]), ""),
+                             (t("of_which_adjust"), money(s["adjust"]), "")],
+                    "period_label": t("period_amounts", month=month),
+                    "period_rows": [(t("pool_plain"), money(s["pool"]), ""),
+                                    (t("earned"), money(s["earned"]), "earned"),
+                                    (t("held"), money(s["held"]), "held"),
+                                    (t("deferred"), money(s["deferred"]), "deferred"),
+                                    (t("forfeited"), money(s["forfeited"]), "lost")]})
+    return out
+
+
+def _holds(settled: list[ContractResult], lang: str) -> list[dict]:
+    t = _t(lang)
+    rows = []
+    for r in settled:
+        contract = r.terms.contract
+        mediator = contract.mediator.strip() or t("no_mediator")
+        for m in r.months:
+            for kr in m.kpis:
+                if kr.status == "held":
+                    rows.append({"cid": r.contract_id, "client": contract.client,
+                                 "kpi": _kpi_name(r.terms, kr.kpi_id),
+                                 "month": fmt.month(m.month, lang),
+                                 "amount": fmt.money(kr.held_k, r.currency, lang),
+                                 "reason": "; ".join(_reason_items(kr.reason, lang)),
+                                 "mediator": mediator if "disputed" in kr.reason else ""})
+            if m.bonus_malus == "held":
+                rows.append({"cid": r.contract_id, "client": contract.client,
+                             "kpi": f"{_kpi_name(r.terms, contract.bonus_kpi or '')} "
+                                    f"({t('bonus_held_row')})",
+                             "month": fmt.month(m.month, lang), "amount": fmt.DASH,
+                             "reason": "; ".join(_reason_items(m.bonus_reason, lang)),
+                             "mediator": mediator if "disputed" in m.bonus_reason else ""})
+    return rows
+
+
+def _explained(report: CloseReport, settled: list[ContractResult], lang: str) -> list[dict]:
+    t = _t(lang)
+    out = []
+    for r in settled:
+        adjusted = _adjusted_months(report, r)
+        restated = [m for m in adjusted if m.invoiced_before != 0 or not m.in_term]
+        changes = []
+        for c in _changes_of(report, r.contract_id):
+            moved = [m for m in _moved_by(c, r) if m in restated]
+            if not moved and c.old_status is None:
+                continue            # a plain new reading: no adjustment to explain
+            where = " ".join(filter(None, [c.file, c.cell]))
+            moves = t("moves", months=", ".join(
+                f"{fmt.month(m.month, lang)} ({fmt.signed(fmt.money(m.invoice_now, m.currency, lang), m.invoice_now)})"
+                for m in moved)) if moved else t("moves_nothing")
+            changes.append({"text": _change_text(c, r.terms, lang),
+                            "where_moves": " · ".join(filter(None, [where, moves]))})
+        if not adjusted and not changes:
+            continue
+        listed = {c["text"] for c in changes}
+        out.append({"cid": r.contract_id, "client": r.terms.contract.client, "changes": changes,
+                    "months": [{"month": fmt.month(m.month, lang),
+                                "amount": fmt.signed(fmt.money(m.invoice_now, m.currency, lang),
+                                                     m.invoice_now),
+                                "causes": [c for c in _adjustment_causes(m, r, report, lang)
+                                           if c not in listed]}
+                               for m in adjusted]})
+    return out
+
+
+def _scorecard(report: CloseReport, settled: list[ContractResult], lang: str) -> list[dict]:
+    groups: dict[tuple[str, str], dict] = {}
+    for r in settled:
+        key = (r.terms.contract.provider, r.currency)
+        g = groups.setdefault(key, {"contracts": 0, "exit_rights": 0, **{
+            k: Decimal(0) for k in ("pool", "earned", "forfeited", "pending")}})
+        g["contracts"] += 1
+        g["exit_rights"] += r.exit.status == "exit_right"
+        for m in r.months:
+            if m.in_term:
+                g["pool"] += m.pool
+                g["earned"] += m.earned
+                g["forfeited"] += m.forfeited
+                g["pending"] += m.held + m.deferred
+    rows = []
+    for (provider, cur), g in sorted(groups.items()):
+        decided = g["earned"] + g["forfeited"]
+        rows.append({"provider": provider, "currency": cur,
+                     "contracts": _t(lang)("n_contracts", n=g["contracts"]),
+                     **{k: fmt.money(g[k], cur, lang) for k in ("pool", "earned", "forfeited", "pending")},
+                     "rate": fmt.percent(Fraction(g["earned"]) / Fraction(decided), lang, 1)
+                     if decided else fmt.DASH,
+                     "exit_rights": g["exit_rights"]})
+    return rows
+
+
+SUMMARY_ROWS = 300   # rows per list of the summary; the CSVs and workbooks hold them all
+
+
+def _capped(name: str, rows: list, t, more_key: str = "", **kw) -> dict:
+    """``{name: the first SUMMARY_ROWS rows, name_more: where the others are}``: a summary
+    stays readable, and light enough for a mailbox, at thousands of contracts."""
+    more = len(rows) - SUMMARY_ROWS
+    return {name: rows[:SUMMARY_ROWS],
+            f"{name}_more": t(more_key or f"more_{name}", n=more, **kw) if more > 0 else ""}
+
+
+def _summary_view(report: CloseReport, lang: str) -> dict:
+    lang = lang if lang in fmt.LANGUAGES else "fr"
+    t = _t(lang)
+    results = sorted(report.results, key=lambda r: r.contract_id)
+    settled = [r for r in results if r.status == "settled" and r.terms is not None]
+    severity = {"exit_right": 0, "undetermined": 1, "watch": 2}
+    alerts = []
+    for r in sorted(settled, key=lambda r: (severity.get(r.exit.status, 9), r.contract_id)):
+        if r.exit.status in severity:
+            alerts.append({"cid": r.contract_id, "client": r.terms.contract.client,
+                           "provider": r.terms.contract.provider, **_exit_view(r, report, lang)})
+    contracts = []
+    for r in results:
+        client, provider = _names(report, r)
+        contracts.append({"cid": r.contract_id, "client": client, "provider": provider,
+                          "status": t("s_" + r.status) if "s_" + r.status in _PHRASES else r.status,
+                          "exit": t("x_" + r.exit.status) if r.status == "settled"
+                          and "x_" + r.exit.status in _PHRASES else fmt.DASH,
+                          "tone": {"exit_right": "bad", "watch": "warn", "undetermined": "warn"}
+                          .get(r.exit.status, "") if r.status == "settled" else "",
+                          "invoice_now": fmt.money(r.invoice_now, r.currency, lang)})
+    problems = []
+    for r in results:
+        if r.status == "excluded":
+            findings = [d for f in report.files for d in f.diagnostics
+                        if d.contract_id == r.contract_id and d.is_error]
+            lines, more = _finding_lines(findings, lang)
+            errors = report.contract_findings.get(r.contract_id, (len(findings), 0))[0]
+            problems.append({"title": t("excluded_row", cid=r.contract_id, client=_names(report, r)[0],
+                                        errors=errors),
+                             "lines": lines, "more": t("more_findings", n=more) if more else ""})
+    for f in report.files:
+        if f.outcome == "rejected":
+            errors = [d for d in f.diagnostics if d.is_error] or list(f.diagnostics)
+            lines, more = _finding_lines(errors, lang)
+            problems.append({"title": t("rejected_row", name=f.name, errors=f.errors),
+                             "lines": lines, "more": t("more_findings", n=more) if more else ""})
+    month = fmt.month(report.period, lang)
+    count = lambda status: sum(r.status == status for r in results)  # noqa: E731
+    return {
+        "lang": lang, "title": t("summary", month=month),
+        "colon": t("labelled", label="", value=""),
+        "subject": t("summary_subject", month=month),
+        "preheader": t("counts", settled=count("settled"), excluded=count("excluded"),
+                       not_started=count("not_started"), files=len(report.files),
+                       rejected=sum(f.outcome == "rejected" for f in report.files)),
+        "dry_run": t("dry_run") if report.dry_run else "",
+        "h": {k: t(k) for k in ("totals", "alerts", "no_alerts", "holds", "no_holds", "contract",
+                                "client", "provider", "month", "reason", "mediator", "amt_held",
+                                "adjust_explained", "no_adjust", "changed_readings", "contracts",
+                                "status", "exit", "total_now", "problems", "no_problems",
+                                "scorecard", "at_stake", "amt_earned", "amt_forfeited", "pending",
+                                "exit_rights", "adjustment")},
+        "scorecard_note": t("scorecard_note", month=month),
+        "totals": _totals(report, settled, lang),
+        **_capped("alerts", alerts, t, period=report.period),
+        **_capped("holds", _holds(settled, lang), t, period=report.period),
+        **_capped("explained", _explained(report, settled, lang), t, "more_adjust", period=report.period),
+        **_capped("contracts", contracts, t, period=report.period),
+        "problems": problems,
+        "scorecard": _scorecard(report, settled, lang),
+        **_footer("summary_footer", report, lang),
+    }
+
+
+def render_summary(report: CloseReport, lang: str = "fr") -> str:
+    """summary.html for the finance team."""
+    return _render_html("summary.html", **_summary_view(report, lang))
+
+
+def render_summary_text(report: CloseReport, lang: str = "fr") -> str:
+    return _render_text("summary.txt", **_summary_view(report, lang))
+
+
+# --------------------------------------------------------------------------- files and e-mails
+
+def _child(folder: Path, contract_id: str, suffix: str) -> Path:
+    """folder/<contract_id><suffix>, refusing any id that could leave the folder."""
+    if not CONTRACT_ID.fullmatch(contract_id or ""):
+        raise ValueError(f"unsafe contract id for a file name: {contract_id!r}")
+    return folder / f"{contract_id}{suffix}"   # CONTRACT_ID admits no separator and no leading dot
+
+
+def _write_bytes(path: Path, data: bytes) -> Path:
+    """A statement file, written in place: statements are written into the run's staging
+    folder, which is published as a whole, so no temporary file is needed per statement."""
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def _write_text(path: Path, text: str) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8", newline="\n")
+    os.replace(tmp, path)
+    return path
+
+
+def recipient_problems(report: CloseReport) -> list[tuple[str, str]]:
+    """(contract_id, problem) for settled contracts whose statement cannot be e-mailed."""
+    out = []
+    for r in report.results:
+        if r.status != "settled" or r.terms is None:
+            continue
+        valid, invalid = messages.parse_recipients(r.terms.contract.contact_email)
+        if invalid:
+            out.append((r.contract_id, "invalid contact_email: " + ", ".join(invalid)))
+        if not valid:
+            out.append((r.contract_id, "no valid contact_email: statement not e-mailed"))
+    return out
+
+
+def write_html_outputs(report: CloseReport, outdir: Path, *, sender: str,
+                       finance_recipients: Sequence[str], lang: str = "fr",
+                       message_id_domain: str = "perfsettle.local") -> list[Path]:
+    """Write summary.html, statements/<id>.html and .eml, and summary.eml; return the paths.
+
+    A statement's .eml goes to the contract's valid contact_email addresses and is skipped
+    when there is none (see ``recipient_problems``); summary.eml is skipped without finance
+    recipients. Invalid sender or finance addresses raise ValueError.
+    """
+    settled = [r.contract_id for r in report.results if r.status == "settled"]
+    return (write_summary(report, outdir, sender=sender, finance_recipients=finance_recipients, lang=lang,
+                          message_id_domain=message_id_domain)
+            + write_statements(report, outdir, settled, sender=sender, message_id_domain=message_id_domain))
+
+
+def write_summary(report: CloseReport, outdir: Path, *, sender: str, finance_recipients: Sequence[str],
+                  lang: str = "fr", message_id_domain: str = "perfsettle.local") -> list[Path]:
+    """summary.html, and summary.eml when there are finance recipients."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    summary = _summary_view(report, lang)
+    summary_html = _render_html("summary.html", **summary)
+    written = [_write_text(outdir / "summary.html", summary_html)]
+    if finance_recipients:
+        msg = messages.compose_message(sender=sender, to=list(finance_recipients),
+                                 subject=summary["subject"],
+                                 text=_render_text("summary.txt", **summary), html=summary_html,
+                                 message_id_domain=message_id_domain,
+                                 msgid_seed=f"{report.run_id}/summary", date=_close_time(report))
+        written.append(messages.write_message(msg, outdir / "summary.eml"))
+    return written
+
+
+def write_statements(report: CloseReport, outdir: Path, contract_ids: Sequence[str], *, sender: str,
+                     message_id_domain: str = "perfsettle.local") -> list[Path]:
+    """statements/<id>.html and .eml for the given settled contracts, in their language."""
+    folder = Path(outdir) / "statements"
+    folder.mkdir(parents=True, exist_ok=True)
+    when = _close_time(report)
+    written = []
+    for cid in sorted(contract_ids):
+        r = report.result(cid)
+        if r is None or r.status != "settled":
+            continue
+        html_path = _child(folder, r.contract_id, ".html")
+        view = _statement_view(report, r)
+        html = _render_html("statement.html", **view)
+        written.append(_write_bytes(html_path, html.encode("utf-8")))
+        to, _invalid = messages.parse_recipients(r.terms.contract.contact_email)
+        if not to:
+            log.info("%s: no valid contact_email, statement not e-mailed", r.contract_id)
+            continue
+        msg = messages.compose_message(sender=sender, to=to, subject=view["subject"],
+                                 text=_render_text("statement.txt", **view), html=html,
+                                 message_id_domain=message_id_domain,
+                                 msgid_seed=f"{report.run_id}/{r.contract_id}", date=when)
+        written.append(_write_bytes(_child(folder, r.contract_id, ".eml"), msg))
+    return written
