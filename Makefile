@@ -37,6 +37,7 @@ test: $(BIN)/.installed e2e-tools
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench.py
 
 clean:
