@@ -14,8 +14,9 @@ import openpyxl
 import pytest
 
 from perfsettle.core import months, schema
-from perfsettle.outputs.template import (ENUM_DISPLAY, INSTRUCTIONS_TITLE, example_rows, header,
-                                 sheet_title, write_template)
+from perfsettle.outputs.template import (AMENDABLE, ENUM_DISPLAY, GUIDANCE, INSTRUCTIONS_TITLE,
+                                         SPEC_COLUMNS, SUGGESTED, example_rows, header,
+                                         help_text, sheet_title, write_template)
 
 TODAY = dt.date(2026, 11, 30)
 LANGS = ("fr", "en")
@@ -83,8 +84,8 @@ def test_header_input_messages(book):
         for i, col in enumerate(spec.columns):
             dv = _dv_for(ws, f"{_col_letter(i)}1")
             assert dv is not None and dv.showInputMessage, (spec.name, col.name)
-            help_text = col.help_fr if lang == "fr" else col.help_en
-            assert dv.prompt.startswith(help_text[:40])
+            text = help_text(col, lang, spec.name)
+            assert dv.prompt.startswith(text[:40])
             assert len(dv.prompt) <= 255 and len(dv.promptTitle) <= 32
 
 
@@ -206,8 +207,8 @@ def test_instructions_explain_every_column(book):
     for spec in schema.SHEETS:
         assert sheet_title(spec, lang) in text
         for col in spec.columns:
-            help_text = col.help_fr if lang == "fr" else col.help_en
-            match = [r for r in rows if r[0] == header(col, lang) and help_text in r]
+            expl = help_text(col, lang, spec.name)
+            match = [r for r in rows if r[0] == header(col, lang) and expl in r]
             assert match, (spec.name, col.name)
             if col.example not in (None, ""):
                 assert match[0][6], (spec.name, col.name)   # the example column
@@ -259,8 +260,11 @@ def test_example_contract_is_consistent(book):
 
 
 def _canonical_examples(lang):
+    """The example rows as the schema's sheets and columns show them (the others are skipped)."""
     rows = example_rows(lang, TODAY)
-    return {k: [{n: v for n, v in r.items()} for r in v] for k, v in rows.items()}
+    return {spec.name: [{n: v for n, v in r.items() if n in {c.name for c in spec.columns}}
+                        for r in rows.get(spec.name, [])]
+            for spec in schema.SHEETS}
 
 
 def test_template_passes_validation_without_finding(book):
@@ -393,3 +397,244 @@ def test_cli_run_settles_the_example(lang, tmp_path):
     assert fields[0] == "C-PME-01" and fields[4] == "settled" and fields[5] == "ok"
     assert fields[6:8] == ["0", "0"]          # no error, no warning
     assert fields[8] == "26320.00"            # 7535 + 8435 + 10350
+
+
+# -- the columns and sheets of SPEC §2 that the schema may not define yet --------------------
+
+# Canonical values of the new enumerations and the spellings SPEC §2 accepts for them.
+SPEC_ENUMS = {
+    "bonus_base": {"earned": ("earned", "acquis"), "pool": ("pool", "part_variable")},
+    "deemed_outcome": {"missed": ("missed", "non_atteint"), "met": ("met", "atteint")},
+    "window_agg": {"worst": ("worst", "min", "pire"), "mean": ("mean", "moyenne")},
+    "event": {"terminated": ("terminated", "resilie")},
+    "vat_category": {c: (c,) for c in ("S", "Z", "E", "AE", "K", "G", "O")},
+}
+
+
+def test_guidance_for_every_spec_column():
+    """Every column of SPEC §2 is explained in both languages, by this module or the schema."""
+    in_schema = {spec.name: {c.name: c for c in spec.columns} for spec in schema.SHEETS}
+    for sheet, names in SPEC_COLUMNS.items():
+        for name in names:
+            own = GUIDANCE.get(sheet, {}).get(name)
+            col = in_schema.get(sheet, {}).get(name)
+            if own is None:
+                assert col is not None and col.help_fr and col.help_en, (sheet, name)
+            else:
+                assert own["fr"].strip() and own["en"].strip(), (sheet, name)
+                assert own["fr"] != own["en"], (sheet, name)
+    # Every guided name is a column of SPEC §2 (no typo that would silently never show).
+    for sheet, cols in GUIDANCE.items():
+        assert set(cols) <= set(SPEC_COLUMNS[sheet]), sheet
+    # Every new column of this issue is guided here, whatever the schema says of it.
+    new = {"Contracts": SPEC_COLUMNS["Contracts"][20:], "KPIs": SPEC_COLUMNS["KPIs"][13:],
+           "Invoiced": ("invoice_number", "invoice_date"),
+           "Amendments": SPEC_COLUMNS["Amendments"], "Events": SPEC_COLUMNS["Events"]}
+    assert "bonus_base" in new["Contracts"] and "window_agg" in new["KPIs"]
+    for sheet, names in new.items():
+        for name in names:
+            assert name in GUIDANCE[sheet], (sheet, name)
+    # The amendable fields are columns of their sheets.
+    for sheet, names in AMENDABLE.items():
+        assert set(names) <= set(SPEC_COLUMNS[sheet])
+
+
+def test_new_dropdown_values_read_back_as_spec_says():
+    for name, values in SPEC_ENUMS.items():
+        for lang in LANGS:
+            shown = ENUM_DISPLAY[lang][name]
+            assert set(shown) == set(values), (lang, name)
+            for canonical, text in shown.items():
+                assert schema.key(text) in {schema.key(v) for v in values[canonical]}, text
+                if name in schema.ENUMS:      # once the schema reads this enumeration
+                    assert schema.enum_value(name, text) == canonical, (name, text)
+
+
+def _future_sheets():
+    """The sheets of SPEC §2 with the columns of the clause options, invoices, amendments and
+    events, as the schema is expected to define them."""
+    from dataclasses import replace
+    C = schema.Column
+
+    def extend(spec, *cols):
+        known = {c.name for c in spec.columns}
+        return replace(spec, columns=spec.columns + tuple(c for c in cols if c.name not in known))
+
+    contracts = extend(
+        schema.CONTRACTS,
+        C("bonus_base", "enum", ("base_bonus",), default="earned", label_fr="base_bonus"),
+        C("bonus_every", "int", ("periodicite_bonus",), default=1, label_fr="periodicite_bonus"),
+        C("bonus_band", "number", ("tolerance_bonus",), default=0, label_fr="tolerance_bonus"),
+        C("exit_window_months", "int", ("delai_sortie",), label_fr="delai_sortie"),
+        C("hold_limit_months", "int", ("delai_blocage",), label_fr="delai_blocage"),
+        C("deemed_outcome", "enum", ("issue_reputee",), default="missed", label_fr="issue_reputee"),
+        C("vat_rate", "fraction", ("taux_tva",), default="0.20", label_fr="taux_tva"),
+        C("vat_category", "enum", ("categorie_tva",), default="S", label_fr="categorie_tva"),
+        C("payment_days", "int", ("delai_paiement",), default=30, label_fr="delai_paiement"),
+        C("client_siren", "text", ("siren_client",), label_fr="siren_client"),
+        C("client_vat_id", "text", ("tva_client",), label_fr="tva_client"),
+        C("client_address", "text", ("adresse_client",), label_fr="adresse_client"),
+        C("client_postcode", "text", ("code_postal_client",), label_fr="code_postal_client"),
+        C("client_city", "text", ("ville_client",), label_fr="ville_client"),
+        C("client_country", "text", ("pays_client",), default="FR", label_fr="pays_client"))
+    kpis = extend(
+        schema.KPIS,
+        C("window_agg", "enum", ("agregation",), default="worst", label_fr="agregation"),
+        C("min_coverage", "int", ("couverture_min",), label_fr="couverture_min"),
+        C("earnback_months", "int", ("rattrapage_mois",), label_fr="rattrapage_mois"),
+        C("chronic_misses", "int", ("echecs_repetes",), label_fr="echecs_repetes"),
+        C("chronic_months", "int", ("fenetre_echecs",), label_fr="fenetre_echecs"))
+    invoiced = extend(
+        schema.INVOICED,
+        C("invoice_number", "text", ("numero_facture",), label_fr="numero_facture"),
+        C("invoice_date", "date", ("date_facture",), label_fr="date_facture"))
+    amendments = schema.SheetSpec("Amendments", ("avenants",), (
+        C("contract_id", "id", ("contrat",), True, label_fr="contrat"),
+        C("kpi_id", "id", ("indicateur",), label_fr="indicateur"),
+        C("field", "text", ("champ",), True, label_fr="champ"),
+        C("value", "text", ("valeur",), label_fr="valeur"),
+        C("effective_month", "month", ("mois_effet",), True, label_fr="mois_effet"),
+        C("reason", "text", ("motif",), True, label_fr="motif"),
+        C("reference", "text", ("reference",), label_fr="reference"),
+    ), "Avenants")
+    events = schema.SheetSpec("Events", ("evenements",), (
+        C("contract_id", "id", ("contrat",), True, label_fr="contrat"),
+        C("event", "enum", ("evenement",), True, label_fr="evenement"),
+        C("month", "month", ("mois",), label_fr="mois"),
+        C("reason", "text", ("motif",), label_fr="motif"),
+    ), "Evenements")
+    return (contracts, kpis, schema.READINGS, invoiced, amendments, events)
+
+
+@pytest.fixture(scope="module", params=LANGS)
+def future_book(request, tmp_path_factory):
+    lang = request.param
+    sheets = _future_sheets()
+    path = write_template(tmp_path_factory.mktemp("future-" + lang) / f"t-{lang}.xlsx", lang,
+                          today=TODAY, sheets=sheets)
+    return lang, sheets, openpyxl.load_workbook(path)
+
+
+def test_new_columns_and_sheets_shown_once_the_schema_has_them(future_book):
+    lang, sheets, wb = future_book
+    assert wb.sheetnames == [INSTRUCTIONS_TITLE[lang]] + [sheet_title(s, lang) for s in sheets]
+    assert wb.sheetnames[-2:] == (["Avenants", "Evenements"] if lang == "fr"
+                                  else ["Amendments", "Events"])
+    for spec in sheets:
+        ws = wb[sheet_title(spec, lang)]
+        assert [c.value for c in ws[1]] == [header(c, lang) for c in spec.columns]
+        for i, col in enumerate(spec.columns):
+            head = _dv_for(ws, f"{_col_letter(i)}1")
+            cells = _dv_for(ws, f"{_col_letter(i)}2")
+            expl = help_text(col, lang, spec.name)
+            own = GUIDANCE.get(spec.name, {}).get(col.name)
+            if own is not None:
+                assert expl == own[lang]
+            for dv in (head, cells):
+                assert dv is not None and dv.prompt.startswith(expl), (spec.name, col.name)
+                assert len(dv.prompt) <= 255 and not dv.prompt.endswith("…"), (spec.name, col.name)
+
+
+def test_new_dropdowns(future_book):
+    lang, sheets, wb = future_book
+    by_name = {s.name: s for s in sheets}
+
+    def dv(sheet, name):
+        spec = by_name[sheet]
+        i = [c.name for c in spec.columns].index(name)
+        return _dv_for(wb[sheet_title(spec, lang)], f"{_col_letter(i)}2")
+
+    fr = lang == "fr"
+    assert _list_values(dv("Contracts", "bonus_base")) == (["acquis", "part_variable"] if fr
+                                                           else ["earned", "pool"])
+    assert _list_values(dv("Contracts", "deemed_outcome")) == (["non_atteint", "atteint"] if fr
+                                                               else ["missed", "met"])
+    assert _list_values(dv("KPIs", "window_agg")) == (["pire", "moyenne"] if fr
+                                                      else ["worst", "mean"])
+    assert _list_values(dv("Contracts", "vat_category")) == ["S", "Z", "E", "AE", "K", "G", "O"]
+    assert _list_values(dv("Events", "event")) == (["résilié"] if fr else ["terminated"])
+    # The termination reasons are suggestions: free text passes (an information, not a stop).
+    reason = dv("Events", "reason")
+    assert _list_values(reason) == list(SUGGESTED["Events"]["reason"])
+    assert reason.errorStyle == "information"
+    # Whole numbers and bounds.
+    pay = dv("Contracts", "payment_days")
+    assert (pay.type, _op(pay), pay.formula1, pay.formula2) == ("whole", "between", "0", "60")
+    for sheet, name in (("Contracts", "bonus_every"), ("Contracts", "exit_window_months"),
+                        ("Contracts", "hold_limit_months"), ("KPIs", "earnback_months"),
+                        ("KPIs", "chronic_misses"), ("KPIs", "chronic_months")):
+        d = dv(sheet, name)
+        assert (d.type, _op(d), d.formula1) == ("whole", "greaterThanOrEqual", "1"), name
+    band = dv("Contracts", "bonus_band")
+    assert (band.type, _op(band), band.formula1) == ("decimal", "greaterThanOrEqual", "0")
+    assert dv("Contracts", "vat_rate").type == "decimal"
+    # The amended field: a dropdown over the list of amendable fields on the instructions sheet.
+    field = dv("Amendments", "field")
+    assert field.type == "list" and field.formula1.startswith("'")
+    ref = field.formula1
+    sheet_part, cells = ref.rsplit("!", 1)
+    assert sheet_part.strip("'").replace("''", "'") == INSTRUCTIONS_TITLE[lang]
+    first, last = (int(x.strip("$A")) for x in cells.split(":"))
+    listed = [wb[INSTRUCTIONS_TITLE[lang]][f"A{r}"].value for r in range(first, last + 1)]
+    want = [header(by_name[s].column(n), lang) for s in ("Contracts", "KPIs") for n in AMENDABLE[s]]
+    assert listed == want
+    assert ("honoraires_mensuels" if fr else "monthly_fee") in listed
+    assert ("objectif" if fr else "target") in listed
+    # The new value is typed as in its own column: no list, General format (not text).
+    assert dv("Amendments", "value").type is None
+
+
+def test_worked_example_rows_of_the_new_sheets(future_book):
+    lang, sheets, wb = future_book
+    by_name = {s.name: s for s in sheets}
+    start = months.add(months.from_date(TODAY), -3)
+
+    def rows(sheet):
+        spec = by_name[sheet]
+        ws = wb[sheet_title(spec, lang)]
+        return [dict(zip([c.name for c in spec.columns], r))
+                for r in ws.iter_rows(min_row=2, values_only=True) if any(v is not None for v in r)]
+
+    (amendment,) = rows("Amendments")
+    assert amendment["contract_id"] == "C-PME-01" and amendment["kpi_id"] is None
+    assert amendment["field"] == ("honoraires_mensuels" if lang == "fr" else "monthly_fee")
+    assert amendment["value"] == 11000
+    assert months.from_date(amendment["effective_month"]) == months.add(start, 6)
+    assert amendment["reason"] and amendment["reference"]
+    (event,) = rows("Events")
+    assert event["event"] == ("résilié" if lang == "fr" else "terminated")
+    assert months.from_date(event["month"]) == months.add(start, 8)
+    assert event["reason"] == "mutual"
+    # Both take effect after the default close period: the months closed so far keep their terms.
+    period = months.add(months.from_date(TODAY), -1)
+    assert months.add(start, 6) > period and months.add(start, 8) > period
+    (contract,) = rows("Contracts")
+    assert contract["bonus_base"] == ("acquis" if lang == "fr" else "earned")
+    assert contract["bonus_every"] == 1 and contract["bonus_band"] == 0
+    assert contract["vat_rate"] == 0.2 and contract["payment_days"] == 30
+    assert contract["client_postcode"] == "69002"       # text: a leading zero would survive
+    ws = wb[sheet_title(by_name["Contracts"], lang)]
+    i = [c.name for c in by_name["Contracts"].columns].index("client_postcode")
+    assert ws.cell(row=2, column=i + 1).number_format == "@"
+    assert not rows("Invoiced")
+
+
+def test_instructions_explain_the_new_columns(future_book):
+    lang, sheets, wb = future_book
+    rows = [[c.value for c in r] for r in wb[INSTRUCTIONS_TITLE[lang]].iter_rows()]
+    for spec in sheets:
+        for col in spec.columns:
+            expl = help_text(col, lang, spec.name)
+            assert [r for r in rows if r[0] == header(col, lang) and expl in r], (spec.name, col.name)
+    text = "\n".join(str(v) for r in rows for v in r if v is not None)
+    for values in ENUM_DISPLAY["fr"]["window_agg"].values(), ENUM_DISPLAY["en"]["bonus_base"].values():
+        for v in values:
+            assert v in text
+    # Defaults of SPEC §2 are shown.
+    contracts = {}
+    for r in rows:                      # the first row of a name: its column's line
+        if r[0]:
+            contracts.setdefault(r[0], r)
+    assert contracts[header(sheets[0].column("payment_days"), lang)][3] == "30"
+    assert contracts[header(sheets[0].column("bonus_base"), lang)][3] == (
+        "acquis" if lang == "fr" else "earned")
