@@ -218,6 +218,9 @@ def test_instructions_explain_every_column(book):
 
 
 def _canonical(value, column: schema.Column):
+    if column.name == "field":          # an amended field: the canonical name of its column
+        found = schema.column_for(schema.CONTRACTS, value) or schema.column_for(schema.KPIS, value)
+        return found.name if found else value
     if column.kind == "enum":
         return schema.enum_value(column.name, value)
     if column.kind == "bool":
