@@ -773,7 +773,7 @@ class _Formats:
             return self.money
         if col.kind == "int":
             return self.integer
-        if col.kind in ("number",):
+        if col.kind in ("number", "raw"):    # raw: a value read by another column's rule
             return self.general
         return self.text
 
