@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Iterator
 
 from perfsettle.core.model import ERROR, Diagnostic, Source
+from perfsettle.infra import ooxml
 from perfsettle.infra.procs import die_with_parent
 
 log = logging.getLogger(__name__)
@@ -200,19 +201,12 @@ def _sheet_fr(sheet: str) -> str:
 
 def col_letters(index1: int) -> str:
     """1-based column number -> Excel letters (1 -> A, 200 -> GR)."""
-    s = ""
-    while index1 > 0:
-        index1, r = divmod(index1 - 1, 26)
-        s = chr(65 + r) + s
-    return s
+    return ooxml.col_letters(index1 - 1)
 
 
 def col_number(letters: str) -> int:
     """Excel letters -> 1-based column number (A -> 1)."""
-    n = 0
-    for ch in letters.upper():
-        n = n * 26 + ord(ch) - 64
-    return n
+    return ooxml.col_index(letters) + 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -682,25 +676,10 @@ def _zip_kind(lower: set[str], mimetype: bytes) -> tuple[str, str]:
 def _sheet_names(zf: zipfile.ZipFile, names: list[str]) -> dict[str, str]:
     """Worksheet part -> sheet name, for messages. Best effort: {} when it cannot be told."""
     try:
-        import defusedxml.ElementTree as DET
-        from posixpath import join, normpath
-        parts = {}
         for n in ("xl/workbook.xml", "xl/_rels/workbook.xml.rels"):
             if n not in names or zf.getinfo(n).file_size > 4 * MiB:
                 return {}
-        wb = DET.fromstring(zf.read("xl/workbook.xml"))
-        rels = DET.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
-        targets = {}
-        for rel in rels:
-            t = rel.get("Target", "")
-            targets[rel.get("Id")] = t[1:] if t.startswith("/") else normpath(join("xl", t))
-        rid = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
-        for el in wb.iter():
-            if el.tag.endswith("}sheet") or el.tag == "sheet":
-                target = targets.get(el.get(rid))
-                if target:
-                    parts[target] = el.get("name", "")
-        return parts
+        return {s.part: s.title for s in ooxml.sheet_parts(zf)[1]}
     except Exception:
         return {}
 

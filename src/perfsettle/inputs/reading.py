@@ -13,11 +13,10 @@ import stat
 import time
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-
-import defusedxml.ElementTree as DET
+from pathlib import Path
 
 from perfsettle.core import schema
+from perfsettle.infra import ooxml
 
 SUPPORTED = (".xlsx", ".xlsm", ".xls", ".ods")
 OOXML = (".xlsx", ".xlsm")
@@ -115,7 +114,6 @@ _CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(/>|>(.*?)</(?:\w+:)?c>)", re.S)
 _REF = re.compile(rb'\br="([A-Z]{1,3})(\d+)"')
 _ERR = re.compile(rb'\bt="e"')
 _VALUE = re.compile(rb"<(?:\w+:)?v>(.*?)</(?:\w+:)?v>", re.S)
-_NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 
 
 def _cell_flags(path: Path, sheet_names: list[str]) -> dict[str, dict]:
@@ -154,35 +152,8 @@ def _cell_flags(path: Path, sheet_names: list[str]) -> dict[str, dict]:
 
 def _sheet_parts(z: zipfile.ZipFile) -> dict[str, str]:
     """Sheet name -> zip member of its XML, from workbook.xml and its relationships."""
-    wb = DET.fromstring(z.read("xl/workbook.xml"))
-    rels = DET.fromstring(z.read("xl/_rels/workbook.xml.rels"))
-    targets = {}
-    for rel in rels:
-        target = rel.get("Target", "")
-        if target.startswith("/"):
-            target = target[1:]
-        else:
-            target = str(PurePosixPath("xl") / target)
-        targets[rel.get("Id")] = target
-    parts = {}
-    for el in wb.iter():
-        if el.tag.endswith("}sheet") or el.tag == "sheet":
-            parts[el.get("name")] = targets.get(el.get(_NS_REL), "")
-    return parts
+    return ooxml.sheet_part_map(z)
 
 
-def _col_index(letters: str) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ord(ch) - 64
-    return n - 1
-
-
-def col_letter(index: int) -> str:
-    """0-based column index -> Excel letters (0 -> A)."""
-    s = ""
-    index += 1
-    while index:
-        index, r = divmod(index - 1, 26)
-        s = chr(65 + r) + s
-    return s
+_col_index = ooxml.col_index
+col_letter = ooxml.col_letters      # 0-based column index -> Excel letters (0 -> A)

@@ -20,8 +20,10 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Iterable, NamedTuple, Sequence
 
+from perfsettle.infra import ooxml
+
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+REL = ooxml.REL_NS
 PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
 REL_SHEET = REL + "/worksheet"
 REL_STYLES = REL + "/styles"
@@ -34,6 +36,10 @@ CT_VML = "application/vnd.openxmlformats-officedocument.vmlDrawing"
 MAX_TEXT = 32_767
 FORMULA_START = ("=", "+", "-", "@")
 WIDTH_SAMPLE = 2_000   # rows looked at to size the columns of a table
+# How a table sheet prints: landscape, as wide as one page, as many pages down as it takes
+# (the header row is repeated on each by a _xlnm.Print_Titles name in workbook.xml).
+PRINT_LAYOUT = ('<pageMargins left="0.4" right="0.4" top="0.6" bottom="0.6" header="0.3" footer="0.3"/>'
+                '<pageSetup orientation="landscape" fitToWidth="1" fitToHeight="0"/>')
 
 _RAW_ILLEGAL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")   # in a part: not well-formed XML
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -77,21 +83,8 @@ class Edits:
     select: str | None = None    # the title of the sheet to open on (None: leave as is)
 
 
-def col_letters(index: int) -> str:
-    """0 -> A, 25 -> Z, 26 -> AA."""
-    out = ""
-    index += 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        out = chr(65 + rem) + out
-    return out
-
-
-def col_index(letters: str) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ord(ch) - 64
-    return n - 1
+col_letters = ooxml.col_letters     # 0 -> A, 25 -> Z, 26 -> AA
+col_index = ooxml.col_index         # A -> 0
 
 
 _COLS = [col_letters(i) for i in range(702)]
@@ -299,7 +292,8 @@ def write_table(out, table: Table, styles: Styles, *, selected: bool = False, he
     tab = ' tabSelected="1"' if selected else ""
     out.write((
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        f'<worksheet xmlns="{MAIN}" xmlns:r="{REL}"><sheetViews><sheetView workbookViewId="0"'
+        f'<worksheet xmlns="{MAIN}" xmlns:r="{REL}"><sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
+        f'<sheetViews><sheetView workbookViewId="0"'
         f'{tab}><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" '
         'state="frozen"/><selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
         '<sheetFormatPr defaultRowHeight="15"/><cols>'
@@ -352,7 +346,7 @@ def write_table(out, table: Table, styles: Styles, *, selected: bool = False, he
         tail += "<hyperlinks>" + "".join(
             f'<hyperlink ref="{ref}" location="{attr(loc)}" display="{attr(clean(text))}"/>'
             for ref, loc, text in links) + "</hyperlinks>"
-    out.write((tail + "</worksheet>").encode("utf-8"))
+    out.write((tail + PRINT_LAYOUT + "</worksheet>").encode("utf-8"))
 
 
 def _chain(first: list, rest):
@@ -402,8 +396,20 @@ _ROW = r"<{p}row\b([^>]*?)(?:/>|>(.*?)</{p}row>)"
 _CELL = r"<{p}c\b([^>]*?)(?:/>|>(.*?)</{p}c>)"
 _R_ATTR = re.compile(rb'\sr="([A-Z]{0,3})([0-9]+)"')
 _S_ATTR = re.compile(rb'\ss="(\d+)"')
-_AFTER_LEGACY = ("legacyDrawingHF", "drawingHF", "picture", "oleObjects", "controls", "webPublishItems",
-                 "tableParts", "extLst")
+# The children of <worksheet> and of <workbook>, in the order the schema fixes (ECMA-376).
+WORKSHEET_ORDER = (
+    "sheetPr", "dimension", "sheetViews", "sheetFormatPr", "cols", "sheetData", "sheetCalcPr",
+    "sheetProtection", "protectedRanges", "scenarios", "autoFilter", "sortState", "dataConsolidate",
+    "customSheetViews", "mergeCells", "phoneticPr", "conditionalFormatting", "dataValidations",
+    "hyperlinks", "printOptions", "pageMargins", "pageSetup", "headerFooter", "rowBreaks", "colBreaks",
+    "customProperties", "cellWatches", "ignoredErrors", "smartTags", "drawing", "legacyDrawing",
+    "legacyDrawingHF", "drawingHF", "picture", "oleObjects", "controls", "webPublishItems", "tableParts",
+    "extLst")
+WORKBOOK_ORDER = (
+    "fileVersion", "fileSharing", "workbookPr", "workbookProtection", "bookViews", "sheets",
+    "functionGroups", "externalReferences", "definedNames", "calcPr", "oleSize", "customWorkbookViews",
+    "pivotCaches", "smartTagPr", "smartTagTypes", "webPublishing", "fileRecoveryPr",
+    "webPublishObjects", "extLst")
 
 
 def _prefix(xml: bytes, root: str) -> str:
@@ -489,24 +495,121 @@ def mark_cells(xml: bytes, fills: dict[tuple[int, int], str], styles: Styles) ->
     return xml[:start.end()] + data + xml[close:]
 
 
+_ATTRS = rb"""(?:\s+[\w:.-]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*"""
+_TAG = re.compile(rb"<(?:!--.*?-->|!\[CDATA\[.*?\]\]>|\?.*?\?>|!DOCTYPE[^>]*>|(/?)((?:[\w.-]+:)?)([\w.-]+)"
+                  + _ATTRS + rb"(/?)>)", re.S)
+
+
+def top_level(xml: bytes, root: str) -> tuple[list[tuple[str, int, int]], int, int]:
+    """The children of the root element ``root``: (local name, start, end) of each, the end of
+    the root's start tag and the start of its end tag. Nested elements (a ``<cfRule>``'s
+    ``<extLst>``, a sheet view's) are inside their parent's span; ``<sheetData>`` is skipped
+    in one step, whatever its size."""
+    pos, depth, out = 0, 0, []
+    open_at = name = None
+    head = None
+    while True:
+        t = _TAG.search(xml, pos)
+        if t is None:
+            raise Unsupported(f"<{root}> is not well-formed")
+        pos = t.end()
+        if t.group(3) is None:            # comment, CDATA, processing instruction, doctype
+            continue
+        closing, prefix, local, empty = t.group(1), t.group(2), t.group(3).decode(), t.group(4)
+        if head is None:
+            if local != root or closing:
+                raise Unsupported(f"no <{root}> element")
+            head = t.end()
+            if empty:
+                raise Unsupported(f"an empty <{root}>")
+            continue
+        if depth == 0:
+            if closing:
+                return out, head, t.start()
+            if empty:
+                out.append((local, t.start(), t.end()))
+            elif local == "sheetData":
+                close = xml.find(b"</" + prefix + b"sheetData>", t.end())
+                if close < 0:
+                    raise Unsupported("sheetData is not closed")
+                pos = close + len(prefix) + len("</sheetData>")
+                out.append((local, t.start(), pos))
+            else:
+                open_at, name, depth = t.start(), local, 1
+        elif closing:
+            depth -= 1
+            if depth == 0:
+                out.append((name, open_at, t.end()))
+        elif not empty:
+            depth += 1
+
+
+def insert_child(xml: bytes, root: str, name: str, element: bytes, order: Sequence[str]) -> bytes:
+    """``xml`` with ``element`` (a child called ``name``) placed among the root's children
+    where ``order`` puts it: after the last child that must come before it."""
+    children, head, _ = top_level(xml, root)
+    rank = order.index(name)
+    at = head
+    for local, _, end in children:
+        if local in order and order.index(local) < rank:
+            at = end
+    return xml[:at] + element + xml[at:]
+
+
+def child_span(xml: bytes, root: str, name: str) -> tuple[int, int] | None:
+    """(start, end) of the root's first child called ``name``, or None."""
+    for local, start, end in top_level(xml, root)[0]:
+        if local == name:
+            return start, end
+    return None
+
+
+def declare_relationships(xml: bytes, root: str) -> tuple[bytes, str]:
+    """``xml`` with the relationships namespace declared on its root start tag (once, whatever
+    the children declare themselves) and the prefix bound to it there."""
+    m = re.search(rb"<(?:\w+:)?" + root.encode() + rb"\b" + _ATTRS + rb"/?>", xml)
+    if m is None:
+        raise Unsupported(f"no <{root}> element")
+    tag = m.group(0)
+    bound = re.search(rb"""\sxmlns:([\w.-]+)\s*=\s*["']""" + re.escape(REL.encode()) + rb"""["']""", tag)
+    if bound:
+        return xml, bound.group(1).decode()
+    bindings = re.findall(rb"""xmlns:([\w.-]+)\s*=\s*["']([^"']*)["']""", xml)
+    taken = {p.decode() for p, uri in bindings if uri != REL.encode()}   # bound to another namespace
+    prefix = next(p for p in ("r", "rel", *(f"r{i}" for i in range(1, 100))) if p not in taken)
+    end = len(tag) - (2 if tag.endswith(b"/>") else 1)
+    new = tag[:end] + f' xmlns:{prefix}="{REL}"'.encode() + tag[end:]
+    return xml[:m.start()] + new + xml[m.end():], prefix
+
+
 def add_legacy_drawing(xml: bytes, rid: str) -> bytes:
     p = _prefix(xml, "worksheet")
-    if re.search(rf"<{p}legacyDrawing\b".encode(), xml):
+    if any(local == "legacyDrawing" for local, _, _ in top_level(xml, "worksheet")[0]):
         raise Unsupported("the sheet already has comments")
-    root = re.search(rf"<{p}worksheet\b[^>]*>".encode(), xml)
-    rp = re.search(rb'xmlns:(\w+)="' + REL.encode() + b'"', root.group(0))
-    if rp:
-        element = f'<{p}legacyDrawing {rp.group(1).decode()}:id="{rid}"/>'
-    else:
-        element = f'<{p}legacyDrawing xmlns:psr="{REL}" psr:id="{rid}"/>'
-    at = None
-    for name in _AFTER_LEGACY:
-        m = re.search(rf"<{p}{name}\b".encode(), xml)
-        if m and (at is None or m.start() < at):
-            at = m.start()
-    if at is None:
-        at = xml.rindex(f"</{p}worksheet>".encode())
-    return xml[:at] + element.encode() + xml[at:]
+    xml, rp = declare_relationships(xml, "worksheet")
+    element = f'<{p}legacyDrawing {rp}:id="{rid}"/>'.encode()
+    return insert_child(xml, "worksheet", "legacyDrawing", element, WORKSHEET_ORDER)
+
+
+def relative_targets(rels_xml: bytes, rels_name: str) -> bytes:
+    """A relationships part with every internal absolute target (``/xl/worksheets/sheet1.xml``,
+    as openpyxl writes them) made relative to the folder of the part it belongs to, as Excel
+    writes them and as every reader resolves them."""
+    folder, name = posixpath.split(rels_name)
+    source = posixpath.join(posixpath.dirname(folder), name[:-len(".rels")]) if name != ".rels" else ""
+
+    def fix(m: re.Match) -> bytes:
+        element = m.group(0)
+        if re.search(rb"""\sTargetMode\s*=\s*["']External["']""", element):
+            return element
+        t = re.search(rb"""(\sTarget\s*=\s*)(["'])(/[^"']*)\2""", element)
+        if t is None:
+            return element
+        target = html.unescape(t.group(3).decode())
+        relative = ooxml.relative_target(source, target.lstrip("/")) if source else target.lstrip("/")
+        return (element[:t.start(3)] + attr(relative).encode() + element[t.end(3):])
+
+    return re.sub(rb"<(?:\w+:)?Relationship\b" + _ATTRS + rb"/?>", fix, rels_xml)
 
 
 def unselect(xml: bytes) -> bytes:
@@ -518,9 +621,7 @@ def unselect(xml: bytes) -> bytes:
 
 # --------------------------------------------------------------------------- the package
 
-def _rels_path(part: str) -> str:
-    folder, name = posixpath.split(part)
-    return posixpath.join(folder, "_rels", name + ".rels")
+_rels_path = ooxml.rels_path
 
 
 def _relationships(xml: bytes | None) -> list[tuple[str, str, str]]:
@@ -560,8 +661,11 @@ def _free_id(taken: set[str], stem: str) -> str:
 
 
 def _free_part(names: set[str], pattern: str) -> str:
+    """The conventional name ``pattern`` with the first free number (part names compare
+    without regard to case); the name is taken."""
+    folded = {n.casefold() for n in names}
     n = 1
-    while pattern.format(n) in names:
+    while pattern.format(n).casefold() in folded:
         n += 1
     names.add(pattern.format(n))
     return pattern.format(n)
@@ -581,23 +685,11 @@ def _content_types(xml: bytes, overrides: list[tuple[str, str]], vml: bool) -> b
 
 def sheet_parts(z: zipfile.ZipFile) -> tuple[str, list[tuple[str, str, bool]]]:
     """The workbook part and its worksheets: (title, part, hidden), in tab order."""
-    rels = _relationships(z.read("_rels/.rels"))
-    book = next((t for _, typ, t in rels if typ.endswith("/officeDocument")), None)
-    if book is None:
-        raise Unsupported("no workbook part")
-    book = posixpath.normpath(book.lstrip("/"))
-    xml = z.read(book)
-    targets = {i: (t, typ) for i, typ, t in _relationships(_read(z, _rels_path(book)))}
-    out = []
-    for m in re.finditer(rb"<(?:\w+:)?sheet\b([^>]*?)/?>", xml):
-        a = {k.decode(): v.decode() for k, v in re.findall(rb'([\w:]+)="([^"]*)"', m.group(1))}
-        rid = next((v for k, v in a.items() if k.endswith(":id")), None)
-        target, typ = targets.get(rid, ("", ""))
-        if not typ.endswith("/worksheet"):
-            continue
-        part = target.lstrip("/") if target.startswith("/") else posixpath.join(posixpath.dirname(book), target)
-        out.append((_unescape(a.get("name", "")), posixpath.normpath(part), a.get("state", "visible") != "visible"))
-    return book, out
+    try:
+        book, sheets = ooxml.sheet_parts(z)
+    except ooxml.PackageError as exc:
+        raise Unsupported(str(exc)) from exc
+    return book, [(s.title, s.part, s.hidden) for s in sheets]
 
 
 def _unescape(text: str) -> str:
@@ -635,8 +727,7 @@ def add_to_workbook(src, out, edits: Edits, *, compresslevel: int = 1) -> list[s
         rel_items = _relationships(book_rels)
         rel_ids = {i for i, _, _ in rel_items}
         styles_target = next((t for _, typ, t in rel_items if typ.endswith("/styles")), None)
-        styles_part = (posixpath.normpath(posixpath.join(posixpath.dirname(book), styles_target))
-                       if styles_target else None)
+        styles_part = ooxml.resolve(book, styles_target) if styles_target else None
         styles = Styles(_read_clean(z, styles_part) if styles_part and styles_part in names else None)
 
         # comments and fills on the input sheets
@@ -658,17 +749,21 @@ def add_to_workbook(src, out, edits: Edits, *, compresslevel: int = 1) -> list[s
             if table.title.casefold() in taken:
                 raise Unsupported(f"a sheet is already called {table.title}")
             taken.add(table.title.casefold())
-            part = _free_part(names, "xl/worksheets/sheet_ps{}.xml")
+            part = _free_part(names, "xl/worksheets/sheet{}.xml")
             rid = _free_id(rel_ids, "rIdPs")
             new_rels.append((rid, REL_SHEET, posixpath.relpath(part, posixpath.dirname(book))))
             overrides.append((part, CT_SHEET))
             table_parts.append((table, part, rid))
         if styles_part is None:
-            styles_part = _free_part(names, "xl/styles_ps{}.xml")
+            styles_part = ("xl/styles.xml" if "xl/styles.xml" not in {n.casefold() for n in names}
+                           else _free_part(names, "xl/styles{}.xml"))
             new_rels.append((_free_id(rel_ids, "rIdPs"), REL_STYLES,
                              posixpath.relpath(styles_part, posixpath.dirname(book))))
             overrides.append((styles_part, CT_STYLES))
+        first_new = len(_all_sheet_names(book_xml))
         book_xml = _add_sheet_entries(book_xml, p, [(t.title, rid) for t, _, rid in table_parts])
+        book_xml = _add_print_titles(book_xml, p, [(first_new + i, t.title) for i, (t, _, _) in
+                                                   enumerate(table_parts)])
 
         # the tab to open on: no other sheet stays selected
         unselected: set[str] = set()
@@ -695,7 +790,7 @@ def add_to_workbook(src, out, edits: Edits, *, compresslevel: int = 1) -> list[s
             for name, data in replaced.items():
                 w.writestr(_new_info(name), data)
             for table, part, _ in table_parts:
-                with w.open(_new_info(part), "w", force_zip64=True) as g:
+                with w.open(_new_info(part), "w") as g:      # standard entries, no zip64
                     write_table(g, table, styles, selected=(table.title == edits.select))
             w.writestr(_new_info(styles_part), styles.to_bytes())   # last: the tables add styles
     return [t.title for t, _, _ in table_parts]
@@ -722,8 +817,8 @@ def _sheet_notes(z: zipfile.ZipFile, part: str, notes: Sequence[Note], styles: S
     rels_name = _rels_path(part)
     rels = _read(z, rels_name)
     ids = {i for i, _, _ in _relationships(rels)}
-    comments = _free_part(names, "xl/comments_ps{}.xml")
-    vml = _free_part(names, "xl/drawings/vmlDrawing_ps{}.vml")
+    comments = _free_part(names, "xl/comments{}.xml")
+    vml = _free_part(names, "xl/drawings/vmlDrawing{}.vml")
     rid_c, rid_v = _free_id(ids, "rIdPs"), _free_id(ids, "rIdPs")
     folder = posixpath.dirname(part)
     return {part: add_legacy_drawing(xml, rid_v),
@@ -734,25 +829,49 @@ def _sheet_notes(z: zipfile.ZipFile, part: str, notes: Sequence[Note], styles: S
 
 
 def _add_sheet_entries(book_xml: bytes, p: str, sheets: list[tuple[str, str]]) -> bytes:
-    """workbook.xml with a <sheet> for each (title, relationship id), after the existing ones."""
+    """workbook.xml with a <sheet> for each (title, relationship id), after the existing ones;
+    the relationships namespace is declared once, on the root."""
     ids = [int(x) for x in re.findall(rb'<(?:\w+:)?sheet\b[^>]*?\ssheetId="(\d+)"', book_xml)]
     next_id = max(ids, default=0) + 1
-    root = re.search(rf"<{p}workbook\b[^>]*>".encode(), book_xml).group(0)   # prefixes declared for all
-    rp = re.search(rb'xmlns:(\w+)="' + REL.encode() + b'"', root)
-    entries = ""
-    for i, (title, rid) in enumerate(sheets):
-        rid_attr = f'{rp.group(1).decode()}:id="{rid}"' if rp else f'xmlns:psr="{REL}" psr:id="{rid}"'
-        entries += f'<{p}sheet name="{attr(title)}" sheetId="{next_id + i}" {rid_attr}/>'
-    close = book_xml.find(f"</{p}sheets>".encode())
-    if close < 0:
+    book_xml, rp = declare_relationships(book_xml, "workbook")
+    entries = "".join(f'<{p}sheet name="{attr(title)}" sheetId="{next_id + i}" {rp}:id="{rid}"/>'
+                      for i, (title, rid) in enumerate(sheets))
+    span = child_span(book_xml, "workbook", "sheets")
+    if span is None or book_xml[span[1] - 2:span[1]] == b"/>":
         raise Unsupported("no sheets element")
+    close = book_xml.rindex(b"<", span[0], span[1])
     return book_xml[:close] + entries.encode() + book_xml[close:]
+
+
+def _add_print_titles(book_xml: bytes, p: str, sheets: list[tuple[int, str]]) -> bytes:
+    """workbook.xml with the first row of each (sheet index, title) repeated on every printed
+    page (a ``_xlnm.Print_Titles`` defined name)."""
+    if not sheets:
+        return book_xml
+    names = "".join(f'<{p}definedName name="_xlnm.Print_Titles" localSheetId="{i}">'
+                    f"{escape(_quoted(title))}!$1:$1</{p}definedName>" for i, title in sheets).encode()
+    span = child_span(book_xml, "workbook", "definedNames")
+    if span is None:
+        return insert_child(book_xml, "workbook", "definedNames",
+                            f"<{p}definedNames>".encode() + names + f"</{p}definedNames>".encode(),
+                            WORKBOOK_ORDER)
+    start, end = span
+    if book_xml[end - 2:end] == b"/>":
+        opening = book_xml[start:end - 2].rstrip() + b">"
+        return (book_xml[:start] + opening + names + f"</{p}definedNames>".encode() + book_xml[end:])
+    close = book_xml.rindex(b"<", start, end)
+    return book_xml[:close] + names + book_xml[close:]
+
+
+def _quoted(title: str) -> str:
+    return "'" + title.replace("'", "''") + "'"
 
 
 def _copy_part(z: zipfile.ZipFile, info: zipfile.ZipInfo, w: zipfile.ZipFile, unselect_it: bool) -> None:
     """One part copied in 1 MiB chunks; an XML part must be free of characters XML forbids."""
     xml = info.filename.endswith((".xml", ".rels", ".vml"))
-    with z.open(info) as f, w.open(_copy_info(info), "w", force_zip64=info.file_size > 1 << 30) as g:
+    # zip64 only for a part too large for a standard entry (then both headers carry it)
+    with z.open(info) as f, w.open(_copy_info(info), "w", force_zip64=info.file_size >= zipfile.ZIP64_LIMIT) as g:
         first = True
         while chunk := f.read(1 << 20):
             if xml and _RAW_ILLEGAL.search(chunk):
@@ -769,11 +888,13 @@ def _all_sheet_names(book_xml: bytes) -> list[str]:
 
 
 def _set_active(book_xml: bytes, p: str, index: int) -> bytes:
-    m = re.search(rf"<{p}workbookView\b([^>]*?)(/?)>".encode(), book_xml)
+    span = child_span(book_xml, "workbook", "bookViews")
+    m = re.compile(rf"<{p}workbookView\b([^>]*?)(/?)>".encode()).search(book_xml, *span) if span else None
     if m is None:
+        if span is not None:
+            raise Unsupported("a bookViews element without a workbookView")
         views = f'<{p}bookViews><{p}workbookView activeTab="{index}"/></{p}bookViews>'.encode()
-        at = re.search(rf"<{p}sheets\b".encode(), book_xml).start()
-        return book_xml[:at] + views + book_xml[at:]
+        return insert_child(book_xml, "workbook", "bookViews", views, WORKBOOK_ORDER)
     attrs = re.sub(rb'\s(?:activeTab|firstSheet)="\d*"', b"", m.group(1))
     return (book_xml[:m.start()] + f"<{p}workbookView".encode() + attrs + f' activeTab="{index}"'.encode()
             + m.group(2) + b">" + book_xml[m.end():])
