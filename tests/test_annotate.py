@@ -26,6 +26,7 @@ from perfsettle.core.model import (CloseReport, Contract, ContractResult, Diagno
                               KpiResult, MonthResult, ReadingChange, Source, Terms)
 
 INJECTION = '=HYPERLINK("http://x","y")'
+JUN, SEP, OCT = (dt.datetime(2026, m, 1) for m in (6, 9, 10))     # months are dates shown as months
 D = Decimal
 
 
@@ -282,31 +283,32 @@ def test_result_sheets_contents_and_formats(src, tmp_path):
     ws = wb["Règlement"]
     rows = table(ws)
     assert rows[0] == tuple(SHEETS["settlement"]["fr"][1])
-    assert [r[:3] for r in rows[1:]] == [("C-JP-02", "2026-10", "JPY"),
-                                         ("C-PME-01", "2026-09", "EUR"),
-                                         ("C-PME-01", "2026-10", "EUR")]
+    assert [r[:3] for r in rows[1:]] == [("C-JP-02", OCT, "JPY"),
+                                         ("C-PME-01", SEP, "EUR"),
+                                         ("C-PME-01", OCT, "EUR")]
+    assert ws["B2"].number_format == "[$-40C]mmmm yyyy"     # a date shown as a month, in French
     assert rows[2][13:] == (8500, 8000, 500)              # due, invoiced before, invoice now
-    assert rows[3][10] == "held"
-    assert ws["D2"].number_format == "#,##0" and ws["D2"].value == 1200000
-    assert ws["P3"].number_format == "#,##0.00"
+    assert rows[3][10] == "retenu" and rows[2][10] == "sans objet"
+    assert ws["D2"].number_format == '#,##0 "JPY"' and ws["D2"].value == 1200000
+    assert ws["P3"].number_format == '#,##0.00 "EUR"'
     assert ws.freeze_panes == "A2" and ws.auto_filter.ref == "A1:P4"
     assert ws.column_dimensions["A"].width >= len("C-PME-01")
 
     ws = wb["Résultats KPI"]
     rows = table(ws)
     detection_sept = rows[1]
-    assert detection_sept[:6] == ("C-PME-01", "2026-09", "detection", "=SUM(A1:A9)", "earned", 0.71)
+    assert detection_sept[:6] == ("C-PME-01", SEP, "detection", "=SUM(A1:A9)", "acquis", 0.71)
     assert detection_sept[6:9] == (0.8, 0.5, 0.7)
-    assert ws["I2"].number_format == "0.00%" and ws["J2"].number_format == "#,##0.00"
+    assert ws["I2"].number_format == "0.00%" and ws["J2"].number_format == '#,##0.00 "EUR"'
     held = rows[3]
-    assert held[2] == "stability" and held[4] == "held" and held[5] is None and held[8] is None
+    assert held[2] == "stability" and held[4] == "retenu" and held[5] is None and held[8] is None
     assert held[11] == 1000 and held[-1] == "2026-10 disputed"
 
     flags = table(wb["Alertes"])[1:]
-    assert ("C-PME-01", "sortie", "2026-06", "2026-06", "detection", "exit_right", 0.62, 0.7,
+    assert ("C-PME-01", "sortie", JUN, JUN, "detection", "droit de sortie", 0.62, 0.7,
             "0.62 < 0.7") in flags
     assert any(f[1] == "litige" and f[4] == "stability" and f[8] == "2026-10 disputed" for f in flags)
-    assert any(f[1] == "retenue" and f[2] == "2026-10" and "roi" in f[8] for f in flags)
+    assert any(f[1] == "retenue" and f[2] == OCT and "roi" in f[8] for f in flags)
     assert not any(f[0] == "C-JP-02" for f in flags)       # n/a exit, nothing held
 
 
@@ -465,14 +467,14 @@ def test_size_guard_keeps_the_input_parts_and_adds_the_annotations(src, tmp_path
     assert wb["Contracts"]["B3"].value == INJECTION and wb["Contracts"]["B3"].data_type == "s"
     settlement = table(wb["Règlement"])
     assert settlement[0] == tuple(SHEETS["settlement"]["fr"][1])
-    assert settlement[1][:4] == ("C-JP-02", "2026-10", "JPY", 1200000)
-    assert wb["Règlement"]["D2"].number_format == "#,##0"
-    assert wb["Règlement"]["D3"].number_format == "#,##0.00"
+    assert settlement[1][:4] == ("C-JP-02", OCT, "JPY", 1200000)
+    assert wb["Règlement"]["D2"].number_format == '#,##0 "JPY"'
+    assert wb["Règlement"]["D3"].number_format == '#,##0.00 "EUR"'
     assert wb["Résultats KPI"]["I2"].number_format == "0.00%"
     assert [row[:5] for row in table(wb["Résultats KPI"])[1:]] == [
-        ("C-PME-01", "2026-09", "detection", "=SUM(A1:A9)", "earned"),
-        ("C-PME-01", "2026-10", "detection", "=SUM(A1:A9)", "earned"),
-        ("C-PME-01", "2026-10", "stability", "Stabilité", "held")]
+        ("C-PME-01", SEP, "detection", "=SUM(A1:A9)", "acquis"),
+        ("C-PME-01", OCT, "detection", "=SUM(A1:A9)", "acquis"),
+        ("C-PME-01", OCT, "stability", "Stabilité", "retenu")]
     assert wb["Résultats KPI"]["D2"].data_type == "s" and wb["Résultats KPI"]["D2"].quotePrefix
     assert wb["Résultats KPI"].freeze_panes == "A2"
     assert wb["Résultats KPI"].auto_filter.ref == "A1:O4"
@@ -569,23 +571,26 @@ def test_close_workbook(tmp_path):
     ws = wb["Lignes de facture"]
     lines = table(ws)
     assert [l[:6] for l in lines[1:]] == [
-        ("C-JP-02", "Nippon Kaisha", "Tokyo AI KK", "2026-10", "JPY", "mois courant"),
-        ("C-NEW-04", "Nouveau client", "Agence", "2026-09", "EUR", "mois antérieur, première facturation"),
-        ("C-PME-01", INJECTION, "Agence Lumen IA", "2026-09", "EUR", "ajustement"),
-        ("C-PME-01", INJECTION, "Agence Lumen IA", "2026-10", "EUR", "mois courant"),
+        ("C-JP-02", "Nippon Kaisha", "Tokyo AI KK", OCT, "JPY", "mois courant"),
+        ("C-NEW-04", "Nouveau client", "Agence", SEP, "EUR", "mois antérieur, première facturation"),
+        ("C-PME-01", INJECTION, "Agence Lumen IA", SEP, "EUR", "ajustement"),
+        ("C-PME-01", INJECTION, "Agence Lumen IA", OCT, "EUR", "mois courant"),
     ]
-    assert lines[3][6:] == (8500, 8000, 500, "detection 2026-09: 0.66 (disputed) → 0.71 (verified)")
+    # the detail in words: the KPI's name, the month written out, statuses translated
+    assert lines[3][6:] == (8500, 8000, 500,
+                            "« =SUM(A1:A9) », septembre 2026 : 0,66 (contesté) → 0,71 (vérifié)")
     assert ws["B4"].data_type == "s" and ws["B4"].value == INJECTION
-    assert ws["I2"].number_format == "#,##0" and ws["I4"].number_format == "#,##0.00"
+    assert ws["D2"].number_format == "[$-40C]mmmm yyyy"
+    assert ws["I2"].number_format == '#,##0 "JPY"' and ws["I4"].number_format == '#,##0.00 "EUR"'
     assert ws.freeze_panes == "A2" and ws.auto_filter.ref == "A1:J5"
 
     totals = table(wb["Totaux"])
     assert totals[1:] == [("EUR", 3, 8500, 9500, 18000), ("JPY", 1, 1200000, 0, 1200000)]
-    assert wb["Totaux"]["E3"].number_format == "#,##0"
+    assert wb["Totaux"]["E3"].number_format == '#,##0 "JPY"'
 
     contracts = {r[0]: r for r in table(wb["Synthèse contrats"])[1:]}
-    assert contracts["C-BAD-03"][1:9] == ("Client X", "-Provider", "EUR", "excluded", None, 2, 1, 0)
-    assert contracts["C-PME-01"][4:9] == ("settled", "exit_right", 0, 1, 9000)
+    assert contracts["C-BAD-03"][1:9] == ("Client X", "-Provider", "EUR", "exclu", None, 2, 1, 0)
+    assert contracts["C-PME-01"][4:10] == ("clôturé", "droit de sortie", 0, 1, 9000, JUN)
     assert contracts["C-JP-02"][8] == 1200000
     provider = wb["Synthèse contrats"]["C2"]
     assert provider.value == "-Provider" and provider.data_type == "s" and provider.quotePrefix
@@ -597,8 +602,12 @@ def test_close_workbook_in_english_to_a_file_path(tmp_path):
     assert wb.sheetnames == ["Invoice lines", "Totals", "Contract status"]
     assert table(wb["Invoice lines"])[1][5] == "current month"
     assert table(wb["Contract status"])[0][:9] == (
-        "contract_id", "client", "provider", "currency", "status", "exit_status", "errors",
-        "warnings", "invoice_now")
+        "contract", "client", "provider", "currency", "status", "exit status", "errors",
+        "warnings", "invoice now")
+    assert table(wb["Contract status"])[4][4:6] == ("settled", "exit right")
+    assert wb["Invoice lines"]["D2"].number_format == "mmmm yyyy"
+    assert wb["Invoice lines"]["I4"].number_format == '"EUR" #,##0.00'
+    assert table(wb["Invoice lines"])[3][9] == "“=SUM(A1:A9)”, September 2026: 0.66 (disputed) → 0.71 (verified)"
 
 
 # ------------------------------------------------------------------ end to end

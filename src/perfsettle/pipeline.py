@@ -36,6 +36,7 @@ from perfsettle.core import months
 from perfsettle.inputs import preflight
 from perfsettle.config import ConfigError, Settings
 from perfsettle.infra.faults import checkpoint
+from perfsettle.infra.files import write_atomic
 from perfsettle.inputs.reading import RawWorkbook, candidates, fingerprint, looks_incomplete
 from perfsettle.core.close import Known, close, ledger_lines
 from perfsettle.core.model import CloseReport, Diagnostic, FileOutcome
@@ -490,12 +491,7 @@ def _file_language(results, default: str) -> str:
 
 
 def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    return path
+    return write_atomic(path, text)
 
 
 def _sync_tree(root: Path) -> None:

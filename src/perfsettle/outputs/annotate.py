@@ -32,10 +32,7 @@ characters, and never stored as a formula.
 from __future__ import annotations
 
 import datetime as _dt
-import os
-import posixpath
 import re
-import tempfile
 import warnings
 import zipfile
 from collections import defaultdict
@@ -43,7 +40,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import defusedxml.ElementTree as SafeET
 import openpyxl
 import python_calamine
 import xlsxwriter
@@ -54,12 +50,17 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.cell import column_index_from_string, range_boundaries
 from openpyxl.worksheet.hyperlink import Hyperlink
+from openpyxl.worksheet.properties import PageSetupProperties
 
 from perfsettle.core import months, schema
+from perfsettle.infra import ooxml
+from perfsettle.infra.files import atomic_path
 
 from perfsettle.outputs import xlsxparts
 from perfsettle.core.model import CloseReport, ContractResult, Diagnostic
-from perfsettle.core.money import format_number, minor_digits
+from perfsettle.core.money import minor_digits
+from perfsettle.outputs import formatting
+from perfsettle.outputs.i18n import translator
 
 RED = "FFFFC7CE"        # fill of a cell with an error
 AMBER = "FFFFE699"      # fill of a cell with a warning only
@@ -80,6 +81,7 @@ LABELS = {
         "current": "mois courant", "catch_up": "mois antérieur, première facturation",
         "adjustment": "ajustement", "out_of_term": "hors durée du contrat (avoir)",
         "new_reading": "nouveau relevé", "held": "retenu",
+        "held_kpi": "« {kpi} » retenu ({month})",
     },
     "en": {
         "error": "ERROR", "warning": "WARNING", "info": "INFO",
@@ -91,6 +93,7 @@ LABELS = {
         "current": "current month", "catch_up": "earlier month, first invoice",
         "adjustment": "adjustment", "out_of_term": "outside the contract term (credit)",
         "new_reading": "new reading", "held": "held",
+        "held_kpi": "“{kpi}” held ({month})",
     },
 }
 
@@ -102,11 +105,11 @@ SHEETS = {
     },
     "settlement": {
         "fr": ("Règlement", ["contrat", "mois", "devise", "honoraires", "fixe", "variable",
-                             "acquis", "retenu", "différé", "perdu", "bonus_malus", "bonus",
+                             "acquis", "retenu", "différé", "perdu", "bonus-malus", "bonus",
                              "malus", "dû", "déjà facturé", "à facturer"]),
         "en": ("Settlement", ["contract", "month", "currency", "fee", "fixed", "pool", "earned",
-                              "held", "deferred", "forfeited", "bonus_malus", "bonus", "malus",
-                              "due", "invoiced_before", "invoice_now"]),
+                              "held", "deferred", "forfeited", "bonus-malus", "bonus", "malus",
+                              "due", "invoiced before", "invoice now"]),
     },
     "kpis": {
         "fr": ("Résultats KPI", ["contrat", "mois", "indicateur", "nom", "statut", "valeur",
@@ -136,11 +139,52 @@ SHEETS = {
         "fr": ("Synthèse contrats", ["contrat", "client", "prestataire", "devise", "statut",
                                      "statut sortie", "erreurs", "avertissements", "à facturer",
                                      "mois de sortie", "motif sortie"]),
-        "en": ("Contract status", ["contract_id", "client", "provider", "currency", "status",
-                                   "exit_status", "errors", "warnings", "invoice_now",
+        "en": ("Contract status", ["contract", "client", "provider", "currency", "status",
+                                   "exit status", "errors", "warnings", "invoice now",
                                    "exit month", "exit reason"]),
     },
 }
+# Header rows earlier versions wrote, so that their sheets are still recognised (and replaced)
+# when such a copy is annotated again.
+OLD_HEADERS = {
+    "settlement": {
+        "fr": ["contrat", "mois", "devise", "honoraires", "fixe", "variable", "acquis", "retenu",
+               "différé", "perdu", "bonus_malus", "bonus", "malus", "dû", "déjà facturé", "à facturer"],
+        "en": ["contract", "month", "currency", "fee", "fixed", "pool", "earned", "held", "deferred",
+               "forfeited", "bonus_malus", "bonus", "malus", "due", "invoiced_before", "invoice_now"],
+    },
+}
+
+# What a status code says, per kind of status: code -> (French, English). A code missing here
+# (a status the engine adds later) is shown as it is, with spaces for underscores.
+STATUS_WORDS = {
+    "contract": {"settled": ("clôturé", "settled"), "excluded": ("exclu", "excluded"),
+                 "not_started": ("pas encore commencé", "not started")},
+    "exit": {"ok": ("pas de droit de sortie", "no exit right"), "watch": ("sous surveillance", "watch"),
+             "exit_right": ("droit de sortie", "exit right"), "undetermined": ("indéterminé", "undetermined"),
+             "n/a": ("sans clause", "no clause"), "": ("", "")},
+    "kpi": {"earned": ("acquis", "earned"), "held": ("retenu", "held"), "deferred": ("différé", "deferred"),
+            "forfeited": ("perdu", "forfeited"), "met": ("atteint", "met"),
+            "partly_met": ("partiellement atteint", "partly met"), "missed": ("manqué", "missed")},
+    "bonus_malus": {"bonus": ("bonus", "bonus"), "malus": ("malus", "malus"),
+                    "none": ("ni bonus ni malus", "neither"), "held": ("retenu", "held"),
+                    "n/a": ("sans objet", "n/a")},
+    "reading": {"verified": ("vérifié", "verified"), "provisional": ("provisoire", "provisional"),
+                "disputed": ("contesté", "disputed"), "void": ("annulé", "void")},
+}
+# Months are dates shown as months; the French format names the months in French whatever
+# the reader's own locale (LCID 040C).
+MONTH_FORMAT = {"fr": "[$-40C]mmmm yyyy", "en": "mmmm yyyy"}
+PERCENT_FORMAT = "0.0#%"     # a KPI whose unit is %: 0.805 shows 80.5%
+HEADER_FONT = "Calibri"
+def status_word(kind: str, code: str, lang: str) -> str:
+    """The words for a status code (``settled`` → ``clôturé``)."""
+    words = STATUS_WORDS.get(kind, {}).get(code)
+    if words is None:
+        return (code or "").replace("_", " ")
+    return words[1] if lang == "en" else words[0]
+
+
 FLAG_WORDS = {"fr": {"exit": "sortie", "hold": "retenue", "dispute": "litige", "contract": "contrat"},
               "en": {"exit": "exit", "hold": "hold", "dispute": "dispute", "contract": "contract"}}
 ANNOTATION_SHEETS = ("issues", "settlement", "kpis", "flags")
@@ -166,13 +210,37 @@ def _text(value: str) -> str:
     return xlsxparts.clean(value)
 
 
-def money_format(currency: str) -> str:
+def money_format(currency: str, lang: str = "fr") -> str:
+    """The number format of an amount: the currency's ISO 4217 minor-unit digits, exactly
+    (so the amount shown is the CSV's), and its code (``#,##0.00 "EUR"``; en ``"EUR" #,##0.00``)."""
     digits = minor_digits(currency)
-    return "#,##0." + "0" * digits if digits else "#,##0"
+    number = "#,##0." + "0" * digits if digits else "#,##0"
+    code = '"' + currency.replace('"', "") + '"' if currency else ""
+    if not code:
+        return number
+    return f"{code} {number}" if lang == "en" else f"{number} {code}"
 
 
-def _money(amount: Decimal | None, currency: str) -> _Cell | None:
-    return None if amount is None else _Cell(float(amount), money_format(currency))
+def _money(amount: Decimal | None, currency: str, lang: str = "fr") -> _Cell | None:
+    return None if amount is None else _Cell(float(amount), money_format(currency, lang))
+
+
+def _month(month: str, lang: str) -> _Cell | str:
+    """A 'YYYY-MM' month as a date (its first day) formatted as a month."""
+    if not month:
+        return ""
+    try:
+        day = _dt.date(int(month[:4]), int(month[5:7]), 1)
+    except ValueError:
+        return month
+    return _Cell(day, MONTH_FORMAT[lang])
+
+
+def _kpi_number(value: Decimal | None, unit: str) -> _Cell | float | None:
+    """A reading or level: a percentage when the KPI's unit is %."""
+    if value is None:
+        return None
+    return _Cell(float(value), PERCENT_FORMAT) if (unit or "").strip() == "%" else float(value)
 
 
 def _number(value: Decimal | None) -> float | None:
@@ -276,22 +344,27 @@ def _settlement_rows(results: Sequence[ContractResult], lang: str):
     for r in results:
         for m in sorted(r.months, key=lambda m: m.month):
             cur = m.currency
-            fmt = money_format(cur)
-            yield [m.contract_id, m.month, cur] + [None if v is None else _Cell(float(v), fmt) for v in (
-                m.fee, m.fixed, m.pool, m.earned, m.held, m.deferred, m.forfeited)] + [
-                m.bonus_malus] + [None if v is None else _Cell(float(v), fmt) for v in (
+            fmt = money_format(cur, lang)
+            yield [m.contract_id, _month(m.month, lang), cur] + [
+                None if v is None else _Cell(float(v), fmt) for v in (
+                    m.fee, m.fixed, m.pool, m.earned, m.held, m.deferred, m.forfeited)] + [
+                status_word("bonus_malus", m.bonus_malus, lang)] + [
+                None if v is None else _Cell(float(v), fmt) for v in (
                     m.bonus, m.malus, m.due, m.invoiced_before, m.invoice_now)]
 
 
 def _kpi_rows(results: Sequence[ContractResult], lang: str):
     for r in results:
         names = {k.kpi_id: k.name for k in r.terms.kpis} if r.terms else {}
+        units = {k.kpi_id: k.unit for k in r.terms.kpis} if r.terms else {}
         for m in sorted(r.months, key=lambda m: m.month):
-            fmt = money_format(m.currency)
+            fmt = money_format(m.currency, lang)
             for k in sorted(m.kpis, key=lambda k: k.kpi_id):
                 attainment = None if k.attainment is None else _Cell(float(k.attainment), "0.00%")
-                yield [k.contract_id, k.month, k.kpi_id, names.get(k.kpi_id, ""), k.status,
-                       _number(k.value), _number(k.target_level), _number(k.floor_level), attainment,
+                unit = units.get(k.kpi_id, "")
+                yield [k.contract_id, _month(k.month, lang), k.kpi_id, names.get(k.kpi_id, ""),
+                       status_word("kpi", k.status, lang), _kpi_number(k.value, unit),
+                       _kpi_number(k.target_level, unit), _kpi_number(k.floor_level, unit), attainment,
                        _Cell(float(k.pool_k), fmt), _Cell(float(k.earned_k), fmt), _Cell(float(k.held_k), fmt),
                        _Cell(float(k.deferred_k), fmt), _Cell(float(k.forfeited_k), fmt), k.reason]
 
@@ -300,30 +373,39 @@ def _flag_rows(results: Sequence[ContractResult], lang: str):
     words = FLAG_WORDS[lang]
     for r in results:
         c = r.terms.contract if r.terms else None
+        unit = (lambda kid: (r.terms.kpi(kid).unit if r.terms and kid and r.terms.kpi(kid) else ""))
         if r.status != "settled":
-            yield [r.contract_id, words["contract"], "", "", "", r.status, None, None, ""]
+            yield [r.contract_id, words["contract"], "", "", "", status_word("contract", r.status, lang),
+                   None, None, ""]
         if r.exit.status not in ("", "n/a"):
             e = r.exit
-            yield [r.contract_id, words["exit"], e.month, e.evaluated_month, c.exit_kpi if c else "",
-                   e.status, _number(e.value), _number(e.threshold), e.reason]
+            u = unit(c.exit_kpi if c else None)
+            yield [r.contract_id, words["exit"], _month(e.month, lang), _month(e.evaluated_month, lang),
+                   c.exit_kpi if c else "", status_word("exit", e.status, lang), _kpi_number(e.value, u),
+                   _kpi_number(e.threshold, u), e.reason]
         for m in sorted(r.months, key=lambda m: m.month):
             if m.bonus_malus == "held":
-                yield [r.contract_id, words["hold"], m.month, "", c.bonus_kpi if c else "", "held",
-                       _number(m.bonus_value), _number(c.bonus_target) if c else None, m.bonus_reason]
+                u = unit(c.bonus_kpi if c else None)
+                yield [r.contract_id, words["hold"], _month(m.month, lang), "", c.bonus_kpi if c else "",
+                       status_word("bonus_malus", "held", lang), _kpi_number(m.bonus_value, u),
+                       _kpi_number(c.bonus_target, u) if c else None, m.bonus_reason]
             for k in sorted(m.kpis, key=lambda k: k.kpi_id):
                 if k.status == "held":
                     kind = "dispute" if "disputed" in k.reason else "hold"
-                    yield [r.contract_id, words[kind], k.month, k.evaluated_month, k.kpi_id, k.status, None,
-                           _number(k.target_level), k.reason]
+                    u = unit(k.kpi_id)
+                    yield [r.contract_id, words[kind], _month(k.month, lang), _month(k.evaluated_month, lang),
+                           k.kpi_id, status_word("kpi", k.status, lang), None,
+                           _kpi_number(k.target_level, u), k.reason]
 
 
 def _is_generated(title: str, header: Sequence[object], kinds: Iterable[str]) -> bool:
     """A sheet this module wrote earlier: one of its titles with exactly its header row."""
     for kind in kinds:
-        for t, headers in SHEETS[kind].values():
-            if title.casefold() == t.casefold() and list(header[:len(headers)]) == headers \
-                    and all(v in (None, "") for v in header[len(headers):]):
-                return True
+        for lang, (t, headers) in SHEETS[kind].items():
+            for wanted in (headers, OLD_HEADERS.get(kind, {}).get(lang)):
+                if wanted and title.casefold() == t.casefold() and list(header[:len(wanted)]) == wanted \
+                        and all(v in (None, "") for v in header[len(wanted):]):
+                    return True
     return False
 
 
@@ -349,15 +431,13 @@ def write_annotated(src: Path, dest: Path, diagnostics: Sequence[Diagnostic],
     src, dest = Path(src), Path(dest).with_suffix(".xlsx")
     lang = _lang(lang)
     labels = LABELS[lang]
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(dest)
-    try:
+    with atomic_path(dest) as tmp:
         cells = _estimated_cells(src) if _is_zip(src) else 0
         wb = _load_full(src) if cells <= max_full_load_cells else None
         if wb is not None:
             inputs = _annotate_openpyxl(wb, diagnostics, results, lang, note="")
             wb.save(tmp)
-            _restore_exact_values(src, tmp, inputs)
+            _finish_openpyxl_copy(src, tmp, inputs)
         elif not _add_annotations(src, tmp, diagnostics, results, lang):
             sheets = _read_values(src)
             cells = max(cells, sum(len(rows) * max(map(len, rows), default=0)
@@ -367,9 +447,7 @@ def write_annotated(src: Path, dest: Path, diagnostics: Sequence[Diagnostic],
             else:
                 note = labels["converted"].format(suffix=src.suffix or "?")
             _write_streamed(sheets, tmp, diagnostics, results, lang, note)
-        return _publish(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    return dest
 
 
 def _add_annotations(src: Path, out: Path, diagnostics, results, lang: str) -> bool:
@@ -383,9 +461,8 @@ def _add_annotations(src: Path, out: Path, diagnostics, results, lang: str) -> b
             infos = z.infolist()
             if any(i.file_size > MAX_PART_BYTES for i in infos):
                 return False
-            types = z.read("[Content_Types].xml")
-            if b"macroEnabled" in types or b"template.main" in types:
-                return False
+            if ooxml.has_macros(z) or ooxml.is_template(z):
+                return False     # the copy is a plain .xlsx: the values-only way drops the macros
             _, sheets = xlsxparts.sheet_parts(z)
         titles = [t for t, _, _ in sheets]
         if any(t.casefold() in _RESERVED for t in titles):
@@ -404,7 +481,7 @@ def _add_annotations(src: Path, out: Path, diagnostics, results, lang: str) -> b
         xlsxparts.add_to_workbook(src, out, edits)
         return True
     except (xlsxparts.Unsupported, KeyError, ValueError, zipfile.BadZipFile, UnicodeDecodeError):
-        return False
+        return False     # ooxml.PackageError is a ValueError
 
 
 def write_close_workbook(report: CloseReport, dest: Path, lang: str = "fr") -> Path:
@@ -413,10 +490,8 @@ def write_close_workbook(report: CloseReport, dest: Path, lang: str = "fr") -> P
     dest = Path(dest)
     if dest.is_dir():
         dest = dest / f"settlement-{report.period}.xlsx"
-    dest.parent.mkdir(parents=True, exist_ok=True)
     tables = [_invoice_lines(report, lang), _totals(report, lang), _contract_rows(report, lang)]
-    tmp = _temp_path(dest)
-    try:
+    with atomic_path(dest) as tmp:
         book = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False,
                                               "strings_to_urls": False,
                                               "strings_to_numbers": False,
@@ -425,19 +500,6 @@ def write_close_workbook(report: CloseReport, dest: Path, lang: str = "fr") -> P
         for table in tables:
             _xw_put_table(book.add_worksheet(table.title), table, formats)
         book.close()
-        return _publish(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _temp_path(dest: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    return Path(name)
-
-
-def _publish(tmp: Path, dest: Path) -> Path:
-    os.replace(tmp, dest)
     return dest
 
 
@@ -569,7 +631,7 @@ def _put_value(cell, value: object) -> None:
             cell.number_format = value.fmt
         if value.link:
             cell.hyperlink = Hyperlink(ref=cell.coordinate, location=value.link)
-            cell.font = Font(color="FF0563C1", underline="single")
+            cell.font = Font(name=HEADER_FONT, size=11, color="FF0563C1", underline="single")
         return
     if isinstance(value, str):
         text = _text(value)
@@ -583,7 +645,8 @@ def _put_value(cell, value: object) -> None:
 
 def _put_table(ws, table: _Table) -> None:
     table.rows = list(table.rows)
-    header_font, header_fill = Font(bold=True), PatternFill("solid", fgColor=HEADER_FILL)
+    header_font = Font(name=HEADER_FONT, size=11, bold=True)
+    header_fill = PatternFill("solid", fgColor=HEADER_FILL)
     for col, name in enumerate(table.headers, 1):
         cell = ws.cell(row=1, column=col)
         _put_value(cell, name)
@@ -597,29 +660,17 @@ def _put_table(ws, table: _Table) -> None:
     ws.freeze_panes = "A2"
     last = get_column_letter(len(table.headers))
     ws.auto_filter.ref = f"A1:{last}{max(len(table.rows) + 1, 2)}"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    ws.print_title_rows = "1:1"
 
 
 # ------------------------------------------------------- values openpyxl does not keep
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
 def _sheet_parts(z: zipfile.ZipFile) -> dict[str, str]:
-    """Sheet title -> worksheet part, from xl/workbook.xml and its relationships."""
-    book = SafeET.fromstring(z.read("xl/workbook.xml"))
-    rels = SafeET.fromstring(z.read("xl/_rels/workbook.xml.rels"))
-    targets = {r.get("Id"): r.get("Target", "") for r in rels}
-    parts = {}
-    for el in book.iter():
-        if _local(el.tag) != "sheet":
-            continue
-        rid = next((v for k, v in el.attrib.items() if _local(k) == "id"), None)
-        target = targets.get(rid)
-        if target:
-            path = target[1:] if target.startswith("/") else posixpath.join("xl", target)
-            parts[el.get("name")] = posixpath.normpath(path)
-    return parts
+    """Sheet title -> worksheet part, from workbook.xml and its relationships."""
+    return ooxml.sheet_part_map(z)
 
 
 _SRC_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
@@ -665,13 +716,38 @@ def _values_to_restore(data: bytes) -> dict[bytes, tuple[bytes, bytes, bool]]:
     return found
 
 
-def _restore_exact_values(src: Path, out: Path, titles: Sequence[str]) -> None:
-    """Put back into the openpyxl-written ``out`` the input values openpyxl did not keep.
+def _finish_openpyxl_copy(src: Path, out: Path, titles: Sequence[str]) -> None:
+    """Post-process the openpyxl-written ``out`` (rewritten in place, through a temporary
+    file beside it): relationship targets made relative, and the input values openpyxl did
+    not keep put back (``_values_to_restore``)."""
+    fixes = _values_from_source(src, titles)
+    with zipfile.ZipFile(out) as z:
+        patched: dict[str, bytes] = {}
+        for name in z.namelist():
+            if name.endswith(".rels"):
+                patched[name] = xlsxparts.relative_targets(z.read(name), name)
+        if fixes:
+            try:
+                out_parts = _sheet_parts(z)
+                for t, f in fixes.items():
+                    if t in out_parts:
+                        patched[out_parts[t]] = _OUT_CELL.sub(lambda m, f=f: _fix_cell(m, f),
+                                                              z.read(out_parts[t]))
+            except (KeyError, ValueError):
+                pass
+        with atomic_path(out, durable=False) as tmp:
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as w:
+                for info in z.infolist():
+                    w.writestr(info, patched.get(info.filename) or z.read(info.filename))
+
+
+def _values_from_source(src: Path, titles: Sequence[str]) -> dict[str, dict]:
+    """{title: fixes} of the source's sheets whose values openpyxl writes differently.
 
     openpyxl writes a formula without its cached value (a reader without a calculation
     engine then reads it as empty) and a number with 16 significant digits
     (0.30000000000000004 becomes 0.3). Both are copied back from ``src`` so that the copy
-    reads exactly as the original. Best effort: a source it cannot follow is left as is.
+    reads exactly as the original. Best effort: a source it cannot follow gives nothing.
     """
     try:
         with zipfile.ZipFile(src) as z:
@@ -679,21 +755,9 @@ def _restore_exact_values(src: Path, out: Path, titles: Sequence[str]) -> None:
             names = set(z.namelist())
             fixes = {t: _values_to_restore(z.read(src_parts[t])) for t in titles
                      if src_parts.get(t) in names}
-        fixes = {t: f for t, f in fixes.items() if f}
-        if not fixes:
-            return
-        with zipfile.ZipFile(out) as z:
-            out_parts = _sheet_parts(z)
-            patched = {out_parts[t]: _OUT_CELL.sub(lambda m, f=f: _fix_cell(m, f),
-                                                   z.read(out_parts[t]))
-                       for t, f in fixes.items()}
-            tmp = out.with_name(out.name + ".patch")
-            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as w:
-                for info in z.infolist():
-                    w.writestr(info, patched.get(info.filename) or z.read(info.filename))
-        os.replace(tmp, out)
-    except (KeyError, OSError, zipfile.BadZipFile, SafeET.ParseError):
-        return
+    except (KeyError, OSError, ValueError, zipfile.BadZipFile):
+        return {}
+    return {t: f for t, f in fixes.items() if f}
 
 
 def _fix_cell(m: re.Match, fixes) -> bytes:
@@ -825,9 +889,10 @@ class _XwFormats:
             if quote:
                 props["quote_prefix"] = True
             if header:
-                props.update(bold=True, pattern=1, bg_color="#" + HEADER_FILL[2:])
+                props.update(bold=True, pattern=1, bg_color="#" + HEADER_FILL[2:], font_name=HEADER_FONT,
+                             font_size=11)
             if link:
-                props.update(font_color="#0563C1", underline=1)
+                props.update(font_color="#0563C1", underline=1, font_name=HEADER_FONT, font_size=11)
             self.cache[key] = self.book.add_format(props) if props else None
         return self.cache[key]
 
@@ -864,12 +929,21 @@ def _xw_put_table(ws, table: _Table, formats: _XwFormats) -> None:
         ws.set_column(c, c, width)
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, max(len(table.rows), 1), len(table.headers) - 1)
+    _xw_print_layout(ws, header_row=True)
     for c, name in enumerate(table.headers):
         _xw_write(ws, 0, c, name, formats, header=True)
     for r, row in enumerate(table.rows, 1):
         for c, value in enumerate(row):
             if value is not None and value != "":
                 _xw_write(ws, r, c, value, formats)
+
+
+def _xw_print_layout(ws, header_row: bool) -> None:
+    """Landscape, one page wide, as many pages down as needed; the header row on every page."""
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    if header_row:
+        ws.repeat_rows(0)
 
 
 def _write_streamed(sheets, out: Path, diagnostics, results, lang: str, note: str) -> None:
@@ -891,6 +965,7 @@ def _write_streamed(sheets, out: Path, diagnostics, results, lang: str, note: st
         ws = book.add_worksheet(title, worksheet_class=_ExactWorksheet)
         if hidden:
             ws.hide()
+        _xw_print_layout(ws, header_row=False)     # where the header row is, the input says
         marks = by_row.get(title, {})
         last = max([len(rows) - 1] + list(marks))
         for r in range(last + 1):
@@ -919,19 +994,32 @@ def _write_streamed(sheets, out: Path, diagnostics, results, lang: str, note: st
 
 # --------------------------------------------------------------------- close workbook
 
-def _changes_text(report: CloseReport, contract_id: str, keys: set[tuple[str, str]],
+def _reading_text(value, status: str | None, unit: str, lang: str) -> str:
+    """A reading in words: ``80,5 % (vérifié)``; no reading: ``aucun relevé``."""
+    t = translator(lang)
+    if value is None:
+        return t("no_reading") if status is None else status_word("reading", status, lang)
+    return f"{formatting.kpi_value(value, unit, lang)} ({status_word('reading', status or '', lang)})"
+
+
+def _changes_text(report: CloseReport, r: ContractResult, keys: set[tuple[str, str]],
                   lang: str) -> list[str]:
-    """The reading changes of this run among the (kpi_id, month) keys, as short texts."""
+    """The reading changes of this run among the (kpi_id, month) keys, in words:
+    ``« Taux de détection », septembre 2026 : 0,66 (contesté) → 0,71 (vérifié)``."""
+    t = translator(lang)
     out = []
-    for ch in report.changes_of(contract_id):
+    for ch in report.changes_of(r.contract_id):
         if (ch.kpi_id, ch.month) not in keys:
             continue
+        kpi = r.terms.kpi(ch.kpi_id) if r.terms else None
+        unit = kpi.unit if kpi else ""
         if ch.old_status is None:
             before = LABELS[lang]["new_reading"]
         else:
-            before = f"{format_number(ch.old_value) or '-'} ({ch.old_status})"
-        out.append(f"{ch.kpi_id} {ch.month}: {before} → "
-                   f"{format_number(ch.new_value) or '-'} ({ch.new_status})")
+            before = _reading_text(ch.old_value, ch.old_status, unit, lang)
+        out.append(t("change", kpi=kpi.name if kpi and kpi.name else ch.kpi_id,
+                     month=formatting.month(ch.month, lang), old=before,
+                     new=_reading_text(ch.new_value, ch.new_status, unit, lang)))
     return out
 
 
@@ -939,7 +1027,8 @@ def _line_reason(report: CloseReport, r: ContractResult, m, lang: str) -> tuple[
     """(kind of invoice line, detail) of a contract month with something to invoice.
 
     The detail of an adjustment names the readings changed by this run that the month's
-    settlement used (each KPI's evaluated window, and the bonus KPI's), else what is held.
+    settlement used (each KPI's evaluated window, and the bonus KPI's), else what is held;
+    in words, KPIs by their names, months and statuses written out.
     """
     labels = LABELS[lang]
     if not m.in_term:
@@ -952,10 +1041,12 @@ def _line_reason(report: CloseReport, r: ContractResult, m, lang: str) -> tuple[
     bonus = r.terms.kpi(r.terms.contract.bonus_kpi) if r.terms and r.terms.contract.bonus_kpi else None
     if bonus is not None:
         keys |= {(bonus.kpi_id, months.add(m.month, -i)) for i in range(bonus.window_months)}
-    detail = _changes_text(report, m.contract_id, keys, lang)
+    detail = _changes_text(report, r, keys, lang)
     if not detail:
-        detail = [f"{labels['held']}: {k.kpi_id} ({k.reason})" for k in m.kpis
-                  if k.status == "held" and k.reason]
+        names = {k.kpi_id: k.name for k in r.terms.kpis} if r.terms else {}
+        detail = [labels["held_kpi"].format(kpi=names.get(k.kpi_id) or k.kpi_id,
+                                            month=formatting.month(k.evaluated_month or k.month, lang))
+                  for k in m.kpis if k.status == "held"]
     return labels["adjustment"], "; ".join(detail)
 
 
@@ -976,9 +1067,9 @@ def _invoice_lines(report: CloseReport, lang: str) -> _Table:
                 continue
             kind, detail = _line_reason(report, r, m, lang)
             cur = m.currency
-            rows.append([m.contract_id, client, provider, m.month, cur, kind,
-                         _money(m.due, cur), _money(m.invoiced_before, cur),
-                         _money(m.invoice_now, cur), detail])
+            rows.append([m.contract_id, client, provider, _month(m.month, lang), cur, kind,
+                         _money(m.due, cur, lang), _money(m.invoiced_before, cur, lang),
+                         _money(m.invoice_now, cur, lang), detail])
     return _Table(title, headers, rows)
 
 
@@ -992,7 +1083,7 @@ def _totals(report: CloseReport, lang: str) -> _Table:
             s = sums[m.currency]
             s[0] += 1
             s[1 if m.month == report.period else 2] += m.invoice_now
-    rows = [[cur, n, _money(now, cur), _money(earlier, cur), _money(now + earlier, cur)]
+    rows = [[cur, n, _money(now, cur, lang), _money(earlier, cur, lang), _money(now + earlier, cur, lang)]
             for cur, (n, now, earlier) in sorted(sums.items())]
     return _Table(title, headers, rows)
 
@@ -1003,8 +1094,9 @@ def _contract_rows(report: CloseReport, lang: str) -> _Table:
     for r in sorted(report.results, key=lambda r: r.contract_id):
         client, provider, currency = _names(report, r)
         errors, warns = report.contract_findings.get(r.contract_id, (0, 0))
-        exit_status = "" if r.status == "excluded" else r.exit.status
-        rows.append([r.contract_id, client, provider, currency or r.currency, r.status,
-                     exit_status, errors, warns, _money(r.invoice_now, currency or r.currency),
-                     r.exit.month, r.exit.reason])
+        exit_status = "" if r.status == "excluded" else status_word("exit", r.exit.status, lang)
+        rows.append([r.contract_id, client, provider, currency or r.currency,
+                     status_word("contract", r.status, lang), exit_status, errors, warns,
+                     _money(r.invoice_now, currency or r.currency, lang), _month(r.exit.month, lang),
+                     r.exit.reason])
     return _Table(title, headers, rows)

@@ -10,12 +10,12 @@ import datetime as _dt
 import email.policy
 import email.utils
 import hashlib
-import os
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 from typing import Sequence
 
+from perfsettle.infra.files import write_atomic
 from perfsettle.core.addresses import DOMAIN_RE as _DOMAIN_RE, clean_address as _clean_address, parse_recipients
 
 __all__ = ["build_message", "compose_message", "message_id", "parse_recipients", "read_message", "write_message"]
@@ -124,12 +124,8 @@ def _fold(addresses: list[str]) -> str:
 def write_message(msg: EmailMessage | bytes, path: Path) -> Path:
     """Write a message (or its composed bytes) as an .eml file, atomically: a temporary file,
     then a rename."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     data = msg if isinstance(msg, bytes) else msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(Path(path), data)
 
 
 def read_message(path: Path) -> EmailMessage:

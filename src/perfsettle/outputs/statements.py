@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import os
 import re
 from collections import defaultdict
 from decimal import Decimal
@@ -25,6 +24,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from perfsettle.outputs import formatting as fmt
 from perfsettle.outputs import messages
+from perfsettle.infra.files import write_atomic
 from perfsettle.core import months
 from perfsettle.outputs.i18n import PHRASES as _PHRASES, translator
 from perfsettle.core.model import CloseReport, ContractResult, Kpi, KpiResult, MonthResult, ReadingChange, Terms
@@ -671,10 +671,7 @@ def _write_bytes(path: Path, data: bytes) -> Path:
 
 
 def _write_text(path: Path, text: str) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8", newline="\n")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, text, durable=False)
 
 
 def recipient_problems(report: CloseReport) -> list[tuple[str, str]]:

@@ -24,6 +24,7 @@ import xlsxwriter
 
 from perfsettle.core import months, schema
 from perfsettle.core.schema import Column, SheetSpec
+from perfsettle.infra.files import atomic_path
 
 LANGS = ("fr", "en")
 
@@ -705,9 +706,13 @@ def write_template(path: Path, lang: str = "fr", *, today: _dt.date | None = Non
     if lang not in LANGS:
         raise ValueError(f"unknown template language {lang!r} (expected 'fr' or 'en')")
     path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
     sheets = tuple(sheets) if sheets is not None else input_sheets()
+    with atomic_path(path) as tmp:
+        _write_book(tmp, lang, today, sheets)
+    return path
+
+
+def _write_book(path: Path, lang: str, today: _dt.date | None, sheets: tuple[SheetSpec, ...]) -> None:
     t = _T[lang]
     wb = xlsxwriter.Workbook(str(path), {
         "strings_to_formulas": False,
@@ -730,7 +735,6 @@ def write_template(path: Path, lang: str = "fr", *, today: _dt.date | None = Non
         instructions.activate()
     finally:
         wb.close()
-    return path
 
 
 class _Formats:

@@ -12,6 +12,7 @@ caller then writes a values-only copy instead.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import html
 import math
 import posixpath
@@ -273,8 +274,17 @@ def _inline(ref: str, text: str, s: int) -> str:
     return f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>{escape(text)}</t></is></c>'
 
 
+def _serial(value: _dt.date, date1904: bool = False) -> float | int:
+    """A date as the day number a sheet stores (1900 or 1904 date system)."""
+    if not isinstance(value, _dt.datetime):
+        value = _dt.datetime(value.year, value.month, value.day)
+    days = value - (_dt.datetime(1904, 1, 1) if date1904 else _dt.datetime(1899, 12, 30))
+    n = days.days + days.seconds / 86400
+    return int(n) if n == int(n) else n
+
+
 def write_table(out, table: Table, styles: Styles, *, selected: bool = False, header_fill: str = "FFD9E1F2",
-                chunk_rows: int = 2_000) -> None:
+                chunk_rows: int = 2_000, date1904: bool = False) -> None:
     """Write ``table`` as a worksheet part into the binary file ``out``: a bold header row on a
     fill, frozen, with an autofilter; strings as inline text (never formulas), numbers as the
     shortest exact decimal, ``Cell`` formats and internal links."""
@@ -329,6 +339,8 @@ def write_table(out, table: Table, styles: Styles, *, selected: bool = False, he
                     parts.append(_inline(f"{_COLS[c]}{r}", v or " ", s))
                     continue
             st = f' s="{s}"' if s else ""
+            if t is _dt.date or t is _dt.datetime:
+                v, t = _serial(v, date1904), float
             if t is bool:
                 parts.append(f'<c r="{_COLS[c]}{r}"{st} t="b"><v>{int(v)}</v></c>')
             elif (t is float and math.isfinite(v)) or t is int:
@@ -722,6 +734,7 @@ def add_to_workbook(src, out, edits: Edits, *, compresslevel: int = 1) -> list[s
         if b"purl.oclc.org/ooxml" in book_xml[:4096]:
             raise Unsupported("a Strict Open XML workbook")
         p = _prefix(book_xml, "workbook")
+        date1904 = bool(re.search(rb"""<(?:\w+:)?workbookPr\b[^>]*\sdate1904\s*=\s*["'](?:1|true)["']""", book_xml))
         book_rels_name = _rels_path(book)
         book_rels = _read(z, book_rels_name)
         rel_items = _relationships(book_rels)
@@ -791,7 +804,7 @@ def add_to_workbook(src, out, edits: Edits, *, compresslevel: int = 1) -> list[s
                 w.writestr(_new_info(name), data)
             for table, part, _ in table_parts:
                 with w.open(_new_info(part), "w") as g:      # standard entries, no zip64
-                    write_table(g, table, styles, selected=(table.title == edits.select))
+                    write_table(g, table, styles, selected=(table.title == edits.select), date1904=date1904)
             w.writestr(_new_info(styles_part), styles.to_bytes())   # last: the tables add styles
     return [t.title for t, _, _ in table_parts]
 
