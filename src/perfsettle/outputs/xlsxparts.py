@@ -603,10 +603,12 @@ def add_legacy_drawing(xml: bytes, rid: str) -> bytes:
     return insert_child(xml, "worksheet", "legacyDrawing", element, WORKSHEET_ORDER)
 
 
-def relative_targets(rels_xml: bytes, rels_name: str) -> bytes:
+def relative_targets(rels_xml: bytes, rels_name: str, renamed: dict[str, str] | None = None) -> bytes:
     """A relationships part with every internal absolute target (``/xl/worksheets/sheet1.xml``,
     as openpyxl writes them) made relative to the folder of the part it belongs to, as Excel
-    writes them and as every reader resolves them."""
+    writes them and as every reader resolves them; a target named in ``renamed`` (old part ->
+    new part) points to the new name."""
+    renamed = renamed or {}
     folder, name = posixpath.split(rels_name)
     source = posixpath.join(posixpath.dirname(folder), name[:-len(".rels")]) if name != ".rels" else ""
 
@@ -614,14 +616,65 @@ def relative_targets(rels_xml: bytes, rels_name: str) -> bytes:
         element = m.group(0)
         if re.search(rb"""\sTargetMode\s*=\s*["']External["']""", element):
             return element
-        t = re.search(rb"""(\sTarget\s*=\s*)(["'])(/[^"']*)\2""", element)
+        t = re.search(rb"""(\sTarget\s*=\s*)(["'])([^"']*)\2""", element)
         if t is None:
             return element
         target = html.unescape(t.group(3).decode())
-        relative = ooxml.relative_target(source, target.lstrip("/")) if source else target.lstrip("/")
-        return (element[:t.start(3)] + attr(relative).encode() + element[t.end(3):])
+        part = ooxml.resolve(source, target)
+        if not target.startswith("/") and part not in renamed:
+            return element
+        part = renamed.get(part, part)
+        relative = ooxml.relative_target(source, part) if source else part
+        return element[:t.start(3)] + attr(relative).encode() + element[t.end(3):]
 
     return re.sub(rb"<(?:\w+:)?Relationship\b" + _ATTRS + rb"/?>", fix, rels_xml)
+
+
+def conventional_names(names: Sequence[str]) -> dict[str, str]:
+    """New names for the comment parts openpyxl writes (``xl/comments/comment1.xml``,
+    ``xl/drawings/commentsDrawing1.vml``): the names Excel gives them (``xl/comments1.xml``,
+    ``xl/drawings/vmlDrawing1.vml``), which some readers require."""
+    taken = set(names)
+    out = {}
+    for name in sorted(names):
+        for old, new in ((r"xl/comments/comment(\d+)\.xml", "xl/comments{}.xml"),
+                         (r"xl/drawings/commentsDrawing(\d+)\.vml", "xl/drawings/vmlDrawing{}.vml")):
+            m = re.fullmatch(old, name)
+            if m:
+                wanted = new.format(m.group(1))
+                out[name] = wanted if wanted.casefold() not in {n.casefold() for n in taken} \
+                    else _free_part(taken, new)
+                taken.add(out[name])
+    return out
+
+
+def renamed_content_types(xml: bytes, renamed: dict[str, str]) -> bytes:
+    """[Content_Types].xml with the overrides of renamed parts following them."""
+    for old, new in renamed.items():
+        xml = re.sub(rb"""(PartName\s*=\s*["'])/""" + re.escape(old.encode()) + rb"""(["'])""",
+                     lambda m, new=new: m.group(1) + b"/" + attr(new).encode() + m.group(2), xml, flags=re.I)
+    return xml
+
+
+# The children of a <font> in the order Excel writes them (and the Open XML SDK expects).
+_FONT_ORDER = ("b", "i", "strike", "condense", "extend", "outline", "shadow", "u", "vertAlign", "sz",
+               "color", "name", "family", "charset", "scheme")
+_FONT = re.compile(rb"(<((?:\w+:)?)font\b" + _ATTRS + rb">)(.*?)(</\2font>)", re.S)
+_EMPTY_CHILD = re.compile(rb"<(?:\w+:)?([\w]+)\b" + _ATTRS + rb"/>")
+
+
+def fonts_in_order(styles_xml: bytes) -> bytes:
+    """styles.xml with the children of each font in Excel's order (openpyxl writes the name
+    first). A font whose children are not all empty elements is left as it is."""
+    def fix(m: re.Match) -> bytes:
+        body = m.group(3)
+        children = list(_EMPTY_CHILD.finditer(body))
+        if b"".join(c.group(0) for c in children) != body.strip() or \
+                any(c.group(1).decode() not in _FONT_ORDER for c in children):
+            return m.group(0)
+        ordered = sorted(children, key=lambda c: _FONT_ORDER.index(c.group(1).decode()))
+        return m.group(1) + b"".join(c.group(0) for c in ordered) + m.group(4)
+    return _FONT.sub(fix, styles_xml)
 
 
 def unselect(xml: bytes) -> bytes:
