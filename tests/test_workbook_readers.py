@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -239,3 +240,56 @@ def _trimmed(header: list[str]) -> list[str]:
     while header and header[-1] == "":
         header.pop()
     return header
+
+
+# ------------------------------------------------------------------ what a person sees
+
+def _every_currency_report():
+    """A close with one contract per accepted currency, each invoicing amounts with all the
+    currency's ISO 4217 digits (and a credit)."""
+    from decimal import Decimal as D
+
+    from perfsettle.core.model import CloseReport, ContractResult, ExitResult
+    from perfsettle.core.money import ISO_4217, quantum
+    from test_annotate import month_result
+
+    results, expected = [], {}
+    for i, cur in enumerate(sorted(ISO_4217)):
+        cid = f"C-{cur}"
+        due = (D("1234567.891234") * (i + 1)).quantize(quantum(cur))
+        credit = -(D("20.5555") + i).quantize(quantum(cur))
+        months = (month_result(cid, "2026-09", cur, due=str(credit), invoiced_before="0"),
+                  month_result(cid, "2026-10", cur, due=str(due)))
+        results.append(ContractResult(cid, "settled", cur, ExitResult("n/a"), months))
+        expected[(cid, "2026-09")] = credit
+        expected[(cid, "2026-10")] = due
+    names = {r.contract_id: ("Client", "Provider", r.currency) for r in results}
+    return CloseReport("2026-10", "run-1", "2026-11-01T03:00:00Z", tuple(results), names=names), expected
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_every_amount_shown_is_the_csv_amount_in_every_currency(tmp_path, lang):
+    """LibreOffice shows each amount of the close workbook with exactly the currency's ISO
+    digits: the text it displays is the CSV's amount (here exported "as shown")."""
+    import csv as _csv
+
+    from perfsettle.core.money import format_money
+
+    soffice = _soffice()
+    if soffice is None:
+        need("LibreOffice (soffice)", "make test installs it with apt-get as root")
+    report, expected = _every_currency_report()
+    book = write_close_workbook(report, tmp_path / f"close-{lang}.xlsx", lang=lang)
+    # the first sheet (invoice lines) as LibreOffice shows it, in UTF-8
+    proc = _convert(soffice, [book], "csv:Text - txt - csv (StarCalc):44,34,76,1", tmp_path / "csv",
+                    tmp_path / "profile")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = list(_csv.reader((tmp_path / "csv" / f"close-{lang}.csv").read_text(encoding="utf-8").splitlines()))
+    shown = {}
+    for row in rows[1:]:
+        cid, month, cur, now = row[0], row[3], row[4], row[8]
+        assert cur in now, now                                  # the currency's code is shown
+        shown[(cid, month)] = re.sub(r"[^0-9.\-]", "", now.replace(cur, ""))   # no separators, no code
+    months = {"fr": ("septembre 2026", "octobre 2026"), "en": ("September 2026", "October 2026")}[lang]
+    want = {(cid, months[m == "2026-10"]): format_money(amount, cid[2:]) for (cid, m), amount in expected.items()}
+    assert shown == want
