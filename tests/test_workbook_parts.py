@@ -293,8 +293,10 @@ def test_a1_references_and_column_letters():
     assert [ooxml.col_index(s) for s in ("A", "z", "AA", "XFD")] == [0, 25, 26, 16383]
     assert ooxml.a1(0, 0) == "A1" and ooxml.a1(9, 27) == "AB10"
     assert ooxml.parse_a1("$AB$10") == (9, 27)
-    with pytest.raises(ValueError):
-        ooxml.parse_a1("A0")
+    assert ooxml.parse_range("$B$2:A10") == (1, 0, 9, 1) and ooxml.parse_range("C3") == (2, 2, 2, 2)
+    for bad in ("A0", "ABCD1", "1A", ""):
+        with pytest.raises(ValueError):
+            ooxml.parse_a1(bad)
 
 
 def test_parts_are_resolved_from_the_package_relationships(tmp_path):

@@ -67,6 +67,14 @@ def parse_a1(ref: str) -> tuple[int, int]:
     return int(m.group(2)) - 1, col_index(m.group(1))
 
 
+def parse_range(ref: str) -> tuple[int, int, int, int]:
+    """``A1:C5`` (or one cell) -> 0-based (first row, first column, last row, last column)."""
+    first, _, last = ref.partition(":")
+    r1, c1 = parse_a1(first)
+    r2, c2 = parse_a1(last) if last else (r1, c1)
+    return min(r1, r2), min(c1, c2), max(r1, r2), max(c1, c2)
+
+
 # ----------------------------------------------------------------- parts
 
 class Relationship(NamedTuple):

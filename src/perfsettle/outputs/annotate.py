@@ -47,8 +47,6 @@ import xlsxwriter.worksheet
 from openpyxl.cell.cell import MergedCell
 from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.utils.cell import column_index_from_string, range_boundaries
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.properties import PageSetupProperties
 
@@ -283,7 +281,7 @@ def _cell_findings(diagnostics: Iterable[Diagnostic], titles: Sequence[str]):
             continue
         row = d.source.row or 1
         try:
-            col = column_index_from_string(d.source.column) if d.source.column else 1
+            col = ooxml.parse_a1(d.source.column + "1")[1] + 1 if d.source.column else 1
         except ValueError:
             col = 1
         cells[(sheet, row, col)].append(d)
@@ -532,7 +530,7 @@ def _estimated_cells(path: Path) -> int:
                 area = info.file_size // 40
                 if m:
                     try:
-                        c1, r1, c2, r2 = range_boundaries(m.group(1).decode().replace("$", ""))
+                        r1, c1, r2, c2 = ooxml.parse_range(m.group(1).decode())
                         area = (c2 - c1 + 1) * (r2 - r1 + 1)
                     except (ValueError, TypeError):
                         pass
@@ -656,9 +654,9 @@ def _put_table(ws, table: _Table) -> None:
             if value is not None and value != "":
                 _put_value(ws.cell(row=r, column=col), value)
     for col, width in enumerate(_widths(table), 1):
-        ws.column_dimensions[get_column_letter(col)].width = width
+        ws.column_dimensions[ooxml.col_letters(col - 1)].width = width
     ws.freeze_panes = "A2"
-    last = get_column_letter(len(table.headers))
+    last = ooxml.col_letters(len(table.headers) - 1)
     ws.auto_filter.ref = f"A1:{last}{max(len(table.rows) + 1, 2)}"
     ws.page_setup.orientation = "landscape"
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
@@ -828,7 +826,7 @@ def _check_zip(src: Path) -> None:
                 rows = max(rows, int(m.group(2)))
                 if (len(m.group(1)), m.group(1)) > (len(cols), cols):
                     cols = m.group(1)
-            if rows * column_index_from_string(cols.decode()) > MAX_GRID_CELLS:
+            if rows * (ooxml.col_index(cols.decode()) + 1) > MAX_GRID_CELLS:
                 raise UnreadableWorkbook(f"{src.name}: a sheet spans {rows:,} rows to column "
                                          f"{cols.decode()}")
 
