@@ -243,6 +243,15 @@ def test_close_workbook_prints_landscape_with_named_header_fonts(tmp_path):
         assert ws["A1"].font.name == "Calibri" and ws["A1"].font.b
 
 
+def test_template_sheets_print_landscape_one_page_wide(tmp_path):
+    wb = openpyxl.load_workbook(write_template(tmp_path / "t.xlsx", "fr"))
+    instructions, *inputs = wb.worksheets
+    assert _print_layout(instructions)[:4] == ("landscape", 1, 0, True)
+    for ws in inputs:
+        assert _print_layout(ws) == ("landscape", 1, 0, True, "$1:$1"), ws.title
+        assert ws["A1"].font.name
+
+
 # ------------------------------------------------------------------ file modes
 
 @pytest.fixture

@@ -819,6 +819,7 @@ def _write_input_sheet(wb, fmt: _Formats, spec: SheetSpec, lang: str, rows: list
             ws.data_validation(1, c, last - 1, c, dv)
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, 0, len(spec.columns) - 1)
+    _print_layout(ws, header_row=True)
     for r, row in enumerate(rows, start=1):
         for c, col in enumerate(spec.columns):
             _write_value(ws, fmt, r, c, col, row.get(col.name), lang, spec.name, sheets)
@@ -1058,6 +1059,14 @@ def _row_height(cells, widths) -> float:
         per_line = max(1, int(width * 1.1))
         lines = max(lines, -(-len(text) // per_line))
     return 15 * lines
+
+
+def _print_layout(ws, header_row: bool) -> None:
+    """Landscape, one page wide, as many pages down as needed; the header row on every page."""
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    if header_row:
+        ws.repeat_rows(0)
 
 
 def _sheet_ref(title: str) -> str:
