@@ -342,3 +342,18 @@ def test_parts_are_resolved_from_the_package_relationships(tmp_path):
         "xl/worksheets/_rels/sheet1.xml.rels") == (
         b'<Relationships><Relationship Id="1" Type="t" Target="../comments/comment1.xml"/>'
         b'<Relationship Id="2" Type="t" Target="/x" TargetMode="External"/></Relationships>')
+
+
+# ------------------------------------------------------------------ words
+
+def test_statuses_are_words_and_a_new_status_still_shows():
+    from perfsettle.outputs.annotate import OLD_HEADERS, SHEETS, _is_generated, status_word
+
+    assert [status_word("contract", "settled", lang) for lang in ("fr", "en")] == ["clôturé", "settled"]
+    assert status_word("exit", "exit_right", "fr") == "droit de sortie"
+    assert [status_word("kpi", s, "fr") for s in ("earned", "held", "deferred")] == ["acquis", "retenu", "différé"]
+    assert status_word("kpi", "deemed_met", "fr") == "deemed met"       # not in the table yet
+    assert "bonus_malus" not in SHEETS["settlement"]["fr"][1]
+    # a copy annotated by an earlier version is still recognised, so its sheets are replaced
+    assert _is_generated("Règlement", OLD_HEADERS["settlement"]["fr"], ["settlement"])
+    assert _is_generated("Settlement", SHEETS["settlement"]["en"][1], ["settlement"])

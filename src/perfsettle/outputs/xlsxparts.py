@@ -976,6 +976,6 @@ def _copy_info(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
 def _new_info(name: str) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0))
     info.compress_type = zipfile.ZIP_DEFLATED
-    info.external_attr = 0o600 << 16
+    info.external_attr = 0o644 << 16
     return info
 
