@@ -7,7 +7,7 @@ real close of a worked example. The readers: openpyxl, python-calamine, LibreOff
 Node.js ExcelJS and SheetJS; and the Open XML SDK validator. Each reader must see the same
 sheets, the same number of non-empty cells and the same header rows as openpyxl.
 
-LibreOffice and the Node packages (``tests/node``, installed by ``make test`` with ``npm ci``)
+LibreOffice and the Node packages (``tests/node``, installed by ``make test`` with npm)
 are optional outside CI: missing, their checks are skipped with the reason; under CI=true they
 are required.
 """
@@ -180,6 +180,7 @@ def libreoffice(books, tmp_path_factory) -> dict[str, Path]:
     return {name: root / "out" / f"{path.stem}.ods" for name, path in books.items()}
 
 
+@pytest.mark.e2e
 @each_book
 def test_libreoffice_reads_the_same_sheets_and_cells(book, books, libreoffice):
     name = next(k for k, v in books.items() if v == book)
@@ -197,7 +198,7 @@ def node(books) -> dict[str, dict]:
     if exe is None:
         need("Node.js", "ExcelJS, SheetJS and the OOXML validator run on it (apt-get install nodejs npm)")
     if not (NODE_DIR / "node_modules" / "exceljs").is_dir():
-        need("tests/node/node_modules", "make test installs it with `npm ci` in tests/node")
+        need("tests/node/node_modules", "make test installs it with npm in tests/node")
     proc = subprocess.run([exe, str(NODE_DIR / "read.mjs"), *map(str, books.values())],
                           capture_output=True, text=True, timeout=600, cwd=NODE_DIR)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -209,6 +210,7 @@ def _name(books, book: Path) -> str:
     return next(k for k, v in books.items() if v == book)
 
 
+@pytest.mark.e2e
 @each_book
 def test_exceljs_reads_the_same_sheets_cells_headers_and_comments(book, books, node):
     seen = node[_name(books, book)]["exceljs"]
@@ -217,6 +219,7 @@ def test_exceljs_reads_the_same_sheets_cells_headers_and_comments(book, books, n
     assert got == _openpyxl_view(book)
 
 
+@pytest.mark.e2e
 @each_book
 def test_sheetjs_reads_the_same_sheets_cells_and_headers(book, books, node):
     seen = node[_name(books, book)]["sheetjs"]
@@ -225,6 +228,7 @@ def test_sheetjs_reads_the_same_sheets_cells_and_headers(book, books, node):
     assert got == [v[:3] for v in _openpyxl_view(book)]
 
 
+@pytest.mark.e2e
 @each_book
 def test_the_ooxml_validator_finds_nothing(book, books, node):
     seen = node[_name(books, book)]["validator"]
@@ -267,6 +271,7 @@ def _every_currency_report():
     return CloseReport("2026-10", "run-1", "2026-11-01T03:00:00Z", tuple(results), names=names), expected
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("lang", ["fr", "en"])
 def test_every_amount_shown_is_the_csv_amount_in_every_currency(tmp_path, lang):
     """LibreOffice shows each amount of the close workbook with exactly the currency's ISO
