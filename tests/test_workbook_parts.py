@@ -357,3 +357,18 @@ def test_statuses_are_words_and_a_new_status_still_shows():
     # a copy annotated by an earlier version is still recognised, so its sheets are replaced
     assert _is_generated("Règlement", OLD_HEADERS["settlement"]["fr"], ["settlement"])
     assert _is_generated("Settlement", SHEETS["settlement"]["en"][1], ["settlement"])
+
+
+@pytest.mark.parametrize("budget", [300_000, 0])
+def test_readings_of_a_percent_kpi_are_percentages(tmp_path, budget):
+    import dataclasses
+
+    pme, jp = results()
+    kpis = tuple(dataclasses.replace(k, unit="%") if k.kpi_id == "detection" else k for k in pme.terms.kpis)
+    pme = dataclasses.replace(pme, terms=dataclasses.replace(pme.terms, kpis=kpis))
+    out = write_annotated(make_input(tmp_path / "in.xlsx"), tmp_path / "o.xlsx", [], [pme, jp],
+                          max_full_load_cells=budget)
+    ws = openpyxl.load_workbook(out)["Résultats KPI"]
+    assert (ws["C2"].value, ws["F2"].value, ws["F2"].number_format) == ("detection", 0.71, "0.0#%")
+    assert ws["G2"].number_format == ws["H2"].number_format == "0.0#%"     # target and floor levels
+    assert ws["C4"].value == "stability" and ws["G4"].number_format == "General"

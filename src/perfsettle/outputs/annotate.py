@@ -175,6 +175,8 @@ STATUS_WORDS = {
 MONTH_FORMAT = {"fr": "[$-40C]mmmm yyyy", "en": "mmmm yyyy"}
 PERCENT_FORMAT = "0.0#%"     # a KPI whose unit is %: 0.805 shows 80.5%
 HEADER_FONT = "Calibri"
+
+
 def status_word(kind: str, code: str, lang: str) -> str:
     """The words for a status code (``settled`` → ``clôturé``)."""
     words = STATUS_WORDS.get(kind, {}).get(code)
@@ -367,30 +369,34 @@ def _kpi_rows(results: Sequence[ContractResult], lang: str):
                        _Cell(float(k.deferred_k), fmt), _Cell(float(k.forfeited_k), fmt), k.reason]
 
 
+def _unit(r: ContractResult, kpi_id: str | None) -> str:
+    kpi = r.terms.kpi(kpi_id) if r.terms and kpi_id else None
+    return kpi.unit if kpi else ""
+
+
 def _flag_rows(results: Sequence[ContractResult], lang: str):
     words = FLAG_WORDS[lang]
     for r in results:
         c = r.terms.contract if r.terms else None
-        unit = (lambda kid: (r.terms.kpi(kid).unit if r.terms and kid and r.terms.kpi(kid) else ""))
         if r.status != "settled":
             yield [r.contract_id, words["contract"], "", "", "", status_word("contract", r.status, lang),
                    None, None, ""]
         if r.exit.status not in ("", "n/a"):
             e = r.exit
-            u = unit(c.exit_kpi if c else None)
+            u = _unit(r, c.exit_kpi if c else None)
             yield [r.contract_id, words["exit"], _month(e.month, lang), _month(e.evaluated_month, lang),
                    c.exit_kpi if c else "", status_word("exit", e.status, lang), _kpi_number(e.value, u),
                    _kpi_number(e.threshold, u), e.reason]
         for m in sorted(r.months, key=lambda m: m.month):
             if m.bonus_malus == "held":
-                u = unit(c.bonus_kpi if c else None)
+                u = _unit(r, c.bonus_kpi if c else None)
                 yield [r.contract_id, words["hold"], _month(m.month, lang), "", c.bonus_kpi if c else "",
                        status_word("bonus_malus", "held", lang), _kpi_number(m.bonus_value, u),
                        _kpi_number(c.bonus_target, u) if c else None, m.bonus_reason]
             for k in sorted(m.kpis, key=lambda k: k.kpi_id):
                 if k.status == "held":
                     kind = "dispute" if "disputed" in k.reason else "hold"
-                    u = unit(k.kpi_id)
+                    u = _unit(r, k.kpi_id)
                     yield [r.contract_id, words[kind], _month(k.month, lang), _month(k.evaluated_month, lang),
                            k.kpi_id, status_word("kpi", k.status, lang), None,
                            _kpi_number(k.target_level, u), k.reason]
