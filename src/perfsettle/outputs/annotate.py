@@ -160,6 +160,8 @@ STATUS_WORDS = {
                  "not_started": ("pas encore commencé", "not started")},
     "exit": {"ok": ("pas de droit de sortie", "no exit right"), "watch": ("sous surveillance", "watch"),
              "exit_right": ("droit de sortie", "exit right"), "undetermined": ("indéterminé", "undetermined"),
+             "exercised": ("droit de sortie exercé", "exit right exercised"),
+             "lapsed": ("droit de sortie expiré", "exit right lapsed"),
              "n/a": ("sans clause", "no clause"), "": ("", "")},
     "kpi": {"earned": ("acquis", "earned"), "held": ("retenu", "held"), "deferred": ("différé", "deferred"),
             "forfeited": ("perdu", "forfeited"), "met": ("atteint", "met"),
