@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from perfsettle.core.model import CloseReport, ContractResult, ExitResult, FileOutcome, Intake, Reading, ReadingChange, Terms
+from perfsettle.core.money import pinned
 from perfsettle.core.settle import settle
 
 
@@ -20,6 +21,7 @@ class Known:
     closed: dict               # (cid, month) -> Decimal: invoiced by earlier closes
 
 
+@pinned
 def close(known: Known, intake: Intake, period: str, *, run_id: str, started: str,
           files: list[FileOutcome], dry_run: bool = False) -> CloseReport:
     terms = terms_after(known, intake)

@@ -52,10 +52,21 @@ class Diagnostic:
     source: Source = field(default_factory=Source)
     contract_id: str | None = None   # the contract it belongs to (None: the whole file)
     message_fr: str = ""        # French text, for annotated workbooks and statements
+    scope: str = ""             # file | contract | cell | sheet (core.diagnostics: what it costs)
+    data: tuple = ()            # (field, value) pairs: the facts the messages are rendered from
 
     @property
     def is_error(self) -> bool:
         return self.severity == ERROR
+
+    @property
+    def rejects_file(self) -> bool:
+        """An error whose scope is the whole workbook (the catalogue decides, not the code's name)."""
+        return self.severity == ERROR and self.scope == "file"
+
+    @property
+    def fields(self) -> dict:
+        return dict(self.data)
 
     def line(self) -> str:
         """One line, cell first: ``KPIs!K4 (book.xlsx): error [weights-sum] …``."""

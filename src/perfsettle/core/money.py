@@ -4,12 +4,46 @@ Every amount is a ``decimal.Decimal``. A cell value becomes a Decimal through it
 decimal representation (``Decimal(repr(float))``); exact intermediate results are
 ``fractions.Fraction``; only the named results of SPEC §3 are rounded, half up, to the
 currency's minor unit.
+
+Nothing here depends on the ambient ``decimal`` context (which any library of the process may
+change): products are exact fractions, and every Decimal operation runs in ``CONTEXT``
+(``pinned``), whose precision holds any amount or reading exactly.
 """
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import (ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, DivisionByZero, InvalidOperation, Overflow,
+                     localcontext)
 from fractions import Fraction
-from functools import lru_cache
+from functools import lru_cache, wraps
+
+# Amounts and readings stay below MAX_MAGNITUDE (16 digits) with at most a few decimals; a sum
+# or a product of two of them needs well under 60 digits, so nothing is ever rounded by the
+# context itself: rounding is only ever the explicit half-up rounding of ``round_money``.
+CONTEXT = Context(prec=60, rounding=ROUND_HALF_EVEN, Emin=-999999, Emax=999999, capitals=1, clamp=0,
+                  flags=[], traps=[InvalidOperation, DivisionByZero, Overflow])
+
+
+def pinned(function):
+    """Run ``function`` in ``CONTEXT``, whatever the caller's decimal context."""
+    @wraps(function)
+    def run(*args, **kwargs):
+        with localcontext(CONTEXT):
+            return function(*args, **kwargs)
+    return run
+
+
+def exact(value: Decimal | Fraction | int) -> Fraction:
+    """A number as an exact fraction (no context involved)."""
+    return value if isinstance(value, Fraction) else Fraction(value)
+
+
+def round_product(currency: str, *factors: Decimal | Fraction | int) -> Decimal:
+    """The exact product of ``factors`` rounded once, half up, to the currency's minor unit:
+    ``round_product(ccy, fee, 1 - exact(share))``, ``round_product(ccy, earned, rate)``."""
+    product = Fraction(1)
+    for f in factors:
+        product *= exact(f)
+    return round_money(product, currency)
 
 # ISO 4217 exponents that differ from 2. Every other well-formed code has 2 minor digits.
 _EXPONENTS = {
@@ -44,29 +78,29 @@ _QUANTA: dict[str, Decimal] = {}
 def quantum(currency: str) -> Decimal:
     q = _QUANTA.get(currency)
     if q is None:
-        q = _QUANTA[currency] = Decimal(1).scaleb(-minor_digits(currency))
+        q = _QUANTA[currency] = Decimal(1).scaleb(-minor_digits(currency), CONTEXT)
     return q
 
 
 def round_money(value: Decimal | Fraction | int, currency: str) -> Decimal:
     """Round an exact amount once, half up, to the currency's minor unit."""
     if isinstance(value, Fraction):
-        return round_fraction(value, minor_digits(currency)).quantize(quantum(currency))
-    return Decimal(value).quantize(quantum(currency), rounding=ROUND_HALF_UP)
+        return round_fraction(value, minor_digits(currency)).quantize(quantum(currency), context=CONTEXT)
+    return Decimal(value).quantize(quantum(currency), rounding=ROUND_HALF_UP, context=CONTEXT)
 
 
 def to_minor(amount: Decimal, currency: str) -> int:
     """An amount already on the currency's grid, as an integer count of minor units."""
-    return int(amount.scaleb(minor_digits(currency)))
+    return int(amount.scaleb(minor_digits(currency), CONTEXT))
 
 
 def from_minor(units: int, currency: str) -> Decimal:
-    return Decimal(units).scaleb(-minor_digits(currency)).quantize(quantum(currency))
+    return Decimal(units).scaleb(-minor_digits(currency), CONTEXT).quantize(quantum(currency), context=CONTEXT)
 
 
 def has_minor_precision(amount: Decimal, currency: str) -> bool:
     """True when the amount has no more decimals than the currency allows."""
-    return amount == amount.quantize(quantum(currency), rounding=ROUND_HALF_UP)
+    return amount == amount.quantize(quantum(currency), rounding=ROUND_HALF_UP, context=CONTEXT)
 
 
 def decimal_from_cell(value: float | int) -> Decimal:
@@ -76,8 +110,8 @@ def decimal_from_cell(value: float | int) -> Decimal:
     if isinstance(value, int):
         return Decimal(value)
     d = Decimal(repr(float(value)))
-    if d == d.to_integral_value() and abs(d) < MAX_MAGNITUDE:
-        return d.quantize(Decimal(1))
+    if d == d.to_integral_value(context=CONTEXT) and d.copy_abs() < MAX_MAGNITUDE:
+        return d.quantize(Decimal(1), context=CONTEXT)
     return d
 
 
@@ -91,7 +125,7 @@ def format_money(amount: Decimal, currency: str) -> str:
     """Plain decimal string with exactly the minor-unit digits, never a negative zero."""
     q = round_money(amount, currency)
     if not q:
-        q = abs(q)
+        q = q.copy_abs()
     return f"{q:f}"
 
 
@@ -109,7 +143,7 @@ def format_number(value: Decimal | Fraction | int | None, places: int | None = N
         value = round_fraction(value, places)
     d = Decimal(value)
     if places is not None:
-        d = d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+        d = d.quantize(Decimal(1).scaleb(-places, CONTEXT), rounding=ROUND_HALF_UP, context=CONTEXT)
     if d == 0:
         return "0"
     text = f"{d:f}"
@@ -124,7 +158,7 @@ def round_fraction(value: Fraction, places: int) -> Decimal:
     den = value.denominator
     sign = -1 if num < 0 else 1
     units = (2 * abs(num) + den) // (2 * den)
-    return Decimal(sign * units).scaleb(-places)
+    return Decimal(sign * units).scaleb(-places, CONTEXT)
 
 
 def fr(value: Decimal | int) -> str:

@@ -13,12 +13,13 @@ from functools import lru_cache
 
 from perfsettle.core import months
 from perfsettle.core.model import ContractResult, ExitResult, Kpi, KpiResult, MonthResult, Reading, Terms
-from perfsettle.core.money import from_minor, round_money, to_minor
+from perfsettle.core.money import exact, from_minor, pinned, round_money, round_product, to_minor
 
 ZERO = Decimal(0)
 NONE, ALL = Fraction(0), Fraction(1)   # attainments shared by every KPI-month at 0 % or 100 %
 
 
+@pinned
 def settle(terms: Iterable[Terms], readings: Iterable[Reading], ledger: Mapping[tuple[str, str], Decimal],
            period: str, excluded: Iterable[str] = ()) -> tuple[ContractResult, ...]:
     """Settle every contract up to ``period``.
@@ -43,6 +44,7 @@ def settle(terms: Iterable[Terms], readings: Iterable[Reading], ledger: Mapping[
     return tuple(out)
 
 
+@pinned
 def settle_contract(terms: Terms, readings: Mapping[tuple[str, str], Reading],
                     invoiced: Mapping[str, Decimal], period: str) -> ContractResult:
     """One contract: every month 1..min(period, last month), plus credits for invoiced months
@@ -72,7 +74,7 @@ class _Basis:
     def __init__(self, terms: Terms):
         c = terms.contract
         self.fee = round_money(c.monthly_fee, c.currency)
-        self.fixed = round_money(c.monthly_fee * (1 - c.variable_share), c.currency)
+        self.fixed = round_product(c.currency, c.monthly_fee, 1 - exact(c.variable_share))
         self.zero = round_money(ZERO, c.currency)
         self.pools = split_pool(terms)
         self.paying = sorted((k for k in terms.kpis if k.weight > 0), key=lambda k: k.kpi_id)
@@ -87,11 +89,12 @@ def _out_of_term(terms: Terms, month: str, before: Decimal) -> MonthResult:
                        (), in_term=False)
 
 
+@pinned
 def split_pool(terms: Terms) -> dict[str, Decimal]:
     """Largest-remainder split of the variable pool over the paying KPIs, in minor units;
     leftover units go one each by largest fractional part, ties by kpi_id ascending."""
     c = terms.contract
-    fixed = round_money(c.monthly_fee * (1 - c.variable_share), c.currency)
+    fixed = round_product(c.currency, c.monthly_fee, 1 - exact(c.variable_share))
     pool_units = to_minor(c.monthly_fee - fixed, c.currency)
     paying = sorted((k for k in terms.kpis if k.weight > 0), key=lambda k: k.kpi_id)
     total = sum((Fraction(k.weight) for k in paying), Fraction(0))
@@ -156,6 +159,7 @@ def attainment(kpi: Kpi, value: Decimal, levels: tuple | None = None) -> Fractio
     return ALL if a >= 1 else NONE if a <= 0 else a
 
 
+@pinned
 def settle_month(terms: Terms, basis: _Basis, readings: Mapping[tuple[str, str], Reading],
                  m: int, period: str, before: Decimal = ZERO) -> MonthResult:
     """Contract month ``m``; ``before`` is what the ledger says was invoiced for it."""
@@ -179,9 +183,9 @@ def settle_month(terms: Terms, basis: _Basis, readings: Mapping[tuple[str, str],
         if v is None:
             bonus_malus, bonus_reason = "held", "; ".join(problems)
         elif bkpi.better(v, c.bonus_target):
-            bonus_malus, bonus = "bonus", round_money(earned * c.bonus_rate, ccy)
+            bonus_malus, bonus = "bonus", round_product(ccy, earned, c.bonus_rate)
         elif bkpi.better(c.bonus_target, v):
-            bonus_malus, malus = "malus", round_money(earned * c.malus_rate, ccy)
+            bonus_malus, malus = "malus", round_product(ccy, earned, c.malus_rate)
         else:
             bonus_malus = "none"
     fee, fixed = basis.fee, basis.fixed
@@ -218,6 +222,7 @@ def _settle_kpi(terms, kpi: Kpi, pool_k, readings, m, month, period, zero, level
                      a, pool_k, earned_k, lost, zero, zero, "", evaluated, window)
 
 
+@pinned
 def exit_status(terms: Terms, readings: Mapping[tuple[str, str], Reading], period: str) -> ExitResult:
     """The client's early-exit right (SPEC §3)."""
     c = terms.contract
