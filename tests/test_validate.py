@@ -32,7 +32,7 @@ def codes(intake):
 ])
 def test_number_as_text_is_read_with_a_warning(text, value):
     d, problem = parse_number_text(text)
-    assert d == value and problem[0] == "warning" and problem[1] == "number-as-text"
+    assert d == value and problem.severity == "warning" and problem.code == "number-as-text"
 
 
 @pytest.mark.parametrize("text, code", [("1,234", "number-ambiguous"), ("12.500", "number-ambiguous"),
@@ -40,7 +40,7 @@ def test_number_as_text_is_read_with_a_warning(text, value):
                                         ("1 23,5", "not-a-number")])
 def test_ambiguous_or_unreadable_text_is_an_error(text, code):
     d, problem = parse_number_text(text)
-    assert d is None and problem[:2] == ("error", code)
+    assert d is None and (problem.severity, problem.code) == ("error", code)
 
 
 @pytest.mark.parametrize("value, month", [(dt.date(2026, 3, 17), "2026-03"), ("2026-03", "2026-03"),
@@ -50,7 +50,7 @@ def test_months_as_dates_or_text(value, month):
 
 
 def test_a_number_is_not_a_month():
-    assert to_month(46082.0)[1][1] == "not-a-month"
+    assert to_month(46082.0)[1].code == "not-a-month"
 
 
 # --------------------------------------------------------------------------- whole workbooks
@@ -123,11 +123,11 @@ def test_an_error_excludes_only_its_contract(tmp_path):
     ({"target": -0.15}, "target-direction", "KPIs!I2"),
     ({"target": 0}, "target-direction", "KPIs!I2"),
     ({"baseline": None}, "required", "KPIs!G2"),
-    ({"baseline": 0}, "out-of-range", "KPIs!G2"),
+    ({"baseline": 0}, "baseline-out-of-range", "KPIs!G2"),
     ({"floor": 0.2}, "floor-not-worse", "KPIs!J2"),
     ({"direction": "sideways"}, "bad-value", "KPIs!E2"),
-    ({"window_months": 0}, "out-of-range", "KPIs!L2"),
-    ({"due_month": 13}, "out-of-range", "KPIs!M2"),
+    ({"window_months": 0}, "window-out-of-range", "KPIs!L2"),
+    ({"due_month": 13}, "due-month-after-term", "KPIs!M2"),
 ])
 def test_kpi_rules(tmp_path, change, code, cell):
     k = kpis()
@@ -138,9 +138,9 @@ def test_kpi_rules(tmp_path, change, code, cell):
 
 
 @pytest.mark.parametrize("change, code, cell", [
-    ({"variable_share": 0}, "out-of-range", "Contracts!I2"),
+    ({"variable_share": 0}, "share-out-of-range", "Contracts!I2"),
     ({"variable_share": 35}, "percent-scale", "Contracts!I2"),
-    ({"duration_months": 121}, "out-of-range", "Contracts!G2"),
+    ({"duration_months": 121}, "duration-out-of-range", "Contracts!G2"),
     ({"monthly_fee": 100.005}, "money-digits", "Contracts!H2"),
     ({"currency": "JPY", "monthly_fee": 100.5}, "money-digits", "Contracts!H2"),
     ({"currency": "EURO"}, "bad-currency", "Contracts!E2"),

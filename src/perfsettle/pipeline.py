@@ -246,10 +246,7 @@ def parse(name: str, raw: RawWorkbook | None) -> ParsedWorkbook:
     except Exception:
         log.exception("%s: internal error while reading its sheets (details in run.log)", name)
         wb = ParsedWorkbook(name)
-        wb.diagnostics.append(file_error(
-            name, "file-internal-error", "internal error while reading this workbook; it was set aside "
-            "(details in the run log): please report it", "erreur interne à la lecture de ce classeur ; il a été "
-            "mis de côté (détails dans le journal) : merci de la signaler"))
+        wb.diagnostics.append(file_error(name, "file-internal-error"))
         return wb
 
 

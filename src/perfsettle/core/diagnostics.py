@@ -226,8 +226,8 @@ _entry("column-duplicate", ERROR, FILE, "the same column twice in a header row",
        "column {column} appears twice (columns {first} and {second})",
        "la colonne {column} figure deux fois (colonnes {first} et {second})")
 _entry("column-missing", ERROR, FILE, "a required column is missing from the header row",
-       "required column {column} is missing from the header row {row}",
-       "la colonne obligatoire {column} manque dans la ligne d'en-tête {row}")
+       "required column {column} is missing from the header row {header_row}",
+       "la colonne obligatoire {column} manque dans la ligne d'en-tête {header_row}")
 _entry("file-internal-error", ERROR, FILE, "a bug met while reading the sheets: the workbook is set aside",
        "internal error while reading this workbook; it was set aside (details in the run log): please report it",
        "erreur interne à la lecture de ce classeur ; il a été mis de côté (détails dans le journal) : merci de la signaler")

@@ -22,10 +22,10 @@ from sys import intern
 from perfsettle.inputs import cells
 
 
-from perfsettle.core import schema
+from perfsettle.core import diagnostics, schema
+from perfsettle.core.diagnostics import Text, make, problem
 from perfsettle.inputs.reading import RawWorkbook, col_letter
-from perfsettle.core.money import fr as fr_number
-from perfsettle.core.model import ERROR, WARNING, Contract, Diagnostic, Intake, Kpi, Reading, Source
+from perfsettle.core.model import ERROR, Contract, Diagnostic, Intake, Kpi, Reading, Source
 
 warnings.filterwarnings("ignore", module="pandera")
 
@@ -63,17 +63,13 @@ class ParsedWorkbook:
 
     @property
     def file_rejected(self) -> bool:
-        return any(d.is_error and d.contract_id is None and d.code.startswith(("file-", "sheet-", "column-"))
-                   for d in self.diagnostics)
+        return any(d.rejects_file for d in self.diagnostics)
 
 
-def finding(code: str, severity: str, en: str, fr: str, source: Source, contract_id: str | None) -> Diagnostic:
-    return Diagnostic(code, severity, en, source, contract_id, fr)
-
-
-def file_error(name: str, code: str, en: str, fr: str, sheet: str = "", row: int | None = None,
-               column: str = "") -> Diagnostic:
-    return finding(code, ERROR, en, fr, Source(name, sheet, row, column), None)
+def file_error(name: str, code: str, sheet: str = "", row: int | None = None, column: str = "", /,
+               **data) -> Diagnostic:
+    """A finding about the workbook as a whole (no contract), from the catalogue."""
+    return make(code, Source(name, sheet, row, column), None, **data)
 
 
 # --------------------------------------------------------------------------- layer 1
@@ -87,23 +83,15 @@ def parse_workbook(name: str, raw: RawWorkbook) -> ParsedWorkbook:
             continue
         if spec.name in seen:
             out.diagnostics.append(file_error(
-                name, "sheet-duplicate",
-                f"two sheets hold {spec.name}: '{seen[spec.name]}' and '{sheet.name}'; keep one",
-                f"deux feuilles contiennent {spec.label_fr} : « {seen[spec.name]} » et « {sheet.name} » ; n'en gardez qu'une",
-                sheet.name))
+                name, "sheet-duplicate", sheet.name,
+                sheet=Text(spec.name, spec.label_fr), first=seen[spec.name], second=sheet.name))
             continue
         seen[spec.name] = sheet.name
         if sheet.hidden:
-            out.diagnostics.append(finding(
-                "sheet-hidden", WARNING, f"sheet '{sheet.name}' is hidden; its rows are read all the same",
-                f"la feuille « {sheet.name} » est masquée ; ses lignes sont lues quand même",
-                Source(name, sheet.name), None))
+            out.diagnostics.append(make("sheet-hidden", Source(name, sheet.name), None, sheet=sheet.name))
         out.sheets[spec.name] = _parse_sheet(name, sheet, spec, out.diagnostics)
     if not seen:
-        out.diagnostics.append(file_error(
-            name, "file-no-sheet",
-            "no input sheet found: expected Contracts, KPIs, Readings or Invoiced (or Contrats, Indicateurs, Mesures, Deja_facture)",
-            "aucune feuille reconnue : attendu Contrats, Indicateurs, Mesures ou Deja_facture (ou Contracts, KPIs, Readings, Invoiced)"))
+        out.diagnostics.append(file_error(name, "file-no-sheet"))
     return out
 
 
@@ -123,10 +111,8 @@ def _parse_sheet(name, sheet, spec: schema.SheetSpec, diags: list) -> list[Row]:
             continue
         if col.name in letters:
             diags.append(file_error(
-                name, "column-duplicate",
-                f"column {col.name} appears twice (columns {letters[col.name]} and {col_letter(c)})",
-                f"la colonne {col.label_fr or col.name} figure deux fois (colonnes {letters[col.name]} et {col_letter(c)})",
-                sheet.name, header_at + 1, col_letter(c)))
+                name, "column-duplicate", sheet.name, header_at + 1, col_letter(c),
+                column=_label(col), first=letters[col.name], second=col_letter(c)))
             continue
         mapping[c] = col
         headers[col.name] = str(text).strip()
@@ -134,10 +120,7 @@ def _parse_sheet(name, sheet, spec: schema.SheetSpec, diags: list) -> list[Row]:
     missing = [col for col in spec.columns if col.required and col.name not in letters]
     for col in missing:
         diags.append(file_error(
-            name, "column-missing",
-            f"required column {col.name} is missing from the header row {header_at + 1}",
-            f"la colonne obligatoire {col.label_fr or col.name} manque dans la ligne d'en-tête {header_at + 1}",
-            sheet.name, header_at + 1))
+            name, "column-missing", sheet.name, header_at + 1, column=_label(col), header_row=header_at + 1))
     if missing:
         return []
     converters = {c: cells.converter(col) for c, col in mapping.items()}
@@ -155,28 +138,30 @@ def _parse_sheet(name, sheet, spec: schema.SheetSpec, diags: list) -> list[Row]:
                 row.mark_bad(col.name)
                 row.values[col.name] = None
                 if flag == "formula":
-                    problems.append((col.name, (ERROR, "formula-no-value",
-                                                "formula without a saved result: open and save the file in Excel, or paste values",
-                                                "formule sans résultat enregistré : ouvrez et enregistrez le fichier dans Excel, ou collez les valeurs")))
+                    problems.append((col.name, problem("formula-no-value")))
                 else:
-                    problems.append((col.name, (ERROR, "error-cell", f"Excel error {flag} in the cell",
-                                                f"erreur Excel {flag} dans la cellule")))
+                    problems.append((col.name, problem("error-cell", error=flag)))
                 continue
             if cells.is_blank(value):
                 row.values[col.name] = None
                 continue
-            typed, problem = converters[c](value)
+            typed, found = converters[c](value)
             row.values[col.name] = typed
-            if problem is not None:
-                problems.append((col.name, problem))
-                if problem[0] == ERROR:
+            if found is not None:
+                problems.append((col.name, found))
+                if found.is_error:
                     row.mark_bad(col.name)
                     row.values[col.name] = None
         cid = row.contract_id
-        for column, (severity, code, en, fr) in problems:
-            diags.append(finding(code, severity, en, fr, row.source(column), cid or _raw_id(raw, mapping)))
+        for column, p in problems:
+            diags.append(p.at(row.source(column), cid or _raw_id(raw, mapping)))
         out.append(row)
     return out
+
+
+def _label(col: schema.Column) -> Text:
+    """A column's name in each language: its English name, its French header."""
+    return Text(col.name, col.label_fr or col.name)
 
 
 def _raw_id(raw: list, mapping: dict) -> str | None:
@@ -197,28 +182,19 @@ def _in(lo=None, hi=None, lo_open=False):
 
 
 _CHECKS = {
-    # sheet -> column -> list of (code, predicate, en, fr)
+    # sheet -> column -> list of (code, predicate); the messages are the catalogue's
     "Contracts": {
-        "duration_months": [("out-of-range", _in(1, 120), "duration must be a whole number from 1 to 120",
-                             "la durée doit être un nombre entier de 1 à 120")],
-        "monthly_fee": [("out-of-range", _in(0, None, True), "the monthly fee must be greater than 0",
-                         "les honoraires mensuels doivent être supérieurs à 0")],
-        "variable_share": [("out-of-range", _in(0, 1, True), "the variable share must be a fraction above 0 and at most 1 (40 % = 0.40)",
-                            "la part variable doit être une fraction supérieure à 0 et au plus 1 (40 % = 0,40)")],
-        "bonus_rate": [("out-of-range", _in(0, 1), "the bonus rate must be a fraction from 0 to 1",
-                        "le taux de bonus doit être une fraction de 0 à 1")],
-        "malus_rate": [("out-of-range", _in(0, 1), "the malus rate must be a fraction from 0 to 1",
-                        "le taux de malus doit être une fraction de 0 à 1")],
-        "exit_month": [("out-of-range", _in(1, 120), "the exit month must be a contract month number from 1",
-                        "le mois de sortie doit être un numéro de mois du contrat à partir de 1")],
+        "duration_months": [("duration-out-of-range", _in(1, 120))],
+        "monthly_fee": [("fee-out-of-range", _in(0, None, True))],
+        "variable_share": [("share-out-of-range", _in(0, 1, True))],
+        "bonus_rate": [("bonus-rate-out-of-range", _in(0, 1))],
+        "malus_rate": [("malus-rate-out-of-range", _in(0, 1))],
+        "exit_month": [("exit-month-out-of-range", _in(1, 120))],
     },
     "KPIs": {
-        "weight": [("out-of-range", _in(0, 1), "the weight must be a fraction from 0 to 1",
-                    "le poids doit être une fraction de 0 à 1")],
-        "window_months": [("out-of-range", _in(1, 120), "the window must be a whole number of months from 1",
-                           "la fenêtre doit être un nombre entier de mois à partir de 1")],
-        "due_month": [("out-of-range", _in(1, 120), "the due month must be a contract month number from 1",
-                       "l'échéance doit être un numéro de mois du contrat à partir de 1")],
+        "weight": [("weight-out-of-range", _in(0, 1))],
+        "window_months": [("window-out-of-range", _in(1, 120))],
+        "due_month": [("due-month-out-of-range", _in(1, 120))],
     },
 }
 _UNIQUE = {
@@ -227,7 +203,7 @@ _UNIQUE = {
     "Readings": ["contract_id", "kpi_id", "month"],
     "Invoiced": ["contract_id", "month"],
 }
-_MESSAGES: dict[str, tuple[str, str, str]] = {}
+_MESSAGES: dict[str, str] = {}   # pandera check name -> finding code
 
 
 def _schema_for(spec: schema.SheetSpec):
@@ -235,9 +211,10 @@ def _schema_for(spec: schema.SheetSpec):
     columns = {}
     for col in spec.columns:
         checks = []
-        for code, predicate, en, fr in _CHECKS.get(spec.name, {}).get(col.name, []):
+        for code, predicate in _CHECKS.get(spec.name, {}).get(col.name, []):
+            diagnostics.entry(code)   # a range check's code must be catalogued
             name = f"{spec.name}.{col.name}.{code}"
-            _MESSAGES[name] = (code, en, fr)
+            _MESSAGES[name] = code
             checks.append(pa.Check(predicate, element_wise=True, name=name))
         columns[col.name] = pa.Column(object, checks=checks, nullable=True, required=False)
     return pa.DataFrameSchema(columns, unique=_UNIQUE[spec.name], report_duplicates="exclude_first")
@@ -259,8 +236,7 @@ def check_sheet_values(name: str, spec: schema.SheetSpec, rows: list[Row]) -> li
     for r in rows:
         for col in spec.columns:
             if col.required and r.values.get(col.name) is None and col.name not in r.bad:
-                diags.append(finding("required", ERROR, f"{col.name} is required",
-                                     f"{col.label_fr or col.name} est obligatoire", r.source(col.name), r.contract_id))
+                diags.append(make("required", r.source(col.name), r.contract_id, column=_label(col)))
     import pandas as pd
     import pandera.pandas as pa
     frame = pd.DataFrame([r.values for r in rows], index=[r.row for r in rows], dtype=object)
@@ -287,14 +263,11 @@ def check_sheet_values(name: str, spec: schema.SheetSpec, rows: list[Row]) -> li
                     for r in rows:
                         first_of.setdefault(tuple(r.values.get(k) for k in keys), r.row)
                 first = first_of[tuple(row.values.get(k) for k in keys)]
-                diags.append(finding(
-                    "duplicate", ERROR, f"duplicate row for ({key}): already in row {first}",
-                    f"ligne en double pour ({key}) : déjà en ligne {first}", row.source(keys[-1]), row.contract_id))
+                diags.append(make("duplicate", row.source(keys[-1]), row.contract_id, key=key, first=first))
             elif case.check in _MESSAGES:
-                code, en, fr = _MESSAGES[case.check]
                 row.mark_bad(case.column)
-                diags.append(finding(code, ERROR, f"{en} (found {case.failure_case})",
-                                     f"{fr} (trouvé {case.failure_case})", row.source(case.column), row.contract_id))
+                diags.append(make(_MESSAGES[case.check], row.source(case.column), row.contract_id,
+                                  found=case.failure_case))
     return diags
 
 
@@ -415,10 +388,7 @@ def check_run(workbooks: list[ParsedWorkbook], stored_contracts: dict, stored_kp
 
 def _unknown_contract(row: Row) -> Diagnostic:
     cid = row.contract_id
-    return finding("unknown-contract", ERROR,
-                   f"contract {cid} is defined neither in this workbook nor in the store",
-                   f"le contrat {cid} n'est défini ni dans ce classeur ni dans la base",
-                   row.source("contract_id"), cid)
+    return make("unknown-contract", row.source("contract_id"), cid, contract=cid)
 
 
 def _contract(row: Row, diags: list) -> Contract | None:
@@ -433,26 +403,22 @@ def _contract(row: Row, diags: list) -> Contract | None:
     if p:
         problems.append(("monthly_fee", p))
     if v.get("bonus_kpi") and v.get("bonus_target") is None:
-        problems.append(("bonus_target", cells._err("required", "bonus_target is required when bonus_kpi is set",
-                                                    "objectif_bonus est obligatoire quand kpi_bonus est renseigné")))
+        problems.append(("bonus_target", problem("required", "when-set", column=_label(schema.CONTRACTS.column("bonus_target")),
+                                                 other=_label(schema.CONTRACTS.column("bonus_kpi")))))
     if v.get("exit_kpi") and v.get("exit_threshold") is None:
-        problems.append(("exit_threshold", cells._err("required", "exit_threshold is required when exit_kpi is set",
-                                                      "seuil_sortie est obligatoire quand kpi_sortie est renseigné")))
+        problems.append(("exit_threshold", problem("required", "when-set", column=_label(schema.CONTRACTS.column("exit_threshold")),
+                                                   other=_label(schema.CONTRACTS.column("exit_kpi")))))
     if v.get("exit_month") is not None and v["exit_month"] > v["duration_months"]:
-        problems.append(("exit_month", cells._err(
-            "out-of-range", f"exit month {v['exit_month']} is after the last contract month {v['duration_months']}",
-            f"le mois de sortie {v['exit_month']} dépasse le dernier mois du contrat {v['duration_months']}")))
+        problems.append(("exit_month", problem(
+            "exit-month-after-term", exit_month=v["exit_month"], duration=v["duration_months"])))
     lo, hi = schema.BANDS[v["company_size"]]
     if not Decimal(lo) <= v["variable_share"] <= Decimal(hi):
         share = f"{v['variable_share'] * 100:f}".rstrip("0").rstrip(".")
-        problems.append(("variable_share", (WARNING, "share-band",
-                         f"variable share {share} % is outside the usual {v['company_size']} band "
-                         f"({Decimal(lo) * 100:.0f}–{Decimal(hi) * 100:.0f} %)",
-                         f"part variable de {share} % hors de la fourchette usuelle {v['company_size']} "
-                         f"({Decimal(lo) * 100:.0f}–{Decimal(hi) * 100:.0f} %)")))
-    for column, (severity, code, en, fr) in problems:
-        diags.append(finding(code, severity, en, fr, row.source(column), cid))
-    if any(p[1][0] == ERROR for p in problems):
+        problems.append(("variable_share", problem("share-band", share=share, company_size=v["company_size"],
+                                                   low=Decimal(lo) * 100, high=Decimal(hi) * 100)))
+    for column, p in problems:
+        diags.append(p.at(row.source(column), cid))
+    if any(p.is_error for _, p in problems):
         return None
     return Contract(
         contract_id=cid, client=v["client"], provider=v["provider"], company_size=v["company_size"],
@@ -476,29 +442,25 @@ def _kpi(row: Row, diags: list) -> Kpi | None:
     mode, direction, base = v["target_mode"], v["direction"], v.get("baseline")
     problems = []
     if mode in ("relative", "points") and base is None:
-        problems.append(("baseline", ("required", f"baseline is required for a {mode} target",
-                                      f"la référence est obligatoire pour un objectif {'relatif' if mode == 'relative' else 'en points'}")))
+        problems.append(("baseline", problem("required", "baseline",
+                                             mode=Text(mode, "relatif" if mode == "relative" else "en points"))))
     elif mode == "relative" and base <= 0:
-        problems.append(("baseline", ("out-of-range", "a relative target needs a baseline above 0",
-                                      "un objectif relatif exige une référence supérieure à 0")))
+        problems.append(("baseline", problem("baseline-out-of-range")))
     elif mode in ("relative", "points"):
         sign = 1 if direction == "higher" else -1
         for column in ("target", "floor"):
             change = v.get(column)
             if column == "target" and (change is None or change * sign <= 0):
-                problems.append(("target", ("target-direction",
-                                 f"a {'higher' if sign > 0 else 'lower'}-is-better KPI needs a "
-                                 f"{'positive' if sign > 0 else 'negative'} {mode} target (found {change:f})",
-                                 f"un indicateur {'à la hausse' if sign > 0 else 'à la baisse'} exige un objectif "
-                                 f"{'positif' if sign > 0 else 'négatif'} (trouvé {fr_number(change)})")))
+                problems.append(("target", problem(
+                    "target-direction", mode=mode, change=change,
+                    direction=Text("higher", "à la hausse") if sign > 0 else Text("lower", "à la baisse"),
+                    sign=Text("positive", "positif") if sign > 0 else Text("negative", "négatif"))))
     if not problems and v.get("floor") is not None:
         k = _make_kpi(row)
         if not k.better(k.target_level, k.floor_level):
-            problems.append(("floor", ("floor-not-worse",
-                             f"the floor level {k.floor_level:f} must be strictly worse than the target level {k.target_level:f}",
-                             f"le niveau plancher {fr_number(k.floor_level)} doit être strictement moins bon que l'objectif {fr_number(k.target_level)}")))
-    for column, (code, en, fr) in problems:
-        diags.append(finding(code, ERROR, en, fr, row.source(column), cid))
+            problems.append(("floor", problem("floor-not-worse", floor=k.floor_level, target=k.target_level)))
+    for column, p in problems:
+        diags.append(p.at(row.source(column), cid))
     return None if problems else _make_kpi(row)
 
 
@@ -519,13 +481,11 @@ def _reading(row, known, known_kpis, contract_of, kpis_of, period, out: Intake, 
         return
     kid = v.get("kpi_id")
     if kid and (cid, kid) not in known_kpis:
-        diags.append(finding("unknown-kpi", ERROR, f"contract {cid} has no KPI {kid}",
-                             f"le contrat {cid} n'a pas d'indicateur {kid}", row.source("kpi_id"), cid))
+        diags.append(make("unknown-kpi", row.source("kpi_id"), cid, contract=cid, kpi_id=kid))
         return
     status = v.get("status") or "provisional"
     if v.get("value") is None and status != "void" and "value" not in row.bad:
-        diags.append(finding("required", ERROR, "value is required unless the status is void",
-                             "la valeur est obligatoire sauf si le statut est annule", row.source("value"), cid))
+        diags.append(make("required", row.source("value"), cid, "value"))
         return
     if row.bad or not kid or v.get("month") is None:
         return
@@ -533,22 +493,14 @@ def _reading(row, known, known_kpis, contract_of, kpis_of, period, out: Intake, 
     contract = contract_of(cid)
     if contract is not None:
         if not contract.start_month <= month <= contract.last_month:
-            diags.append(finding("month-outside-term", WARNING,
-                                 f"{month} is outside the term of {cid} ({contract.start_month} to {contract.last_month}); stored all the same",
-                                 f"{month} est hors de la durée de {cid} ({contract.start_month} à {contract.last_month}) ; enregistré quand même",
-                                 row.source("month"), cid))
+            diags.append(make("month-outside-term", row.source("month"), cid, month=month, contract=cid,
+                              start=contract.start_month, last=contract.last_month))
         kpi = kpis_of.get(cid, {}).get(kid)
         value = v.get("value")
         if kpi is not None and value is not None and Decimal(1) < abs(value) <= 100 and _fraction_kpi(kpi):
-            diags.append(finding("percent-scale", WARNING,
-                                 f"{value:f} looks like a percentage on a 0–100 scale where fractions are expected ({value / 100:f})",
-                                 f"{fr_number(value)} ressemble à un pourcentage sur 0–100 alors qu'une fraction est attendue ({fr_number(value / 100)})",
-                                 row.source("value"), cid))
+            diags.append(make("reading-percent-scale", row.source("value"), cid, value=value, fraction=value / 100))
     if period and month > period:
-        diags.append(finding("month-after-period", WARNING,
-                             f"{month} is after the close period {period}; it counts from a later close",
-                             f"{month} est après la période clôturée {period} ; il comptera lors d'une clôture ultérieure",
-                             row.source("month"), cid))
+        diags.append(make("month-after-period", row.source("month"), cid, month=month, period=period))
     # Shared strings: hundreds of thousands of readings repeat a few thousand ids and months.
     cid, kid, month, status = intern(cid), intern(kid), intern(month), intern(status)
     out.readings[(cid, kid, month)] = (
@@ -577,7 +529,7 @@ def _invoiced(row, known, contract_of, out: Intake, diags):
     if contract is not None:
         p = cells.money_digits_problem(v["amount"], contract.currency)
         if p:
-            diags.append(finding(p[1], ERROR, p[2], p[3], row.source("amount"), cid))
+            diags.append(p.at(row.source("amount"), cid))
             return
     out.invoiced[(cid, v["month"])] = (v["amount"], row.source("amount"))
 
@@ -600,8 +552,8 @@ def _contract_rules(contract: Contract, kpis: dict, anchor: Row, kpi_rows: dict)
         row = kpi_rows.get((cid, kid))
         return row.source(column) if row is not None else anchor.source()
 
-    def err(code, en, fr, source, severity=ERROR):
-        out.append(finding(code, severity, en, fr, source, cid))
+    def err(code, source, variant="", **data):
+        out.append(make(code, source, cid, variant, contract=cid, **data))
 
     paying = [k for k in kpis.values() if k.weight is not None and k.weight > 0]
     first = min(kpis) if kpis else None
@@ -609,24 +561,18 @@ def _contract_rules(contract: Contract, kpis: dict, anchor: Row, kpi_rows: dict)
     if not weights_known:
         pass
     elif len(paying) < 2:
-        err("kpi-count", f"contract {cid} needs at least two KPIs with a weight above 0 (has {len(paying)})",
-            f"le contrat {cid} doit avoir au moins deux indicateurs de poids non nul (en a {len(paying)})", weight_src)
+        err("kpi-count", weight_src, paying=len(paying))
     total = sum((k.weight for k in kpis.values() if k.weight is not None), Decimal(0))
     if weights_known and abs(total - 1) > Decimal("1e-9"):
-        err("weights-sum", f"the weights of contract {cid} sum to {total:f}, not 1",
-            f"les poids du contrat {cid} font {fr_number(total)} au lieu de 1", weight_src)
+        err("weights-sum", weight_src, total=total)
     for column, kid in (("bonus_kpi", contract.bonus_kpi), ("exit_kpi", contract.exit_kpi)):
         if kid and kid not in kpis:
             src = anchor.source(column) if anchor.values.get("contract_id") and column in anchor.letters else anchor.source()
-            err("unknown-kpi", f"{column} {kid} names no KPI of contract {cid}",
-                f"{column} {kid} ne désigne aucun indicateur du contrat {cid}", src)
+            err("unknown-kpi", src, "reference", column=column, kpi_id=kid)
     for k in kpis.values():
         if k.due_month is not None and k.due_month > contract.duration_months:
-            err("out-of-range", f"due month {k.due_month} of {k.kpi_id} is after the last contract month {contract.duration_months}",
-                f"l'échéance {k.due_month} de {k.kpi_id} dépasse le dernier mois du contrat {contract.duration_months}",
-                at(k.kpi_id, "due_month"))
+            out.append(make("due-month-after-term", at(k.kpi_id, "due_month"), cid, due_month=k.due_month,
+                            kpi_id=k.kpi_id, duration=contract.duration_months))
     if weights_known and all(k.category for k in paying) and not any(k.category == "robustness" for k in paying):
-        err("no-robustness", f"contract {cid} has no robustness KPI with a weight: operational gains should be crossed with technical robustness",
-            f"le contrat {cid} n'a pas d'indicateur de robustesse pondéré : les gains opérationnels devraient être croisés avec la robustesse technique",
-            weight_src, WARNING)
+        err("no-robustness", weight_src)
     return out
