@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import string
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -372,3 +372,278 @@ _entry("no-robustness", WARNING, CELL, "a contract without a robustness KPI of w
        "contract {contract} has no robustness KPI with a weight: operational gains should be crossed with technical robustness",
        "le contrat {contract} n'a pas d'indicateur de robustesse pondéré : les gains opérationnels devraient être "
        "croisés avec la robustesse technique")
+
+# Files (preflight and the isolated read): every one rejects the workbook before it is parsed
+
+_UNSAFE = ("the workbook could not be read safely: ", "le classeur n'a pas pu être lu sans risque : ")
+
+
+def _unsafe(en: str, fr: str) -> tuple[str, str]:
+    """A finding of the isolated read: the reader itself failed on the file."""
+    return _UNSAFE[0] + en, _UNSAFE[1] + fr
+
+
+_DAMAGED = ("the file is damaged or incomplete: it starts like a workbook (a zip archive) but {why}; "
+            "open it in Excel and save it again, or copy it again from its source",
+            "le fichier est endommagé ou incomplet : il commence comme un classeur (une archive zip) "
+            "mais {why} ; ouvrez-le dans Excel et enregistrez-le à nouveau, ou recopiez-le depuis sa source")
+
+
+def _damaged(why_en: str, why_fr: str) -> tuple[str, str]:
+    return _DAMAGED[0].replace("{why}", why_en), _DAMAGED[1].replace("{why}", why_fr)
+
+
+_REDO = ("; clear the rows and columns outside the data (select them, Delete) and save again",
+         "; effacez les lignes et colonnes hors des données (sélectionnez-les, Supprimer) et enregistrez à nouveau")
+
+_entry("internal-error", ERROR, FILE, "a bug met while checking or reading the file: it is set aside (see the run log)",
+       "internal error while checking the file ({kind}: {error}); the file was set aside, see the run log",
+       "erreur interne pendant la vérification du fichier ({kind} : {error}) ; le fichier a été mis de côté, "
+       "voir le journal d'exécution",
+       reading=("internal error while reading the file ({kind}: {error}); the file was set aside, see the run log",
+                "erreur interne pendant la lecture du fichier ({kind} : {error}) ; le fichier a été mis de côté, "
+                "voir le journal d'exécution"))
+_entry("file-unreadable", ERROR, FILE,
+       "a file that cannot be opened, or on which the reader crashed, ran out of memory or of time",
+       open=("the file cannot be opened: {error}", "le fichier ne peut pas être ouvert : {error}"),
+       not_regular=("this is not a regular file", "ce n'est pas un fichier ordinaire"),
+       read=("the file cannot be read: {error}", "le fichier ne peut pas être lu : {error}"),
+       reader_memory=_unsafe("it needs more memory than is available", "il demande plus de mémoire que disponible"),
+       reader_failed=_unsafe("the reader failed ({kind}: {error})", "le lecteur a échoué ({kind} : {error})"),
+       reader_unusable=_unsafe("the reader's result was unusable ({kind})",
+                               "le résultat du lecteur est inutilisable ({kind})"),
+       reader_not_passed=_unsafe("the reader's result could not be passed back ({kind})",
+                                 "le résultat du lecteur n'a pas pu être transmis ({kind})"),
+       reader_timeout=_unsafe("reading took longer than the limit of {seconds:g} s (limits.time_limit_s) and was stopped",
+                              "la lecture a dépassé la limite de {seconds:g} s (limits.time_limit_s) et a été arrêtée"),
+       reader_out_of_memory=_unsafe(
+           "the reader needed more than the memory limit of {limit:size} (limits.memory_limit_bytes) and was stopped",
+           "le lecteur a eu besoin de plus que la limite de mémoire de {limit:size} (limits.memory_limit_bytes) "
+           "et a été arrêté"),
+       reader_out_of_memory_asked=_unsafe(
+           "the reader needed more than the memory limit of {limit:size} (limits.memory_limit_bytes) "
+           "(it asked for {asked:size} at once) and was stopped",
+           "le lecteur a eu besoin de plus que la limite de mémoire de {limit:size} (limits.memory_limit_bytes) "
+           "(il a demandé {asked:size} d'un coup) et a été arrêté"),
+       reader_killed=_unsafe("the reader was killed (SIGKILL), most likely for using too much memory",
+                             "le lecteur a été tué (SIGKILL), très probablement pour avoir utilisé trop de mémoire"),
+       reader_cpu=_unsafe("the reader used more than the time limit of {seconds:g} s of processor time",
+                          "le lecteur a dépassé la limite de {seconds:g} s de temps processeur"),
+       reader_crashed=_unsafe("the reader crashed ({signal}{detail})", "le lecteur s'est arrêté brutalement ({signal}{detail})"),
+       reader_no_result=_unsafe("the reader stopped without a result (exit code {exit_code}{detail})",
+                                "le lecteur s'est arrêté sans résultat (code de sortie {exit_code}{detail})"))
+_entry("file-empty", ERROR, FILE, "an empty file (0 bytes): save the workbook again",
+       "the file is empty (0 bytes); save the workbook again and drop it again",
+       "le fichier est vide (0 octet) ; enregistrez à nouveau le classeur puis redéposez-le")
+_entry("file-too-large", ERROR, FILE, "a file above `max_file_bytes`: split it into smaller workbooks",
+       "the file is {size:size} ({size:n} bytes), more than the limit of {limit:size} (limits.max_file_bytes); "
+       "split it into smaller workbooks",
+       "le fichier fait {size:size} ({size:n} octets), plus que la limite de {limit:size} (limits.max_file_bytes) ; "
+       "répartissez-le en plusieurs classeurs")
+_entry("file-unsupported-type", ERROR, FILE, "an extension other than .xlsx, .xlsm, .xls, .ods (`perfsettle check`)",
+       "files of type '{suffix}' are not read; save the workbook as .xlsx (also read: .xlsm, .xls, .ods)",
+       "les fichiers de type « {suffix} » ne sont pas lus ; enregistrez le classeur au format .xlsx "
+       "(sont aussi lus : .xlsm, .xls, .ods)")
+_entry("file-not-workbook", ERROR, FILE,
+       "text, CSV, PDF, HTML, a Word document or a zip of CSV files named like a workbook: says what it is",
+       "the file is not an Excel workbook: it looks like {kind} named {suffix}; open it in Excel and save it as an "
+       "Excel workbook (.xlsx)",
+       "le fichier n'est pas un classeur Excel : il ressemble à {kind} nommé {suffix} ; ouvrez-le dans Excel et "
+       "enregistrez-le comme classeur Excel (.xlsx)",
+       office=("the file is not an Excel workbook: it is an Office document of another kind {kind}named {suffix}",
+               "le fichier n'est pas un classeur Excel : c'est un document Office d'un autre type {kind}nommé {suffix}"),
+       zip=("the file is not an Excel workbook: it is {kind} without the workbook part (xl/workbook.xml); save the "
+            "data as an Excel workbook (.xlsx)",
+            "le fichier n'est pas un classeur Excel : c'est {kind} sans la partie classeur (xl/workbook.xml) ; "
+            "enregistrez les données comme classeur Excel (.xlsx)"),
+       not_ods=("the file is not an OpenDocument spreadsheet: it is {kind}; save the data as an Excel workbook (.xlsx)",
+                "le fichier n'est pas un classeur OpenDocument : c'est {kind} ; enregistrez les données comme "
+                "classeur Excel (.xlsx)"),
+       zip_xls=("the file is not an Excel workbook: it is {kind} named .xls",
+                "le fichier n'est pas un classeur Excel : c'est {kind} nommé .xls"))
+_entry("file-encrypted", ERROR, FILE, "a password-protected workbook (or zip archive)",
+       "the workbook is password-protected; save it without a password (File > Info > Protect Workbook > Encrypt "
+       "with Password: clear the password) and drop it again",
+       "le classeur est protégé par un mot de passe ; enregistrez-le sans mot de passe (Fichier > Informations > "
+       "Protéger le classeur > Chiffrer avec mot de passe : effacez le mot de passe) puis redéposez-le",
+       or_damaged=("the workbook is password-protected (or is a damaged Office file); save it without a password "
+                   "as .xlsx and drop it again",
+                   "le classeur est protégé par un mot de passe (ou c'est un fichier Office endommagé) ; "
+                   "enregistrez-le sans mot de passe au format .xlsx puis redéposez-le"),
+       zip=("the archive is password-protected (zip encryption); save the workbook without a password and drop "
+            "it again",
+            "l'archive est protégée par un mot de passe (chiffrement zip) ; enregistrez le classeur sans mot de "
+            "passe puis redéposez-le"),
+       reader=_unsafe("it is password-protected; save it without a password and drop it again",
+                      "il est protégé par un mot de passe ; enregistrez-le sans mot de passe puis redéposez-le"))
+_entry("file-wrong-extension", ERROR, FILE, "a workbook of one kind named as another (`.xlsx` named `.xls`…): rename it",
+       xls=("the file is a legacy Excel 97-2003 workbook (.xls) named {suffix}; rename it .xls, or open it in "
+            "Excel and save it as .xlsx",
+            "le fichier est un classeur Excel 97-2003 (.xls) nommé {suffix} ; renommez-le en .xls, ou ouvrez-le "
+            "dans Excel et enregistrez-le en .xlsx"),
+       ods=("the file is an OpenDocument spreadsheet (.ods) named {suffix}; rename it .ods, or save it as .xlsx",
+            "le fichier est un classeur OpenDocument (.ods) nommé {suffix} ; renommez-le en .ods, ou "
+            "enregistrez-le au format .xlsx"),
+       xlsb=("the file is an Excel binary workbook (.xlsb) named {suffix}; open it in Excel and save it as .xlsx",
+             "le fichier est un classeur binaire Excel (.xlsb) nommé {suffix} ; ouvrez-le dans Excel et "
+             "enregistrez-le au format .xlsx"),
+       xlsx=("the file is an Excel workbook (.xlsx) named {suffix}; rename it .xlsx",
+             "le fichier est un classeur Excel (.xlsx) nommé {suffix} ; renommez-le en .xlsx"),
+       ods_as_xls=("the file is an OpenDocument spreadsheet (.ods) named .xls; rename it .ods",
+                   "le fichier est un classeur OpenDocument (.ods) nommé .xls ; renommez-le en .ods"))
+_entry("file-damaged", ERROR, FILE,
+       "a workbook cut short (interrupted copy) or otherwise damaged; a recent one is first left in the inbox",
+       xls=("the file is damaged: it starts like an Excel 97-2003 workbook but cannot be opened; open it in Excel "
+            "and save it again as .xlsx",
+            "le fichier est endommagé : il commence comme un classeur Excel 97-2003 mais ne peut pas être "
+            "ouvert ; ouvrez-le dans Excel et enregistrez-le à nouveau en .xlsx"),
+       no_directory=_damaged("its end (the zip directory) is missing: the file was probably cut short while being "
+                             "copied or saved",
+                             "sa fin (le répertoire zip) manque : le fichier a probablement été tronqué pendant une "
+                             "copie ou un enregistrement"),
+       directory=_damaged("its zip directory cannot be read ({error})",
+                          "son répertoire zip ne peut pas être lu ({error})"),
+       past_end=_damaged("the part '{part}' runs past the end of the file",
+                         "la partie « {part} » dépasse la fin du fichier"),
+       no_header=_damaged("the part '{part}' has no valid header", "la partie « {part} » n'a pas d'en-tête valide"),
+       inflate=_damaged("the part '{part}' cannot be decompressed ({error})",
+                        "la partie « {part} » ne peut pas être décompressée ({error})"),
+       reader_zip=_unsafe("its zip container is damaged ({error})", "son conteneur zip est endommagé ({error})"),
+       reader_xml=_unsafe("its XML content is not valid ({error})", "son contenu XML n'est pas valide ({error})"))
+_entry("zip-too-many-members", ERROR, FILE, "more than `max_members` parts in the zip archive",
+       "the archive holds {count:n} parts, more than the limit of {limit:n} (limits.max_members); a workbook has "
+       "a few dozen",
+       "l'archive contient {count:n} parties, plus que la limite de {limit:n} (limits.max_members) ; un classeur "
+       "en a quelques dizaines",
+       listed=("the archive holds {count:n} parts, more than the limit of {limit:n} (limits.max_members)",
+               "l'archive contient {count:n} parties, plus que la limite de {limit:n} (limits.max_members)"))
+_entry("zip-duplicate-member", ERROR, FILE, "two parts with the same name: readers would disagree on which counts",
+       "the archive holds two parts named '{part}': readers would disagree on which one counts; save the workbook "
+       "again from Excel",
+       "l'archive contient deux parties nommées « {part} » : les lecteurs ne liraient pas la même ; enregistrez à "
+       "nouveau le classeur depuis Excel")
+_entry("zip-unsupported", ERROR, FILE, "a part compressed with a method Excel never writes",
+       "the part '{part}' uses a compression method ({method}) that Excel never writes; open the file in Excel and "
+       "save it again",
+       "la partie « {part} » utilise une méthode de compression ({method}) qu'Excel n'écrit jamais ; ouvrez le "
+       "fichier dans Excel et enregistrez-le à nouveau")
+_entry("zip-bomb", ERROR, FILE,
+       "a zip bomb: too large once decompressed, a part compressed beyond `max_member_ratio`, overlapping parts, "
+       "or a part inflating to more than it declares",
+       "the workbook would expand to {total:size} once decompressed (the file is {size:size}), more than the limit "
+       "of {limit:size} (limits.max_uncompressed_bytes); it was not opened",
+       "le classeur occuperait {total:size} une fois décompressé (le fichier fait {size:size}), plus que la "
+       "limite de {limit:size} (limits.max_uncompressed_bytes) ; il n'a pas été ouvert",
+       ratio=("the part '{part}' expands {ratio:n} times ({compressed:size} to {expanded:size}), more than the "
+              "limit of {limit:n} (limits.max_member_ratio): a zip bomb; it was not opened",
+              "la partie « {part} » se décompresse {ratio:n} fois ({compressed:size} en {expanded:size}), plus "
+              "que la limite de {limit:n} (limits.max_member_ratio) : une bombe zip ; il n'a pas été ouvert"),
+       overlap=("the parts '{first}' and '{second}' overlap in the archive (a zip bomb technique); it was not opened",
+                "les parties « {first} » et « {second} » se chevauchent dans l'archive (une technique de bombe "
+                "zip) ; il n'a pas été ouvert"),
+       inflate=("the part '{part}' decompresses to more than the {declared:n} bytes it declares (a zip bomb); it "
+                "was not opened",
+                "la partie « {part} » se décompresse en plus que les {declared:n} octets annoncés (une bombe zip) ; "
+                "il n'a pas été ouvert"))
+_entry("xml-dtd", ERROR, FILE,
+       "a document type or entity declaration in any XML part (billion laughs, XXE): Excel never writes one",
+       "the part '{part}' declares a document type or entities (<!DOCTYPE>/<!ENTITY>): Excel never writes this, "
+       "and it is how entity-expansion (\"billion laughs\") and external-entity (XXE) attacks work; the file was "
+       "not opened",
+       "la partie « {part} » déclare un type de document ou des entités (<!DOCTYPE>/<!ENTITY>) : Excel n'écrit "
+       "jamais cela, et c'est le procédé des attaques par expansion d'entités (« billion laughs ») et par entité "
+       "externe (XXE) ; le fichier n'a pas été ouvert",
+       long_prolog=("the part '{part}' starts with more than {limit:size} of XML declarations before its content; "
+                    "the file was not opened",
+                    "la partie « {part} » commence par plus de {limit:size} de déclarations XML avant son contenu ; "
+                    "le fichier n'a pas été ouvert"))
+_entry("xml-invalid-char", ERROR, FILE, "a raw control character in a part's XML (Excel cannot open such a file)",
+       "sheet '{sheet}' contains a control character that XML does not allow (byte 0x{byte:02X}); Excel cannot "
+       "open such a file: the file was produced by a faulty tool",
+       "la feuille « {sheet} » contient un caractère de contrôle interdit en XML (octet 0x{byte:02X}) ; Excel ne "
+       "peut pas ouvrir un tel fichier : il a été produit par un outil défaillant",
+       near=("sheet '{sheet}' contains a control character that XML does not allow (byte 0x{byte:02X}, in or "
+             "after cell {cell}); Excel cannot open such a file: the file was produced by a faulty tool",
+             "la feuille « {sheet} » contient un caractère de contrôle interdit en XML (octet 0x{byte:02X}, dans "
+             "ou après la cellule {cell}) ; Excel ne peut pas ouvrir un tel fichier : il a été produit par un "
+             "outil défaillant"),
+       shared_strings=("the shared-strings table contains a control character that XML does not allow (byte "
+                       "0x{byte:02X}, in text #{index:n}); Excel cannot open such a file: the file was produced by "
+                       "a faulty tool",
+                       "la table des textes partagés contient un caractère de contrôle interdit en XML (octet "
+                       "0x{byte:02X}, dans le texte n° {index:n}) ; Excel ne peut pas ouvrir un tel fichier : il a "
+                       "été produit par un outil défaillant"))
+_entry("string-too-long", ERROR, FILE, "a text longer than `max_string_chars` (Excel itself allows 32,767)",
+       "sheet '{sheet}' holds a text of more than {limit:n} characters (limits.max_string_chars; Excel itself "
+       "allows {excel:n})",
+       "la feuille « {sheet} » contient un texte de plus de {limit:n} caractères (limits.max_string_chars ; Excel "
+       "lui-même en permet {excel:n})",
+       near=("sheet '{sheet}' holds a text of more than {limit:n} characters, in or after cell {cell} "
+             "(limits.max_string_chars; Excel itself allows {excel:n})",
+             "la feuille « {sheet} » contient un texte de plus de {limit:n} caractères, dans ou après la cellule "
+             "{cell} (limits.max_string_chars ; Excel lui-même en permet {excel:n})"),
+       shared_strings=("the shared-strings table holds a text of more than {limit:n} characters (text #{index:n}; "
+                       "limits.max_string_chars; Excel itself allows {excel:n})",
+                       "la table des textes partagés contient un texte de plus de {limit:n} caractères (texte n° "
+                       "{index:n} ; limits.max_string_chars ; Excel lui-même en permet {excel:n})"))
+_entry("cell-out-of-range", ERROR, FILE,
+       "a cell beyond column `max_columns` (`XFD1048576`, a stray cell far to the right of the data)",
+       "sheet '{sheet}' has a cell at {cell}, beyond column {last_column} (limits.max_columns = {limit:n}): a stray "
+       "cell far to the right of the data; clear the columns after the data (select them, Delete) and save again",
+       "la feuille « {sheet} » a une cellule en {cell}, au-delà de la colonne {last_column} (limits.max_columns = "
+       "{limit:n}) : une cellule égarée loin à droite des données ; effacez les colonnes après les données "
+       "(sélectionnez-les, Supprimer) et enregistrez à nouveau",
+       more=("sheet '{sheet}' has a cell at {cell} (and {others:n} more), beyond column {last_column} "
+             "(limits.max_columns = {limit:n}): a stray cell far to the right of the data; clear the columns after "
+             "the data (select them, Delete) and save again",
+             "la feuille « {sheet} » a une cellule en {cell} (et {others:n} autres), au-delà de la colonne "
+             "{last_column} (limits.max_columns = {limit:n}) : une cellule égarée loin à droite des données ; "
+             "effacez les colonnes après les données (sélectionnez-les, Supprimer) et enregistrez à nouveau"))
+_entry("too-many-rows", ERROR, FILE, "rows (used or declared) beyond `max_rows`",
+       "sheet '{sheet}' has rows up to row {last_row:n}, more than the limit of {limit:n} rows (limits.max_rows); "
+       "clear the rows after the data, or split the data into several workbooks",
+       "la feuille « {sheet} » a des lignes jusqu'à la ligne {last_row:n}, plus que la limite de {limit:n} lignes "
+       "(limits.max_rows) ; effacez les lignes après les données, ou répartissez les données en plusieurs classeurs",
+       at_cell=("sheet '{sheet}' has rows up to row {last_row:n} (a cell at {cell}), more than the limit of "
+                "{limit:n} rows (limits.max_rows); clear the rows after the data, or split the data into several "
+                "workbooks",
+                "la feuille « {sheet} » a des lignes jusqu'à la ligne {last_row:n} (une cellule en {cell}), plus "
+                "que la limite de {limit:n} lignes (limits.max_rows) ; effacez les lignes après les données, ou "
+                "répartissez les données en plusieurs classeurs"),
+       declared=("sheet '{sheet}' declares a used range of {range} ({rows:n} rows), more than the limit of "
+                 "{limit:n} rows (limits.max_rows)" + _REDO[0],
+                 "la feuille « {sheet} » déclare une plage utilisée {range} ({rows:n} lignes), plus que la limite "
+                 "de {limit:n} lignes (limits.max_rows)" + _REDO[1]))
+_entry("too-many-columns", ERROR, FILE, "a declared used range beyond column `max_columns` (200 = `GR`)",
+       "sheet '{sheet}' declares a used range of {range}, beyond column {last_column} (limits.max_columns = "
+       "{limit:n})" + _REDO[0],
+       "la feuille « {sheet} » déclare une plage utilisée {range}, au-delà de la colonne {last_column} "
+       "(limits.max_columns = {limit:n})" + _REDO[1])
+_entry("too-many-cells", ERROR, FILE, "a sheet whose grid (rows × columns) exceeds `max_cells`",
+       "sheet '{sheet}' spans {range}, a grid of {cells:n} cells, more than the limit of {limit:n} "
+       "(limits.max_cells); clear the cells outside the data and save again, or split the data",
+       "la feuille « {sheet} » s'étend sur {range}, une grille de {cells:n} cellules, plus que la limite de "
+       "{limit:n} (limits.max_cells) ; effacez les cellules hors des données et enregistrez à nouveau, ou "
+       "répartissez les données",
+       declared=("sheet '{sheet}' declares a used range of {range} ({cells:n} cells), more than the limit of "
+                 "{limit:n} (limits.max_cells)" + _REDO[0],
+                 "la feuille « {sheet} » déclare une plage utilisée {range} ({cells:n} cellules), plus que la "
+                 "limite de {limit:n} (limits.max_cells)" + _REDO[1]))
+_entry("shared-strings-too-many", ERROR, FILE,
+       "a shared-strings table declaring or holding more than `max_shared_strings` entries (or `max_cells` cells)",
+       "the shared-strings table holds {count:n} entries, more than the limit of {limit:n} "
+       "(limits.max_shared_strings); the file was not opened",
+       "la table des textes partagés contient {count:n} entrées, plus que la limite de {limit:n} "
+       "(limits.max_shared_strings) ; le fichier n'a pas été ouvert",
+       declared=("the shared-strings table declares {count:n} entries, more than the limit of {limit:n} "
+                 "(limits.max_shared_strings); the file was not opened",
+                 "la table des textes partagés annonce {count:n} entrées, plus que la limite de {limit:n} "
+                 "(limits.max_shared_strings) ; le fichier n'a pas été ouvert"),
+       cells=("the shared-strings table declares {count:n} text cells, more than the limit of {limit:n} cells "
+              "(limits.max_cells); the file was not opened",
+              "la table des textes partagés annonce {count:n} cellules de texte, plus que la limite de {limit:n} "
+              "cellules (limits.max_cells) ; le fichier n'a pas été ouvert"))
+
+
+if __name__ == "__main__":     # python -m perfsettle.core.diagnostics: the table of docs/accepted-inputs.md
+    sys.stdout.write(markdown())

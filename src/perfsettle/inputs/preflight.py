@@ -50,7 +50,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from perfsettle.core.model import ERROR, Diagnostic, Source
+from perfsettle.core.diagnostics import Problem, Text, make, problem
+from perfsettle.core.model import Diagnostic, Source
 from perfsettle.infra import ooxml
 from perfsettle.infra.procs import die_with_parent
 
@@ -162,41 +163,10 @@ class _Findings:
         self.cap = cap
         self.items: list[Diagnostic] = []
 
-    def add(self, code: str, en: str, fr: str) -> None:
+    def add(self, code: str, variant: str = "", **data) -> None:
+        """A finding of the catalogue about the file."""
         if len(self.items) < self.cap:
-            self.items.append(Diagnostic(code, ERROR, en, Source(file=self.name), None, fr))
-
-
-def _n(x: int) -> str:
-    return f"{x:,}"
-
-
-def _n_fr(x: int) -> str:
-    return f"{x:,}".replace(",", "\u202f")
-
-
-def _size(x: int) -> str:
-    for unit, div in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
-        if x >= div:
-            v = x / div
-            return f"{v:.1f} {unit}".replace(".0 ", " ")
-    return f"{x} bytes"
-
-
-def _size_fr(x: int) -> str:
-    for unit, div in (("Gio", GiB), ("Mio", MiB), ("Kio", KiB)):
-        if x >= div:
-            v = x / div
-            return f"{v:.1f} {unit}".replace(".0 ", " ").replace(".", ",")
-    return f"{x} octets"
-
-
-def _sheet_en(sheet: str) -> str:
-    return f"sheet '{sheet}'"
-
-
-def _sheet_fr(sheet: str) -> str:
-    return f"la feuille « {sheet} »"
+            self.items.append(make(code, Source(file=self.name), None, variant, **data))
 
 
 def col_letters(index1: int) -> str:
@@ -226,11 +196,7 @@ def preflight(path: Path, limits: Limits | None = None) -> list[Diagnostic]:
         _preflight(path, limits, out)
     except Exception as exc:  # a bug here must cost only this file
         log.exception("preflight of %s failed", path)
-        out.add("internal-error",
-                f"internal error while checking the file ({type(exc).__name__}: {exc}); "
-                "the file was set aside, see the run log",
-                f"erreur interne pendant la vérification du fichier ({type(exc).__name__} : {exc}) ; "
-                "le fichier a été mis de côté, voir le journal d'exécution")
+        out.add("internal-error", kind=type(exc).__name__, error=str(exc))
     return out.items
 
 
@@ -239,37 +205,25 @@ def _preflight(path: Path, limits: Limits, out: _Findings) -> None:
     try:
         st = os.stat(path)
     except OSError as exc:
-        out.add("file-unreadable", f"the file cannot be opened: {exc.strerror or exc}",
-                f"le fichier ne peut pas être ouvert : {exc.strerror or exc}")
+        out.add("file-unreadable", "open", error=str(exc.strerror or exc))
         return
     if not stat.S_ISREG(st.st_mode):
-        out.add("file-unreadable", "this is not a regular file", "ce n'est pas un fichier ordinaire")
+        out.add("file-unreadable", "not-regular")
         return
     if st.st_size == 0:
-        out.add("file-empty", "the file is empty (0 bytes); save the workbook again and drop it again",
-                "le fichier est vide (0 octet) ; enregistrez à nouveau le classeur puis redéposez-le")
+        out.add("file-empty")
         return
     if st.st_size > limits.max_file_bytes:
-        out.add("file-too-large",
-                f"the file is {_size(st.st_size)} ({_n(st.st_size)} bytes), more than the limit of "
-                f"{_size(limits.max_file_bytes)} (limits.max_file_bytes); split it into smaller workbooks",
-                f"le fichier fait {_size_fr(st.st_size)} ({_n_fr(st.st_size)} octets), plus que la limite de "
-                f"{_size_fr(limits.max_file_bytes)} (limits.max_file_bytes) ; "
-                "répartissez-le en plusieurs classeurs")
+        out.add("file-too-large", size=st.st_size, limit=limits.max_file_bytes)
         return
     if suffix not in SUPPORTED:
-        out.add("file-unsupported-type",
-                f"files of type '{suffix or '(none)'}' are not read; save the workbook as .xlsx "
-                "(also read: .xlsm, .xls, .ods)",
-                f"les fichiers de type « {suffix or '(aucun)'} » ne sont pas lus ; enregistrez le "
-                "classeur au format .xlsx (sont aussi lus : .xlsm, .xls, .ods)")
+        out.add("file-unsupported-type", suffix=Text(suffix or "(none)", suffix or "(aucun)"))
         return
     try:
         with open(path, "rb") as fh:
             head = fh.read(8 * KiB)
     except OSError as exc:
-        out.add("file-unreadable", f"the file cannot be read: {exc.strerror or exc}",
-                f"le fichier ne peut pas être lu : {exc.strerror or exc}")
+        out.add("file-unreadable", "read", error=str(exc.strerror or exc))
         return
 
     if head.startswith((ZIP_MAGIC, ZIP_EMPTY_MAGIC)):
@@ -277,12 +231,7 @@ def _preflight(path: Path, limits: Limits, out: _Findings) -> None:
     elif head.startswith(OLE2_MAGIC):
         _check_ole2(path, suffix, out)
     else:
-        what_en, what_fr = _describe(head)
-        out.add("file-not-workbook",
-                f"the file is not an Excel workbook: it looks like {what_en} named {suffix}; "
-                "open it in Excel and save it as an Excel workbook (.xlsx)",
-                f"le fichier n'est pas un classeur Excel : il ressemble à {what_fr} nommé {suffix} ; "
-                "ouvrez-le dans Excel et enregistrez-le comme classeur Excel (.xlsx)")
+        out.add("file-not-workbook", kind=Text(*_describe(head)), suffix=suffix)
 
 
 def _describe(head: bytes) -> tuple[str, str]:
@@ -371,88 +320,41 @@ def _xls_encrypted(path: Path) -> bool:
         return False
 
 
-_ENCRYPTED_EN = ("the workbook is password-protected; save it without a password "
-                 "(File > Info > Protect Workbook > Encrypt with Password: clear the password) "
-                 "and drop it again")
-_ENCRYPTED_FR = ("le classeur est protégé par un mot de passe ; enregistrez-le sans mot de passe "
-                 "(Fichier > Informations > Protéger le classeur > Chiffrer avec mot de passe : "
-                 "effacez le mot de passe) puis redéposez-le")
-
-
 def _check_ole2(path: Path, suffix: str, out: _Findings) -> None:
     streams = _ole_streams(path)
     encrypted = streams is not None and ("encryptedpackage" in streams or "encryptioninfo" in streams)
     legacy = streams is not None and ("workbook" in streams or "book" in streams)
     if encrypted:
-        out.add("file-encrypted", _ENCRYPTED_EN, _ENCRYPTED_FR)
+        out.add("file-encrypted")
         return
     if suffix in OOXML or suffix == ".ods":
         if legacy:
-            out.add("file-wrong-extension",
-                    f"the file is a legacy Excel 97-2003 workbook (.xls) named {suffix}; "
-                    "rename it .xls, or open it in Excel and save it as .xlsx",
-                    f"le fichier est un classeur Excel 97-2003 (.xls) nommé {suffix} ; "
-                    "renommez-le en .xls, ou ouvrez-le dans Excel et enregistrez-le en .xlsx")
+            out.add("file-wrong-extension", "xls", suffix=suffix)
         elif streams is None:
-            out.add("file-encrypted",
-                    "the workbook is password-protected (or is a damaged Office file); save it "
-                    "without a password as .xlsx and drop it again",
-                    "le classeur est protégé par un mot de passe (ou c'est un fichier Office "
-                    "endommagé) ; enregistrez-le sans mot de passe au format .xlsx puis redéposez-le")
+            out.add("file-encrypted", "or-damaged")
         else:
-            out.add("file-not-workbook",
-                    f"the file is not an Excel workbook: it is an Office document of another kind "
-                    f"{_ole_kind_en(streams)}named {suffix}",
-                    f"le fichier n'est pas un classeur Excel : c'est un document Office d'un autre type "
-                    f"{_ole_kind_fr(streams)}nommé {suffix}")
+            out.add("file-not-workbook", "office", kind=_ole_kind(streams), suffix=suffix)
         return
     # .xls
     if streams is None:
-        out.add("file-damaged",
-                "the file is damaged: it starts like an Excel 97-2003 workbook but cannot be opened; "
-                "open it in Excel and save it again as .xlsx",
-                "le fichier est endommagé : il commence comme un classeur Excel 97-2003 mais ne peut "
-                "pas être ouvert ; ouvrez-le dans Excel et enregistrez-le à nouveau en .xlsx")
+        out.add("file-damaged", "xls")
     elif not legacy:
-        out.add("file-not-workbook",
-                f"the file is not an Excel workbook: it is an Office document of another kind "
-                f"{_ole_kind_en(streams)}named .xls",
-                f"le fichier n'est pas un classeur Excel : c'est un document Office d'un autre type "
-                f"{_ole_kind_fr(streams)}nommé .xls")
+        out.add("file-not-workbook", "office", kind=_ole_kind(streams), suffix=".xls")
     elif _xls_encrypted(path):
-        out.add("file-encrypted", _ENCRYPTED_EN, _ENCRYPTED_FR)
+        out.add("file-encrypted")
 
 
-def _ole_kind_en(streams: set[str]) -> str:
+def _ole_kind(streams: set[str]) -> Text:
     if "worddocument" in streams:
-        return "(a Word document) "
+        return Text("(a Word document) ", "(un document Word) ")
     if "powerpoint document" in streams:
-        return "(a PowerPoint presentation) "
-    return ""
-
-
-def _ole_kind_fr(streams: set[str]) -> str:
-    if "worddocument" in streams:
-        return "(un document Word) "
-    if "powerpoint document" in streams:
-        return "(une présentation PowerPoint) "
-    return ""
+        return Text("(a PowerPoint presentation) ", "(une présentation PowerPoint) ")
+    return Text("", "")
 
 
 # --------------------------------------------------------------------------------------------
 # Zip containers: .xlsx, .xlsm, .ods
 # --------------------------------------------------------------------------------------------
-
-_DAMAGED_EN = ("the file is damaged or incomplete: it starts like a workbook (a zip archive) but {why}; "
-               "open it in Excel and save it again, or copy it again from its source")
-_DAMAGED_FR = ("le fichier est endommagé ou incomplet : il commence comme un classeur (une archive zip) "
-               "mais {why} ; ouvrez-le dans Excel et enregistrez-le à nouveau, ou recopiez-le depuis "
-               "sa source")
-
-
-def _damaged(out: _Findings, why_en: str, why_fr: str) -> None:
-    out.add("file-damaged", _DAMAGED_EN.format(why=why_en), _DAMAGED_FR.format(why=why_fr))
-
 
 def _eocd_entries(path: Path, size: int) -> tuple[int, int] | None:
     """(declared member count, central-directory size) from the end-of-central-directory record."""
@@ -479,34 +381,22 @@ def _eocd_entries(path: Path, size: int) -> tuple[int, int] | None:
 def _check_zip(path: Path, suffix: str, size: int, limits: Limits, out: _Findings) -> None:
     eocd = _eocd_entries(path, size)
     if eocd is None:
-        _damaged(out, "its end (the zip directory) is missing: the file was probably cut short "
-                      "while being copied or saved",
-                 "sa fin (le répertoire zip) manque : le fichier a probablement été tronqué pendant "
-                 "une copie ou un enregistrement")
+        out.add("file-damaged", "no-directory")
         return
     count, cd_size = eocd
     if count > limits.max_members or cd_size > limits.max_members * 1200:
-        out.add("zip-too-many-members",
-                f"the archive holds {_n(count)} parts, more than the limit of {_n(limits.max_members)} "
-                "(limits.max_members); a workbook has a few dozen",
-                f"l'archive contient {_n_fr(count)} parties, plus que la limite de "
-                f"{_n_fr(limits.max_members)} (limits.max_members) ; un classeur en a quelques dizaines")
+        out.add("zip-too-many-members", count=count, limit=limits.max_members)
         return
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError,
             NotImplementedError, struct.error) as exc:
-        _damaged(out, f"its zip directory cannot be read ({exc})",
-                 f"son répertoire zip ne peut pas être lu ({exc})")
+        out.add("file-damaged", "directory", error=str(exc))
         return
     with zf:
         infos = zf.infolist()
         if len(infos) > limits.max_members:
-            out.add("zip-too-many-members",
-                    f"the archive holds {_n(len(infos))} parts, more than the limit of "
-                    f"{_n(limits.max_members)} (limits.max_members)",
-                    f"l'archive contient {_n_fr(len(infos))} parties, plus que la limite de "
-                    f"{_n_fr(limits.max_members)} (limits.max_members)")
+            out.add("zip-too-many-members", "listed", count=len(infos), limit=limits.max_members)
             return
         names = [i.filename for i in infos]
         if not _check_container(infos, names, size, limits, out):
@@ -529,66 +419,36 @@ def _check_container(infos, names, size, limits, out) -> bool:
     for n in names:
         key = n.replace("\\", "/").lower()
         if key in seen:
-            out.add("zip-duplicate-member",
-                    f"the archive holds two parts named '{n}': readers would disagree on which one "
-                    "counts; save the workbook again from Excel",
-                    f"l'archive contient deux parties nommées « {n} » : les lecteurs ne liraient "
-                    "pas la même ; enregistrez à nouveau le classeur depuis Excel")
+            out.add("zip-duplicate-member", part=n)
             return False
         seen.add(key)
     for info in infos:
         if info.flag_bits & 0x1:
-            out.add("file-encrypted",
-                    "the archive is password-protected (zip encryption); save the workbook without "
-                    "a password and drop it again",
-                    "l'archive est protégée par un mot de passe (chiffrement zip) ; enregistrez le "
-                    "classeur sans mot de passe puis redéposez-le")
+            out.add("file-encrypted", "zip")
             return False
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            out.add("zip-unsupported",
-                    f"the part '{info.filename}' uses a compression method ({info.compress_type}) that "
-                    "Excel never writes; open the file in Excel and save it again",
-                    f"la partie « {info.filename} » utilise une méthode de compression "
-                    f"({info.compress_type}) qu'Excel n'écrit jamais ; ouvrez le fichier dans Excel "
-                    "et enregistrez-le à nouveau")
+            out.add("zip-unsupported", part=info.filename, method=info.compress_type)
             return False
     total = sum(i.file_size for i in infos)
     if total > limits.max_uncompressed_bytes:
-        out.add("zip-bomb",
-                f"the workbook would expand to {_size(total)} once decompressed (the file is "
-                f"{_size(size)}), more than the limit of {_size(limits.max_uncompressed_bytes)} "
-                "(limits.max_uncompressed_bytes); it was not opened",
-                f"le classeur occuperait {_size_fr(total)} une fois décompressé (le fichier fait "
-                f"{_size_fr(size)}), plus que la limite de {_size_fr(limits.max_uncompressed_bytes)} "
-                "(limits.max_uncompressed_bytes) ; il n'a pas été ouvert")
+        out.add("zip-bomb", total=total, size=size, limit=limits.max_uncompressed_bytes)
         return False
     for info in infos:
         if info.file_size > limits.ratio_min_member_bytes and \
                 info.file_size > limits.max_member_ratio * max(info.compress_size, 1):
             ratio = info.file_size / max(info.compress_size, 1)
-            out.add("zip-bomb",
-                    f"the part '{info.filename}' expands {ratio:,.0f} times ({_size(info.compress_size)} "
-                    f"to {_size(info.file_size)}), more than the limit of "
-                    f"{limits.max_member_ratio:,.0f} (limits.max_member_ratio): a zip bomb; it was not opened",
-                    f"la partie « {info.filename} » se décompresse {_n_fr(round(ratio))} fois "
-                    f"({_size_fr(info.compress_size)} en {_size_fr(info.file_size)}), plus que la "
-                    f"limite de {_n_fr(round(limits.max_member_ratio))} (limits.max_member_ratio) : "
-                    "une bombe zip ; il n'a pas été ouvert")
+            out.add("zip-bomb", "ratio", part=info.filename, ratio=ratio, compressed=info.compress_size,
+                    expanded=info.file_size, limit=limits.max_member_ratio)
             return False
     # Overlapping members (many directory entries sharing the same compressed data).
     spans = sorted((i.header_offset, i.header_offset + 30 + len(i.orig_filename.encode("utf-8", "replace"))
                     + i.compress_size, i.filename) for i in infos)
     for (s1, e1, n1), (s2, _, n2) in zip(spans, spans[1:]):
         if s2 < e1:
-            out.add("zip-bomb",
-                    f"the parts '{n1}' and '{n2}' overlap in the archive (a zip bomb technique); "
-                    "it was not opened",
-                    f"les parties « {n1} » et « {n2} » se chevauchent dans l'archive (une technique "
-                    "de bombe zip) ; il n'a pas été ouvert")
+            out.add("zip-bomb", "overlap", first=n1, second=n2)
             return False
     if spans and spans[-1][1] > size:
-        _damaged(out, f"the part '{spans[-1][2]}' runs past the end of the file",
-                 f"la partie « {spans[-1][2]} » dépasse la fin du fichier")
+        out.add("file-damaged", "past-end", part=spans[-1][2])
         return False
     return True
 
@@ -611,55 +471,28 @@ def _check_kind(zf: zipfile.ZipFile, names: list[str], suffix: str, out: _Findin
         if is_ooxml:
             return True
         if is_ods:
-            out.add("file-wrong-extension",
-                    f"the file is an OpenDocument spreadsheet (.ods) named {suffix}; rename it .ods, "
-                    "or save it as .xlsx",
-                    f"le fichier est un classeur OpenDocument (.ods) nommé {suffix} ; renommez-le en "
-                    ".ods, ou enregistrez-le au format .xlsx")
+            out.add("file-wrong-extension", "ods", suffix=suffix)
             return False
         if "xl/workbook.bin" in lower:
-            out.add("file-wrong-extension",
-                    f"the file is an Excel binary workbook (.xlsb) named {suffix}; open it in Excel "
-                    "and save it as .xlsx",
-                    f"le fichier est un classeur binaire Excel (.xlsb) nommé {suffix} ; ouvrez-le dans "
-                    "Excel et enregistrez-le au format .xlsx")
+            out.add("file-wrong-extension", "xlsb", suffix=suffix)
             return False
-        what_en, what_fr = _zip_kind(lower, mimetype)
-        out.add("file-not-workbook",
-                f"the file is not an Excel workbook: it is {what_en} without the workbook part "
-                "(xl/workbook.xml); save the data as an Excel workbook (.xlsx)",
-                f"le fichier n'est pas un classeur Excel : c'est {what_fr} sans la partie classeur "
-                "(xl/workbook.xml) ; enregistrez les données comme classeur Excel (.xlsx)")
+        out.add("file-not-workbook", "zip", kind=Text(*_zip_kind(lower, mimetype)))
         return False
     if suffix == ".ods":
         if is_ods and "content.xml" in name_set:
             return True
         if is_ooxml:
-            out.add("file-wrong-extension",
-                    "the file is an Excel workbook (.xlsx) named .ods; rename it .xlsx",
-                    "le fichier est un classeur Excel (.xlsx) nommé .ods ; renommez-le en .xlsx")
+            out.add("file-wrong-extension", "xlsx", suffix=".ods")
             return False
-        what_en, what_fr = _zip_kind(lower, mimetype)
-        out.add("file-not-workbook",
-                f"the file is not an OpenDocument spreadsheet: it is {what_en}; save the data as an "
-                "Excel workbook (.xlsx)",
-                f"le fichier n'est pas un classeur OpenDocument : c'est {what_fr} ; enregistrez les "
-                "données comme classeur Excel (.xlsx)")
+        out.add("file-not-workbook", "not-ods", kind=Text(*_zip_kind(lower, mimetype)))
         return False
     # .xls that is a zip
     if is_ooxml:
-        out.add("file-wrong-extension",
-                "the file is an Excel workbook (.xlsx) named .xls; rename it .xlsx",
-                "le fichier est un classeur Excel (.xlsx) nommé .xls ; renommez-le en .xlsx")
+        out.add("file-wrong-extension", "xlsx", suffix=".xls")
     elif is_ods:
-        out.add("file-wrong-extension",
-                "the file is an OpenDocument spreadsheet (.ods) named .xls; rename it .ods",
-                "le fichier est un classeur OpenDocument (.ods) nommé .xls ; renommez-le en .ods")
+        out.add("file-wrong-extension", "ods-as-xls")
     else:
-        what_en, what_fr = _zip_kind(lower, mimetype)
-        out.add("file-not-workbook",
-                f"the file is not an Excel workbook: it is {what_en} named .xls",
-                f"le fichier n'est pas un classeur Excel : c'est {what_fr} nommé .xls")
+        out.add("file-not-workbook", "zip-xls", kind=Text(*_zip_kind(lower, mimetype)))
     return False
 
 
@@ -703,8 +536,7 @@ def _inflate(fh, info: zipfile.ZipInfo, out: _Findings) -> Iterator[bytes]:
     fh.seek(info.header_offset)
     hdr = fh.read(30)
     if len(hdr) < 30 or hdr[:4] != ZIP_MAGIC:
-        _damaged(out, f"the part '{info.filename}' has no valid header",
-                 f"la partie « {info.filename} » n'a pas d'en-tête valide")
+        out.add("file-damaged", "no-header", part=info.filename)
         raise _Stop
     nlen, xlen = struct.unpack("<HH", hdr[26:30])
     fh.seek(info.header_offset + 30 + nlen + xlen)
@@ -713,11 +545,7 @@ def _inflate(fh, info: zipfile.ZipInfo, out: _Findings) -> Iterator[bytes]:
     declared = info.file_size
 
     def too_much():
-        out.add("zip-bomb",
-                f"the part '{info.filename}' decompresses to more than the {_n(declared)} bytes it "
-                "declares (a zip bomb); it was not opened",
-                f"la partie « {info.filename} » se décompresse en plus que les {_n_fr(declared)} "
-                "octets annoncés (une bombe zip) ; il n'a pas été ouvert")
+        out.add("zip-bomb", "inflate", part=info.filename, declared=declared)
         raise _Stop
 
     if info.compress_type == zipfile.ZIP_STORED:
@@ -741,8 +569,7 @@ def _inflate(fh, info: zipfile.ZipInfo, out: _Findings) -> Iterator[bytes]:
             try:
                 chunk = d.decompress(buf, CHUNK_OUT)
             except zlib.error as exc:
-                _damaged(out, f"the part '{info.filename}' cannot be decompressed ({exc})",
-                         f"la partie « {info.filename} » ne peut pas être décompressée ({exc})")
+                out.add("file-damaged", "inflate", part=info.filename, error=str(exc))
                 raise _Stop
             buf = d.unconsumed_tail
             if chunk:
@@ -837,21 +664,10 @@ def _scan_member(fh, info: zipfile.ZipInfo, sheet_names: dict[str, str], limits:
                 head += more
                 pro = _prolog(head)
             if (pro and pro[0] == "dtd") or _DTD_ANYWHERE.search(head[:HEAD]):
-                out.add("xml-dtd",
-                        f"the part '{name}' declares a document type or entities (<!DOCTYPE>/<!ENTITY>): "
-                        "Excel never writes this, and it is how entity-expansion (\"billion laughs\") "
-                        "and external-entity (XXE) attacks work; the file was not opened",
-                        f"la partie « {name} » déclare un type de document ou des entités "
-                        "(<!DOCTYPE>/<!ENTITY>) : Excel n'écrit jamais cela, et c'est le procédé des "
-                        "attaques par expansion d'entités (« billion laughs ») et par entité externe "
-                        "(XXE) ; le fichier n'a pas été ouvert")
+                out.add("xml-dtd", part=name)
                 return
             if pro and pro[0] == "long":
-                out.add("xml-dtd",
-                        f"the part '{name}' starts with more than {_size(MAX_PROLOG)} of XML "
-                        "declarations before its content; the file was not opened",
-                        f"la partie « {name} » commence par plus de {_size_fr(MAX_PROLOG)} de "
-                        "déclarations XML avant son contenu ; le fichier n'a pas été ouvert")
+                out.add("xml-dtd", "long-prolog", part=name, limit=MAX_PROLOG)
                 return
             if pro and pro[0] == "root":
                 prefix, root = pro[1], pro[2]
@@ -1008,14 +824,9 @@ class _SheetScan:
         # characters XML forbids
         m = _CTRL.search(chunk) if len(chunk.translate(None, _CTRL_BYTES)) != len(chunk) else None
         if m and not self.reported:
-            near = self._near(chunk, m.start())
-            self.out.add("xml-invalid-char",
-                         f"{_sheet_en(self.sheet)} contains a control character that XML does not allow "
-                         f"(byte 0x{chunk[m.start()]:02X}{near[0]}); Excel cannot open such a file: "
-                         "the file was produced by a faulty tool",
-                         f"{_sheet_fr(self.sheet)} contient un caractère de contrôle interdit en XML "
-                         f"(octet 0x{chunk[m.start()]:02X}{near[1]}) ; Excel ne peut pas ouvrir un tel "
-                         "fichier : il a été produit par un outil défaillant")
+            cell = self._near(chunk, m.start())
+            self.out.add("xml-invalid-char", "near" if cell else "", sheet=self.sheet, byte=chunk[m.start()],
+                         **({"cell": cell} if cell else {}))
             self.reported = True
         long = self.text.feed(chunk)
         if long and not self.done:
@@ -1024,22 +835,15 @@ class _SheetScan:
             self.done = True
         self.carry = buf[-self.OVERLAP:] if len(buf) > self.OVERLAP else buf
 
-    def _near(self, chunk: bytes, pos: int) -> tuple[str, str]:
+    def _near(self, chunk: bytes, pos: int) -> str:
+        """The last cell reference before ``pos`` ('' when there is none nearby)."""
         start = max(0, pos - 64 * KiB)
         refs = _LAST_REF.findall(chunk, start, pos)
-        if refs:
-            ref = refs[-1].decode()
-            return f", in or after cell {ref}", f", dans ou après la cellule {ref}"
-        return "", ""
+        return refs[-1].decode() if refs else ""
 
-    def _long_text(self, chars: int, near: tuple[str, str]) -> None:
-        lim = self.limits.max_string_chars
-        self.out.add("string-too-long",
-                     f"{_sheet_en(self.sheet)} holds a text of more than {_n(lim)} characters{near[0]} "
-                     f"(limits.max_string_chars; Excel itself allows {_n(EXCEL_MAX_TEXT)})",
-                     f"{_sheet_fr(self.sheet)} contient un texte de plus de {_n_fr(lim)} caractères"
-                     f"{near[1]} (limits.max_string_chars ; Excel lui-même en permet "
-                     f"{_n_fr(EXCEL_MAX_TEXT)})")
+    def _long_text(self, chars: int, cell: str) -> None:
+        self.out.add("string-too-long", "near" if cell else "", sheet=self.sheet, limit=self.limits.max_string_chars,
+                     excel=EXCEL_MAX_TEXT, **({"cell": cell} if cell else {}))
 
     def _check_cell(self, letters: str, row: int) -> None:
         col = col_number(letters)
@@ -1054,45 +858,23 @@ class _SheetScan:
 
     def finish(self) -> None:
         L = self.limits
-        sheet_en, sheet_fr = _sheet_en(self.sheet), _sheet_fr(self.sheet)
         last_col = col_letters(L.max_columns)
         if self.bad_cell:
             ref, col, row = self.bad_cell
             more = len(self.bad_refs) - 1
-            more_en = f" (and {_n(more)} more)" if more > 0 else ""
-            more_fr = f" (et {_n_fr(more)} autres)" if more > 0 else ""
-            self.out.add("cell-out-of-range",
-                         f"{sheet_en} has a cell at {ref}{more_en}, beyond column {last_col} "
-                         f"(limits.max_columns = {_n(L.max_columns)}): a stray cell far to the right of "
-                         "the data; clear the columns after the data (select them, Delete) and save again",
-                         f"{sheet_fr} a une cellule en {ref}{more_fr}, au-delà de la colonne {last_col} "
-                         f"(limits.max_columns = {_n_fr(L.max_columns)}) : une cellule égarée loin à "
-                         "droite des données ; effacez les colonnes après les données (sélectionnez-les, "
-                         "Supprimer) et enregistrez à nouveau")
+            self.out.add("cell-out-of-range", "more" if more > 0 else "", sheet=self.sheet, cell=ref,
+                         last_column=last_col, limit=L.max_columns, **({"others": more} if more > 0 else {}))
             return
         if self.max_row > L.max_rows:
-            at_en = f" (a cell at {self.bad_row})" if self.bad_row else ""
-            at_fr = f" (une cellule en {self.bad_row})" if self.bad_row else ""
-            self.out.add("too-many-rows",
-                         f"{sheet_en} has rows up to row {_n(self.max_row)}{at_en}, more than the limit of "
-                         f"{_n(L.max_rows)} rows (limits.max_rows); clear the rows after the data, or "
-                         "split the data into several workbooks",
-                         f"{sheet_fr} a des lignes jusqu'à la ligne {_n_fr(self.max_row)}{at_fr}, plus que "
-                         f"la limite de {_n_fr(L.max_rows)} lignes (limits.max_rows) ; effacez les lignes "
-                         "après les données, ou répartissez les données en plusieurs classeurs")
+            self.out.add("too-many-rows", "at-cell" if self.bad_row else "", sheet=self.sheet, last_row=self.max_row,
+                         limit=L.max_rows, **({"cell": self.bad_row} if self.bad_row else {}))
             return
         if self.dimension and self._check_dimension(self.dimension):
             return
         grid = self.max_row * self.max_col
         if grid > L.max_cells:
             rng = f"A1:{self.max_col_letters}{self.max_row}"
-            self.out.add("too-many-cells",
-                         f"{sheet_en} spans {rng}, a grid of {_n(grid)} cells, more than the limit of "
-                         f"{_n(L.max_cells)} (limits.max_cells); clear the cells outside the data and "
-                         "save again, or split the data",
-                         f"{sheet_fr} s'étend sur {rng}, une grille de {_n_fr(grid)} cellules, plus que "
-                         f"la limite de {_n_fr(L.max_cells)} (limits.max_cells) ; effacez les cellules "
-                         "hors des données et enregistrez à nouveau, ou répartissez les données")
+            self.out.add("too-many-cells", sheet=self.sheet, range=rng, cells=grid, limit=L.max_cells)
 
     def _check_dimension(self, ref: str) -> bool:
         L = self.limits
@@ -1102,31 +884,16 @@ class _SheetScan:
         c1, r1 = col_number(m.group(1)), int(m.group(2))
         c2, r2 = (col_number(m.group(3)), int(m.group(4))) if m.group(3) else (c1, r1)
         rows, cols = abs(r2 - r1) + 1, abs(c2 - c1) + 1
-        sheet_en, sheet_fr = _sheet_en(self.sheet), _sheet_fr(self.sheet)
-        tail_en = "; clear the rows and columns outside the data (select them, Delete) and save again"
-        tail_fr = ("; effacez les lignes et colonnes hors des données (sélectionnez-les, Supprimer) et "
-                   "enregistrez à nouveau")
         if max(r1, r2) > L.max_rows:
-            self.out.add("too-many-rows",
-                         f"{sheet_en} declares a used range of {ref} ({_n(max(r1, r2))} rows), more than "
-                         f"the limit of {_n(L.max_rows)} rows (limits.max_rows){tail_en}",
-                         f"{sheet_fr} déclare une plage utilisée {ref} ({_n_fr(max(r1, r2))} lignes), plus "
-                         f"que la limite de {_n_fr(L.max_rows)} lignes (limits.max_rows){tail_fr}")
+            self.out.add("too-many-rows", "declared", sheet=self.sheet, range=ref, rows=max(r1, r2), limit=L.max_rows)
             return True
         if max(c1, c2) > L.max_columns:
-            self.out.add("too-many-columns",
-                         f"{sheet_en} declares a used range of {ref}, beyond column "
-                         f"{col_letters(L.max_columns)} (limits.max_columns = {_n(L.max_columns)}){tail_en}",
-                         f"{sheet_fr} déclare une plage utilisée {ref}, au-delà de la colonne "
-                         f"{col_letters(L.max_columns)} (limits.max_columns = {_n_fr(L.max_columns)})"
-                         f"{tail_fr}")
+            self.out.add("too-many-columns", sheet=self.sheet, range=ref, last_column=col_letters(L.max_columns),
+                         limit=L.max_columns)
             return True
         if rows * cols > L.max_cells:
-            self.out.add("too-many-cells",
-                         f"{sheet_en} declares a used range of {ref} ({_n(rows * cols)} cells), more than "
-                         f"the limit of {_n(L.max_cells)} (limits.max_cells){tail_en}",
-                         f"{sheet_fr} déclare une plage utilisée {ref} ({_n_fr(rows * cols)} cellules), "
-                         f"plus que la limite de {_n_fr(L.max_cells)} (limits.max_cells){tail_fr}")
+            self.out.add("too-many-cells", "declared", sheet=self.sheet, range=ref, cells=rows * cols,
+                         limit=L.max_cells)
             return True
         return False
 
@@ -1180,13 +947,7 @@ class _SstScan:
                     self._too_many(unique, "declares")
                     return
                 if count is not None and count > L.max_cells:
-                    self.out.add("shared-strings-too-many",
-                                 f"the shared-strings table declares {_n(count)} text cells, more than "
-                                 f"the limit of {_n(L.max_cells)} cells (limits.max_cells); the file was "
-                                 "not opened",
-                                 f"la table des textes partagés annonce {_n_fr(count)} cellules de texte, "
-                                 f"plus que la limite de {_n_fr(L.max_cells)} cellules (limits.max_cells) ; "
-                                 "le fichier n'a pas été ouvert")
+                    self.out.add("shared-strings-too-many", "cells", count=count, limit=L.max_cells)
                     self.done = True
                     return
         before = self.entries
@@ -1199,36 +960,18 @@ class _SstScan:
         m = _CTRL.search(chunk) if len(chunk.translate(None, _CTRL_BYTES)) != len(chunk) else None
         if m and not self.reported_ctrl:
             idx = before + self._count(chunk[:m.start()])
-            self.out.add("xml-invalid-char",
-                         f"the shared-strings table contains a control character that XML does not allow "
-                         f"(byte 0x{chunk[m.start()]:02X}, in text #{_n(max(idx, 1))}); Excel cannot open "
-                         "such a file: the file was produced by a faulty tool",
-                         f"la table des textes partagés contient un caractère de contrôle interdit en XML "
-                         f"(octet 0x{chunk[m.start()]:02X}, dans le texte n° {_n_fr(max(idx, 1))}) ; Excel "
-                         "ne peut pas ouvrir un tel fichier : il a été produit par un outil défaillant")
+            self.out.add("xml-invalid-char", "shared-strings", byte=chunk[m.start()], index=max(idx, 1))
             self.reported_ctrl = True
         long = self.text.feed(chunk)
         if long:
             idx = before + self._count(chunk[:long[0]])
-            lim = L.max_string_chars
-            self.out.add("string-too-long",
-                         f"the shared-strings table holds a text of more than {_n(lim)} characters "
-                         f"(text #{_n(max(idx, 1))}; limits.max_string_chars; Excel itself allows "
-                         f"{_n(EXCEL_MAX_TEXT)})",
-                         f"la table des textes partagés contient un texte de plus de {_n_fr(lim)} "
-                         f"caractères (texte n° {_n_fr(max(idx, 1))} ; limits.max_string_chars ; Excel "
-                         f"lui-même en permet {_n_fr(EXCEL_MAX_TEXT)})")
+            self.out.add("string-too-long", "shared-strings", limit=L.max_string_chars, index=max(idx, 1),
+                         excel=EXCEL_MAX_TEXT)
             self.done = True
 
     def _too_many(self, n: int, verb: str) -> None:
-        L = self.limits
-        verb_fr = "annonce" if verb == "declares" else "contient"
-        self.out.add("shared-strings-too-many",
-                     f"the shared-strings table {verb} {_n(n)} entries, more than the limit of "
-                     f"{_n(L.max_shared_strings)} (limits.max_shared_strings); the file was not opened",
-                     f"la table des textes partagés {verb_fr} {_n_fr(n)} entrées, plus que la limite de "
-                     f"{_n_fr(L.max_shared_strings)} (limits.max_shared_strings) ; le fichier n'a pas "
-                     "été ouvert")
+        self.out.add("shared-strings-too-many", "declared" if verb == "declares" else "", count=n,
+                     limit=self.limits.max_shared_strings)
         self.done = True
 
     def finish(self) -> None:
@@ -1238,10 +981,6 @@ class _SstScan:
 # --------------------------------------------------------------------------------------------
 # Reading in a child process
 # --------------------------------------------------------------------------------------------
-
-_UNSAFE_EN = "the workbook could not be read safely: "
-_UNSAFE_FR = "le classeur n'a pas pu être lu sans risque : "
-
 
 def safe_read(path: Path, limits: Limits | None = None, isolate: bool = True):
     """Preflight, then read the workbook: ``(RawWorkbook, [])`` or ``(None, findings)``.
@@ -1264,15 +1003,11 @@ def safe_read(path: Path, limits: Limits | None = None, isolate: bool = True):
             status, payload = _read_here(path)
     except Exception as exc:
         log.exception("reading %s failed", path)
-        return None, [_diag(name, "internal-error",
-                            f"internal error while reading the file ({type(exc).__name__}: {exc}); "
-                            "the file was set aside, see the run log",
-                            f"erreur interne pendant la lecture du fichier ({type(exc).__name__} : {exc}) ; "
-                            "le fichier a été mis de côté, voir le journal d'exécution")]
+        return None, [make("internal-error", Source(file=name), None, "reading", kind=type(exc).__name__,
+                           error=str(exc))]
     if status == "ok":
         return payload, []
-    code, en, fr = payload
-    return None, [_diag(name, code, _UNSAFE_EN + en, _UNSAFE_FR + fr)]
+    return None, [payload.at(Source(file=name))]
 
 
 def read_in_process(path: Path, limits: Limits | None = None):
@@ -1280,37 +1015,28 @@ def read_in_process(path: Path, limits: Limits | None = None):
     return safe_read(path, limits, isolate=False)
 
 
-def _diag(name: str, code: str, en: str, fr: str) -> Diagnostic:
-    return Diagnostic(code, ERROR, en, Source(file=name), None, fr)
-
-
 def _read_here(path: Path):
     from perfsettle.inputs.reading import read_raw
     try:
         return "ok", read_raw(path)
     except MemoryError:
-        return "error", ("file-unreadable", "it needs more memory than is available",
-                         "il demande plus de mémoire que disponible")
+        return "error", problem("file-unreadable", "reader-memory")
     except Exception as exc:
         return "error", _explain(exc)
 
 
-def _explain(exc: BaseException) -> tuple[str, str, str]:
-    """(code, en, fr) for an exception raised by the reader."""
+def _explain(exc: BaseException) -> Problem:
+    """The finding for an exception raised by the reader."""
     kind = type(exc).__name__
     text = " ".join(str(exc).split())[:300] or kind
     low = text.lower()
     if kind == "PasswordError" or "password" in low or "encrypt" in low:
-        return ("file-encrypted", "it is password-protected; save it without a password and drop it again",
-                "il est protégé par un mot de passe ; enregistrez-le sans mot de passe puis redéposez-le")
+        return problem("file-encrypted", "reader")
     if kind == "ZipError" or "zip" in low:
-        return ("file-damaged", f"its zip container is damaged ({text})",
-                f"son conteneur zip est endommagé ({text})")
+        return problem("file-damaged", "reader-zip", error=text)
     if kind == "XmlError" or "xml" in low:
-        return ("file-damaged", f"its XML content is not valid ({text})",
-                f"son contenu XML n'est pas valide ({text})")
-    return ("file-unreadable", f"the reader failed ({kind}: {text})",
-            f"le lecteur a échoué ({kind} : {text})")
+        return problem("file-damaged", "reader-xml", error=text)
+    return problem("file-unreadable", "reader-failed", kind=kind, error=text)
 
 
 def _start_method() -> str:
@@ -1325,7 +1051,7 @@ def _start_method() -> str:
 
 
 def _read_isolated(path: Path, limits: Limits):
-    """Run ``intake.read_raw`` in a child process: ('ok', RawWorkbook) or ('error', (code, en, fr))."""
+    """Run ``intake.read_raw`` in a child process: ('ok', RawWorkbook) or ('error', Problem)."""
     import multiprocessing as mp
     ctx = mp.get_context(_start_method())
     recv, send = ctx.Pipe(duplex=False)
@@ -1369,14 +1095,10 @@ def _read_isolated(path: Path, limits: Limits):
         try:
             status, payload = pickle.loads(data)
         except Exception as exc:
-            return "error", ("file-unreadable", f"the reader's result was unusable ({type(exc).__name__})",
-                             f"le résultat du lecteur est inutilisable ({type(exc).__name__})")
+            return "error", problem("file-unreadable", "reader-unusable", kind=type(exc).__name__)
         return status, payload
     if timed_out:
-        t = limits.time_limit_s
-        return "error", ("file-unreadable",
-                         f"reading took longer than the limit of {t:g} s (limits.time_limit_s) and was stopped",
-                         f"la lecture a dépassé la limite de {t:g} s (limits.time_limit_s) et a été arrêtée")
+        return "error", problem("file-unreadable", "reader-timeout", seconds=limits.time_limit_s)
     return "error", _explain_death(proc.exitcode, stderr_tail, limits)
 
 
@@ -1398,39 +1120,26 @@ def _tail(path: str, size: int = 8192) -> str:
 _ALLOC = re.compile(r"memory allocation of (\d+) bytes failed")
 
 
-def _explain_death(exitcode: int | None, stderr: str, limits: Limits) -> tuple[str, str, str]:
-    mem = _size(limits.memory_limit_bytes)
-    mem_fr = _size_fr(limits.memory_limit_bytes)
+def _explain_death(exitcode: int | None, stderr: str, limits: Limits) -> Problem:
     m = _ALLOC.search(stderr)
-    if m or "MemoryError" in stderr or "out of memory" in stderr.lower():
-        asked = f" (it asked for {_size(int(m.group(1)))} at once)" if m else ""
-        asked_fr = f" (il a demandé {_size_fr(int(m.group(1)))} d'un coup)" if m else ""
-        return ("file-unreadable",
-                f"the reader needed more than the memory limit of {mem} (limits.memory_limit_bytes){asked} "
-                "and was stopped",
-                f"le lecteur a eu besoin de plus que la limite de mémoire de {mem_fr} "
-                f"(limits.memory_limit_bytes){asked_fr} et a été arrêté")
+    if m:
+        return problem("file-unreadable", "reader-out-of-memory-asked", limit=limits.memory_limit_bytes,
+                       asked=int(m.group(1)))
+    if "MemoryError" in stderr or "out of memory" in stderr.lower():
+        return problem("file-unreadable", "reader-out-of-memory", limit=limits.memory_limit_bytes)
     if exitcode is not None and exitcode < 0:
         try:
             sig = signal.Signals(-exitcode).name
         except ValueError:
             sig = f"signal {-exitcode}"
         if sig == "SIGKILL":
-            return ("file-unreadable",
-                    "the reader was killed (SIGKILL), most likely for using too much memory",
-                    "le lecteur a été tué (SIGKILL), très probablement pour avoir utilisé trop de mémoire")
+            return problem("file-unreadable", "reader-killed")
         if sig == "SIGXCPU":
-            return ("file-unreadable",
-                    f"the reader used more than the time limit of {limits.time_limit_s:g} s of processor time",
-                    f"le lecteur a dépassé la limite de {limits.time_limit_s:g} s de temps processeur")
+            return problem("file-unreadable", "reader-cpu", seconds=limits.time_limit_s)
         line = _last_line(stderr)
-        extra = f": {line}" if line else ""
-        return ("file-unreadable", f"the reader crashed ({sig}{extra})",
-                f"le lecteur s'est arrêté brutalement ({sig}{extra})")
+        return problem("file-unreadable", "reader-crashed", signal=sig, detail=f": {line}" if line else "")
     line = _last_line(stderr)
-    extra = f": {line}" if line else ""
-    return ("file-unreadable", f"the reader stopped without a result (exit code {exitcode}{extra})",
-            f"le lecteur s'est arrêté sans résultat (code de sortie {exitcode}{extra})")
+    return problem("file-unreadable", "reader-no-result", exit_code=exitcode, detail=f": {line}" if line else "")
 
 
 def _last_line(text: str) -> str:
@@ -1472,9 +1181,7 @@ def _child_main(conn, path: str, memory_limit: int, time_limit: float, errlog: s
     try:
         data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
     except BaseException as exc:
-        data = pickle.dumps(("error", ("file-unreadable",
-                                       f"the reader's result could not be passed back ({type(exc).__name__})",
-                                       f"le résultat du lecteur n'a pas pu être transmis ({type(exc).__name__})")))
+        data = pickle.dumps(("error", problem("file-unreadable", "reader-not-passed", kind=type(exc).__name__)))
     try:
         conn.send_bytes(data)
         conn.close()

@@ -25,7 +25,7 @@ from perfsettle.inputs import cells
 from perfsettle.core import diagnostics, schema
 from perfsettle.core.diagnostics import Text, make, problem
 from perfsettle.inputs.reading import RawWorkbook, col_letter
-from perfsettle.core.model import ERROR, Contract, Diagnostic, Intake, Kpi, Reading, Source
+from perfsettle.core.model import Contract, Diagnostic, Intake, Kpi, Reading, Source
 
 warnings.filterwarnings("ignore", module="pandera")
 
