@@ -4,7 +4,6 @@ ambient decimal context."""
 from __future__ import annotations
 
 import ast
-import decimal
 import pickle
 import re
 from decimal import Decimal as D
@@ -84,12 +83,44 @@ def test_the_documents_table_of_findings_is_the_catalogues():
         "`python -m perfsettle.core.diagnostics`")
 
 
+def _findings_made_by_hand(path: Path) -> list[str]:
+    """Findings made outside the catalogue: a Diagnostic built directly, an old-style helper
+    given its own messages, or a (severity, code, en, fr) tuple."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in ("Diagnostic", "finding", "_finding", "_err", "_diag"):
+                out.append(f"{path.name}:{node.lineno} {name}(…)")
+        elif isinstance(node, ast.Tuple) and len(node.elts) >= 3:
+            first, second = node.elts[0], node.elts[1]
+            if (getattr(first, "id", "") in ("ERROR", "WARNING") or getattr(first, "value", None) in ("error", "warning")) \
+                    and isinstance(second, ast.Constant) and isinstance(second.value, str) and CODE.match(second.value):
+                out.append(f"{path.name}:{node.lineno} ({second.value!r}, …)")
+    return out
+
+
+def test_no_finding_is_made_by_hand():
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        if path.name == "diagnostics.py" and path.parent.name == "core":
+            continue
+        found += _findings_made_by_hand(path)
+    assert not found, "make these from the catalogue (diagnostics.make / problem): " + ", ".join(found)
+
+
 def test_the_scan_sees_a_new_finding(tmp_path):
     """The walk is meaningful: a finding made with an uncatalogued code is seen."""
     p = tmp_path / "m.py"
     p.write_text('from perfsettle.core.diagnostics import make\n'
                  'def f(src):\n    return make("no-such-code", src, "C1", weight=1)\n', encoding="utf-8")
     assert _codes_made_in(p) == {"no-such-code"}
+    p.write_text('from perfsettle.core.model import ERROR, Diagnostic\n'
+                 'def f(src):\n    return Diagnostic("weights-sum", ERROR, "en", src), (ERROR, "bad-id", "en", "fr")\n',
+                 encoding="utf-8")
+    assert len(_findings_made_by_hand(p)) == 2
 
 
 # --------------------------------------------------------------------------- the maker
@@ -143,7 +174,7 @@ def test_every_entry_is_coherent():
     for c in CATALOGUE.values():
         assert CODE.match(c.code), c.code
         assert c.scope in diagnostics.SCOPES[c.severity], c.code
-        assert c.doc and c.templates, c.code
+        assert c.doc and c.templates and len(set(c.fields)) == len(c.fields), c.code
         for en, fr in c.templates.values():
             assert en and fr and en != fr, c.code
 

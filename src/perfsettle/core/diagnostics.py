@@ -34,7 +34,7 @@ from __future__ import annotations
 import string
 import sys
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from types import MappingProxyType
 
 from perfsettle.core.model import ERROR, WARNING, Diagnostic, Source
@@ -68,17 +68,8 @@ class Code:
     scope: str
     doc: str                                    # what it means, for docs/accepted-inputs.md
     templates: MappingProxyType                 # variant ('' = the usual one) -> (en, fr)
-    extra: tuple[str, ...] = ()                 # data fields carried but not printed
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        """Every data field a finding of this code may carry."""
-        names = list(self.extra)
-        for en, fr in self.templates.values():
-            for name in _placeholders(en) + _placeholders(fr):
-                if name not in names:
-                    names.append(name)
-        return tuple(names)
+    fields: tuple[str, ...]                     # every data field a finding of this code may carry
+    needs: MappingProxyType                     # variant -> the fields its messages print
 
 
 def _placeholders(template: str) -> list[str]:
@@ -97,7 +88,14 @@ def _entry(code: str, severity: str, scope: str, doc: str, en: str = "", fr: str
     templates = ({"": (en, fr)} if en else {}) | {k.replace("_", "-"): v for k, v in variants.items()}
     if not templates:
         raise ValueError(f"{code} has no message")
-    CATALOGUE[code] = Code(code, severity, scope, doc, MappingProxyType(templates), extra)
+    needs = {v: frozenset(_placeholders(en) + _placeholders(fr)) for v, (en, fr) in templates.items()}
+    fields = list(extra)
+    for en, fr in templates.values():
+        for name in _placeholders(en) + _placeholders(fr):
+            if name not in fields:
+                fields.append(name)
+    CATALOGUE[code] = Code(code, severity, scope, doc, MappingProxyType(templates), tuple(fields),
+                           MappingProxyType(needs))
 
 
 def entry(code: str) -> Code:
@@ -139,11 +137,10 @@ def problem(code: str, variant: str = "", **data) -> Problem:
     c = entry(code)
     if variant not in c.templates:
         raise KeyError(f"{code} has no message {variant!r} (has {', '.join(map(repr, c.templates))})")
-    en, fr = c.templates[variant]
-    missing = set(_placeholders(en) + _placeholders(fr)) - set(data)
+    missing = c.needs[variant].difference(data)
     if missing:
         raise TypeError(f"{code} {variant!r} needs {', '.join(sorted(missing))}")
-    unknown = set(data) - set(c.fields)
+    unknown = [f for f in data if f not in c.fields]
     if unknown:
         raise TypeError(f"{code} carries no field {', '.join(sorted(unknown))}")
     return Problem(code, variant, tuple(data.items()))
@@ -172,29 +169,35 @@ def size(x: int, lang: str = "en") -> str:
     return f"{x} bytes" if lang == "en" else f"{x} octets"
 
 
-class _Formatter(string.Formatter):
-    def __init__(self, lang: str) -> None:
-        self.lang = lang
+def _field(value, spec: str, lang: str) -> str:
+    if isinstance(value, Text):
+        value = value.en if lang == "en" else value.fr
+    if spec == "num":
+        return f"{Decimal(value):f}" if lang == "en" else fr_number(value)
+    if spec == "n":
+        return count(value, lang)
+    if spec == "size":
+        return size(value, lang)
+    if spec and isinstance(value, Decimal):
+        with localcontext(CONTEXT):     # a precision (".0f") rounds in the context
+            return format(value, spec)
+    return format(value, spec)
 
-    def format_field(self, value, spec: str) -> str:
-        if isinstance(value, Text):
-            value = value.en if self.lang == "en" else value.fr
-        if spec == "num":
-            return f"{Decimal(value):f}" if self.lang == "en" else fr_number(value)
-        if spec == "n":
-            return count(value, self.lang)
-        if spec == "size":
-            return size(value, self.lang)
-        return format(value, spec)
 
-
-_FORMATTERS = {"en": _Formatter("en"), "fr": _Formatter("fr")}
+_COMPILED: dict[str, tuple] = {}
 
 
 def _render(template: str, data: dict, lang: str) -> str:
-    from decimal import localcontext
-    with localcontext(CONTEXT):
-        return _FORMATTERS[lang].vformat(template, (), data)
+    parts = _COMPILED.get(template)
+    if parts is None:
+        parts = _COMPILED[template] = tuple((literal, name, spec or "")
+                                            for literal, name, spec, _ in string.Formatter().parse(template))
+    out = []
+    for literal, name, spec in parts:
+        out.append(literal)
+        if name is not None:
+            out.append(_field(data[name], spec, lang))
+    return "".join(out)
 
 
 # --------------------------------------------------------------------------- the documentation
