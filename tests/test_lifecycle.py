@@ -147,20 +147,27 @@ def test_the_same_content_dropped_twice_is_a_duplicate_with_no_effect(ws):
     assert ws.run("2026-10") == 0
     assert files_under(ws.inbox) == ["processed/2026-10/portfolio (2).xlsx", "processed/2026-10/portfolio.xlsx"]
     import json
-    manifest = json.loads(ws.text("2026-10", "manifest.json"))
+    [record] = (ws.outbox / "2026-10" / "runs").iterdir()
+    manifest = json.loads((record / "manifest.json").read_text())
     assert [f["outcome"] for f in manifest["inputs"]] == ["duplicate"]
-    assert all(r["invoice_now"] == "0.00" for r in ws.csv("2026-10", "settlement.csv"))
+    assert sorted(p.name for p in record.iterdir()) == ["manifest.json", "run.log"]
+    assert all(r["invoice_now"] == r["due"] for r in ws.csv("2026-10", "settlement.csv"))   # the first close's
 
 
-def test_a_rerun_moves_earlier_outputs_to_superseded(ws):
-    ws.drop(PORTFOLIO)
-    assert ws.run("2026-10") == 0
-    first = ws.text("2026-10", "settlement.csv")
-    assert ws.run("2026-10") == 0
-    superseded = list((ws.outbox / "2026-10" / "superseded").iterdir())
+def test_a_rerun_that_changes_something_moves_earlier_outputs_to_superseded(ws):
+    workbook(ws.inbox / "terms.xlsx", contracts=[contract()], kpis=kpis(), readings=readings())
+    assert ws.run("2026-01") == 0
+    first = ws.text("2026-01", "settlement.csv")
+    assert ws.run("2026-01") == 0                                   # nothing new: a record only
+    void = [{"contract_id": "C1", "kpi_id": "detection", "month": "2026-01", "status": "annulé"}]
+    workbook(ws.inbox / "void.xlsx", readings=void)
+    assert ws.run("2026-01") == 0
+    superseded = list((ws.outbox / "2026-01" / "superseded").iterdir())
     assert len(superseded) == 1 and (superseded[0] / "settlement.csv").read_text() == first
-    assert ws.run("2026-10") == 0
-    assert len(list((ws.outbox / "2026-10" / "superseded").iterdir())) == 2
+    assert len(list((ws.outbox / "2026-01" / "runs").iterdir())) == 1    # the record stays at the top
+    workbook(ws.inbox / "back.xlsx", readings=readings())
+    assert ws.run("2026-01") == 0
+    assert len(list((ws.outbox / "2026-01" / "superseded").iterdir())) == 2
 
 
 def test_dry_run_changes_nothing(ws):

@@ -148,7 +148,6 @@ def test_kpi_rules(tmp_path, change, code, cell):
     ({"bonus_kpi": "detection"}, "required", "Contracts!L2"),
     ({"exit_kpi": "nope", "exit_threshold": 0.7}, "unknown-kpi", "Contracts!O2"),
     ({"contract_id": "../../etc/passwd"}, "bad-id", "Contracts!A2"),
-    ({"contact_email": "a@b.example\r\nBcc: x@y.example"}, "bad-email", "Contracts!S2"),
     ({"start_month": "mars"}, "not-a-month", "Contracts!F2"),
 ])
 def test_contract_rules(tmp_path, change, code, cell):
@@ -156,6 +155,16 @@ def test_contract_rules(tmp_path, change, code, cell):
     intake, found = check(p)
     assert (code, cell) in found, sorted(found)
     assert intake.outcomes["c.xlsx"] in ("rejected", "partially_accepted")
+
+
+@pytest.mark.parametrize("email", ["a@b.example\r\nBcc: x@y.example", "compta@", "finance@martin.example, nobody"])
+def test_a_malformed_contact_email_is_a_warning_and_the_contract_is_settled(tmp_path, email):
+    p = workbook(tmp_path / "c.xlsx", contracts=[contract(contact_email=email)], kpis=kpis(), readings=readings())
+    intake, found = check(p)
+    assert ("bad-email", "Contracts!S2") in found
+    assert intake.excluded == set() and intake.outcomes["c.xlsx"] == "accepted"
+    [(terms, _src)] = intake.contracts.values()
+    assert terms.contact_email == ""          # never e-mailed to a part of a malformed cell
 
 
 def test_warnings_do_not_exclude(tmp_path):

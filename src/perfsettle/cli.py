@@ -159,18 +159,22 @@ def cmd_run(args) -> int:
         print(f"perfsettle: {result.message}")
         return result.exit_code
     report = result.report
+    if result.unchanged:   # a rerun that changed nothing: one line
+        print(result.message)
+        return result.exit_code
     for f in report.files:
         print(f"{f.name}: {f.outcome.replace('_', ' ')} ({f.errors} errors, {f.warnings} warnings)", file=sys.stderr)
         if args.verbose:
             for d in f.diagnostics:
                 print("  " + d.line(), file=sys.stderr)
-    from perfsettle.outputs.exports import totals
     settled = sum(r.status == "settled" for r in report.results)
     excluded = sum(r.status == "excluded" for r in report.results)
-    money = "; ".join(f"{v['invoice_now']} {ccy}" for ccy, v in (result.totals or totals(report)).items()) or "nothing"
+    money = "; ".join(f"{v['invoice_now']} {ccy}" for ccy, v in result.totals.items()) or "nothing"
     tag = " (dry run: nothing stored)" if report.dry_run else ""
     print(f"close {report.period}{tag}: {settled} settled, {excluded} excluded; to invoice now: {money}")
     print(f"outputs: {result.outdir}")
+    for line in result.sent:
+        print(line)
     if result.message:
         print(f"perfsettle: {result.message}", file=sys.stderr)
     if args.timings:
@@ -271,9 +275,11 @@ def cmd_history(args) -> int:
 
 def cmd_send(args) -> int:
     s = settings_from(args)
-    failures = send_outputs(s, args.period)
-    if failures:
-        print(f"perfsettle: {failures} message(s) could not be sent; run send again to retry", file=sys.stderr)
+    sent = send_outputs(s, args.period)
+    for line in sent.lines(s.language):
+        print(line)
+    if sent.failures:
+        print(f"perfsettle: {sent.failures} message(s) could not be sent; run send again to retry", file=sys.stderr)
         return EXIT_FINDINGS
     return EXIT_OK
 

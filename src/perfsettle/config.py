@@ -31,7 +31,7 @@ class Settings:
     min_age: float = 10.0
     incomplete_grace: float = 900.0   # seconds an incomplete-looking workbook is waited for
     language: str = "fr"
-    sender: str = "perfsettle@localhost.localdomain"
+    sender: str = ""                  # From and Reply-To of every message; required to send
     finance_recipients: tuple[str, ...] = ()
     smtp: Smtp = field(default_factory=Smtp)
     limits: dict = field(default_factory=dict)   # read by preflight.Limits.from_mapping
@@ -131,7 +131,7 @@ def check(s: Settings) -> None:
     if not 0 < s.smtp.port < 65536:
         raise ConfigError(f"smtp.port must be between 1 and 65535 (found {s.smtp.port})")
     from perfsettle.core.addresses import parse_recipients
-    for addr in (s.sender, *s.finance_recipients):
+    for addr in ((s.sender,) if s.sender else ()) + s.finance_recipients:
         good, bad = parse_recipients(addr)
         if bad or len(good) != 1 or "\n" in addr or "\r" in addr:
             raise ConfigError(f"not an e-mail address: {addr!r}")

@@ -1,6 +1,7 @@
 """One monthly close, top to bottom: intake → validate → store → close → render → deliver.
 
-The order makes a run safe to kill at any instant (SPEC §6):
+``run`` names the steps; each is a function below, in that order. The order makes a run safe
+to kill at any instant (SPEC §6):
 1. outputs are rendered into ``outbox/.staging/<run_id>/`` first;
 2. one store transaction records the accepted data, the ledger lines, the run and its plan
    (where the outputs and each input go);
@@ -9,6 +10,10 @@ The order makes a run safe to kill at any instant (SPEC §6):
 4. the run is marked done.
 A run killed before (2) left nothing but a staging folder, removed by the next run; a run
 killed after (2) is completed by the next run from its plan (``recover``).
+
+A rerun of a closed period that changes no amount and no status (``delivery.reruns``) stages
+only its run.log and manifest, published into ``outbox/<period>/runs/<run_id>/``; the rest of
+the outbox stays as it was and nothing is sent.
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ from pathlib import Path
 from perfsettle.outputs import annotate, exports
 from perfsettle.delivery import smtp
 from perfsettle.delivery.publish import clean_stale_staging, complete, plan_moves, recover
+from perfsettle.delivery.reruns import EarlierClose, changed_contracts, earlier_close, keep_statements
 
 from perfsettle.core import months
 
@@ -37,9 +43,10 @@ from perfsettle.inputs import preflight
 from perfsettle.config import ConfigError, Settings
 from perfsettle.infra.faults import checkpoint
 from perfsettle.infra.files import write_atomic
-from perfsettle.inputs.reading import RawWorkbook, candidates, fingerprint, looks_incomplete
+from perfsettle.inputs.reading import RawWorkbook, fingerprint, looks_incomplete, scan
 from perfsettle.core.close import Known, close, ledger_lines
-from perfsettle.core.model import CloseReport, Diagnostic, FileOutcome
+from perfsettle.core import diagnostics
+from perfsettle.core.model import CloseReport, Diagnostic, FileOutcome, Intake, Source
 from perfsettle.infra.procs import die_with_parent
 from perfsettle.core.money import format_money
 from perfsettle.store import Store
@@ -59,6 +66,8 @@ class RunResult:
     timings: dict = field(default_factory=dict)
     totals: dict = field(default_factory=dict)   # currency -> formatted sums (exports.totals)
     memory: dict = field(default_factory=dict)   # phase -> peak resident MiB of this process at its end
+    unchanged: bool = False                      # a rerun that changed nothing: ``message`` says so
+    sent: list = field(default_factory=list)     # with --send: one line per message sent or skipped
 
 
 def utcnow() -> str:
@@ -73,11 +82,14 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-# --------------------------------------------------------------------------- reading
-
 def read_workbook(path: Path, settings: Settings) -> tuple[RawWorkbook | None, list[Diagnostic]]:
     """Read one workbook safely: preflight checks, then a parser in a child process with limits."""
     return preflight.safe_read(path, preflight.Limits.from_mapping(settings.limits))
+
+
+def _say(language: str):
+    """``say(english, french)``: the text in the user's language."""
+    return lambda en, fr: fr if language == "fr" else en
 
 
 # --------------------------------------------------------------------------- the run
@@ -85,156 +97,144 @@ def read_workbook(path: Path, settings: Settings) -> tuple[RawWorkbook | None, l
 def run(settings: Settings, period: str | None, *, dry_run: bool = False, today: dt.date | None = None,
         send: bool = False) -> RunResult:
     """The whole close. Exceptions other than ConfigError are bugs (exit 4, logged)."""
-    started = utcnow()
-    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
-    timings: dict[str, float] = {}
-    memory: dict[str, int] = {}   # phase -> the process's peak resident MiB at its end
-    clock = time.perf_counter()
-
-    def lap(phase: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[phase] = timings.get(phase, 0.0) + now - clock
-        memory[phase] = _peak_mib()
-        clock = now
-
-    period = period or months.previous(today or dt.date.today())
+    mail = sending(settings) if send else None      # a configuration error, before anything is stored
+    ctx = _Run(settings, period or months.previous(today or dt.date.today()), dry_run)
     settings.store.parent.mkdir(parents=True, exist_ok=True)
     with _Incidents() as incidents, Store(settings.store) as store:
-        finished = recover(store)
-        if finished:
-            # The interrupted run is now complete, exactly as if it had not been interrupted;
-            # files dropped since then wait for the next run.
-            run_id, code = finished[-1]
-            return RunResult(code, None, None, f"completed the interrupted run {run_id}")
-        latest = store.latest_closed_period()
-        if latest and period < latest:
-            raise ConfigError(f"period {period} is before the latest closed period {latest}: "
-                              f"a closed month cannot be reopened; close {latest} or later")
-        checkpoint("start")
-        if os.environ.get("PERFSETTLE_HOLD_LOCK_SECONDS"):   # test hook: keep the lock a while
-            time.sleep(float(os.environ["PERFSETTLE_HOLD_LOCK_SECONDS"]))
-
-        # intake
-        inputs = candidates(settings.inbox, settings.min_age)
-        known = store.known_sha256()
-        parsed: list[ParsedWorkbook] = []
-        meta: dict[str, tuple[Path, str]] = {}
-        duplicates: list[FileOutcome] = []
-        progress = _Progress(len(inputs))
-        for path in inputs:
-            progress.step(path.name)
-            checkpoint(f"intake {path.name}")
-            before = fingerprint(path)
-            if looks_incomplete(path) and time.time() - path.stat().st_mtime < settings.incomplete_grace:
-                log.warning("%s: left for a later run (the file looks incomplete: still being copied?)", path.name)
-                continue
-            name = _unique_name(path.name, meta)
-            digest = sha256_of(path)
-            checkpoint(f"sha256 {path.name}")
-            if digest in known:
-                duplicates.append(FileOutcome(name, digest, "duplicate", 0, 0, (), (), str(path)))
-                meta[name] = (path, digest)
-                continue
-            known.add(digest)
-            raw, problems = read_workbook(path, settings)
-            if fingerprint(path) != before:
-                known.discard(digest)
-                log.warning("%s: left for a later run (it changed while it was being read)", path.name)
-                continue
-            checkpoint(f"raw {path.name}")
-            wb = parse(name, raw)
-            del raw   # the cell grid is not needed once parsed
-            wb.diagnostics[:0] = [replace(d, source=replace(d.source, file=name)) for d in problems]
-            parsed.append(wb)
-            meta[name] = (path, digest)
-            checkpoint(f"read {name}")
-        progress.done()
-        lap("read")
-
-        # validate
-        stored_contracts, stored_kpis = store.contracts(), store.kpis()
-        intake = check_run(parsed, stored_contracts, stored_kpis, period)
-        files = [FileOutcome(wb.name, meta[wb.name][1], intake.outcomes[wb.name],
-                             sum(d.is_error for d in wb.diagnostics), sum(not d.is_error for d in wb.diagnostics),
-                             tuple(wb.diagnostics), tuple(intake.file_contracts.get(wb.name, ())), str(meta[wb.name][0]))
-                 for wb in parsed] + duplicates
-        for wb in parsed:
-            wb.sheets.clear()   # the rows are now in ``intake`` and the findings in ``files``
-        del parsed
-        stored_readings = {(r.contract_id, r.kpi_id, r.month): r for r in store.readings()}
-        checkpoint("validated")
-        lap("validate")
-
-        # close (pure)
-        known = Known(stored_contracts, stored_kpis, stored_readings, store.opening(), store.closed())
-        report = close(known, intake, period, run_id=run_id, started=started, files=files, dry_run=dry_run)
-        checkpoint("settled")
-        lap("settle")
-
-        exit_code = EXIT_OK
-        if any(f.outcome in ("rejected", "partially_accepted") for f in files) or intake.excluded:
-            exit_code = EXIT_FINDINGS
-
-        # render into staging
-        staging = settings.outbox / ".staging" / run_id
-        clean_stale_staging(settings.outbox, store)
-        staging.mkdir(parents=True)
-        outputs = render(report, staging, settings, timings, lap)
-        totals = exports.totals(report)   # once: the log, the manifest, the store and the CLI show them
-        _write(staging / "run.log", run_log(report, exit_code, timings, incidents.lines, totals))
-        outputs.append({"name": "run.log", "sha256": sha256_of(staging / "run.log")})
-        checkpoint("run.log")
-        manifest = exports.manifest_json(report, finished_at=utcnow(), outputs=outputs, exit_code=exit_code,
-                                         timings=timings, memory=memory, sums=totals)
-        _write(staging / "manifest.json", manifest)
-        _sync_tree(staging)
-        checkpoint("staged")
-
+        if finished := recover(store):
+            return completed_interrupted(finished)
+        start(ctx, store)
+        taken = intake(ctx, store)
+        checked = validate(ctx, store, taken)
+        report = close_period(ctx, store, checked, taken)
+        staged = render_outputs(ctx, store, report, checked, incidents)
         if dry_run:
-            outdir = settings.outbox / "dry-run" / period
-            if outdir.exists():
-                shutil.rmtree(outdir)
-            outdir.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging, outdir)
-            return RunResult(exit_code, report, outdir, timings=timings, totals=totals, memory=memory)
-
-        # store: one transaction
-        plan = {"outdir": str(settings.outbox / period), "moves": plan_moves(files, settings.inbox, period)}
-        store.commit_run(run_id=run_id, period=period, started_at=started, now=utcnow(), intake=intake,
-                         ledger_lines=ledger_lines(report), files=files, staging=str(staging), plan=plan,
-                         totals=totals, exit_code=exit_code)
-        checkpoint("committed")
-        lap("store")
-
-        # deliver: publish outputs, move inputs, mark done
-        complete(store, run_id, period, str(staging), plan)
-        lap("publish")
-    outdir = settings.outbox / period
-    result = RunResult(exit_code, report, outdir, timings=timings, totals=totals, memory=memory)
-    if send:
-        failures = send_outputs(settings, period)
-        if failures:
-            result.message = f"{failures} message(s) could not be sent; they will be retried by the next send"
-    return result
+            return publish_dry_run(ctx, staged)
+        plan = store_run(ctx, store, checked, staged)
+        deliver(ctx, store, staged, plan)
+    return outcome(ctx, staged, mail)
 
 
-def send_outputs(settings: Settings, period: str) -> int:
-    """E-mail the .eml files of ``outbox/<period>/`` not sent yet; returns the number of failures."""
-    paths = smtp.outbox_messages(settings.outbox / period)
-    if not paths:
-        return 0
-    if not settings.smtp.host:
-        raise ConfigError("sending needs an SMTP host: set [smtp] host in perfsettle.toml")
-    config = smtp.SmtpConfig(host=settings.smtp.host, port=settings.smtp.port, security=settings.smtp.security,
-                             user=settings.smtp.user, password_env=settings.smtp.password_env,
-                             sender=settings.sender, timeout=settings.smtp.timeout)
-    with Store(settings.store) as store:
-        outcomes = smtp.send_messages(paths, config, store)
-    failed = [o for o in outcomes if not getattr(o, "ok", False) and not getattr(o, "skipped", False)]
-    for o in failed:
-        log.warning("not sent: %s", o)
-    return len(failed)
+@dataclass
+class _Run:
+    """One run's identity and clock, shared by its steps."""
+    settings: Settings
+    period: str
+    dry_run: bool
+    run_id: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+                        + "-" + uuid.uuid4().hex[:8])
+    started: str = field(default_factory=utcnow)
+    timings: dict = field(default_factory=dict)   # phase -> seconds
+    memory: dict = field(default_factory=dict)    # phase -> the process's peak resident MiB at its end
+    clock: float = field(default_factory=time.perf_counter)
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.timings[phase] = self.timings.get(phase, 0.0) + now - self.clock
+        self.memory[phase] = _peak_mib()
+        self.clock = now
+
+    @property
+    def say(self):
+        return _say(self.settings.language)
+
+
+@dataclass
+class _Taken:
+    """The inbox as this run takes it."""
+    parsed: list = field(default_factory=list)       # ParsedWorkbook of each new file
+    where: dict = field(default_factory=dict)        # unique name -> (path, sha256)
+    duplicates: list = field(default_factory=list)   # FileOutcome of contents taken before
+    skipped: list = field(default_factory=list)      # Diagnostic of each file left for a later run
+
+
+@dataclass
+class _Checked:
+    intake: Intake
+    files: list                    # FileOutcome of every file taken
+    contracts: dict                # stored before this run
+    kpis: dict
+    exit_code: int
+
+
+@dataclass
+class _Staged:
+    folder: Path
+    report: CloseReport
+    totals: dict
+    exit_code: int
+    earlier: EarlierClose | None   # the close of the period published before this run
+    record_only: bool              # nothing changed: only run.log and manifest are staged
+
+
+def completed_interrupted(finished: list[tuple[str, int]]) -> RunResult:
+    # The interrupted run is now complete, exactly as if it had not been interrupted;
+    # files dropped since then wait for the next run.
+    run_id, code = finished[-1]
+    return RunResult(code, None, None, f"completed the interrupted run {run_id}")
+
+
+def start(ctx: _Run, store: Store) -> None:
+    latest = store.latest_closed_period()
+    if latest and ctx.period < latest:
+        raise ConfigError(ctx.say(
+            f"period {ctx.period} is before the latest closed period {latest}: "
+            f"a closed month cannot be reopened; close {latest} or later",
+            f"la période {ctx.period} précède la dernière période clôturée {latest} : "
+            f"un mois clôturé ne se rouvre pas ; clôturez {latest} ou après"))
+    checkpoint("start")
+    if os.environ.get("PERFSETTLE_HOLD_LOCK_SECONDS"):   # test hook: keep the lock a while
+        time.sleep(float(os.environ["PERFSETTLE_HOLD_LOCK_SECONDS"]))
+
+
+# --------------------------------------------------------------------------- intake
+
+def intake(ctx: _Run, store: Store) -> _Taken:
+    """Each stable new workbook of the inbox, parsed; every file left for later named with why."""
+    paths, recent = scan(ctx.settings.inbox, ctx.settings.min_age)
+    taken = _Taken()
+    for path, age in recent:
+        _skip(ctx, taken, path, "file-too-recent", age=age, min_age=ctx.settings.min_age)
+    seen = store.known_sha256()   # contents an earlier close took
+    progress = _Progress(len(paths))
+    for path in paths:
+        progress.step(path.name)
+        _take(ctx, taken, path, seen)
+    progress.done()
+    ctx.lap("read")
+    return taken
+
+
+def _take(ctx: _Run, taken: _Taken, path: Path, seen: set[str]) -> None:
+    checkpoint(f"intake {path.name}")
+    before = fingerprint(path)
+    if looks_incomplete(path) and time.time() - path.stat().st_mtime < ctx.settings.incomplete_grace:
+        return _skip(ctx, taken, path, "file-incomplete")
+    name = _unique_name(path.name, taken.where)
+    digest = sha256_of(path)
+    checkpoint(f"sha256 {path.name}")
+    if digest in seen:
+        taken.duplicates.append(FileOutcome(name, digest, "duplicate", 0, 0, (), (), str(path)))
+        taken.where[name] = (path, digest)
+        return
+    raw, problems = read_workbook(path, ctx.settings)
+    if fingerprint(path) != before:
+        return _skip(ctx, taken, path, "file-changed")
+    seen.add(digest)
+    checkpoint(f"raw {path.name}")
+    wb = parse(name, raw)
+    del raw   # the cell grid is not needed once parsed
+    wb.diagnostics[:0] = [replace(d, source=replace(d.source, file=name)) for d in problems]
+    taken.parsed.append(wb)
+    taken.where[name] = (path, digest)
+    checkpoint(f"read {name}")
+
+
+def _skip(ctx: _Run, taken: _Taken, path: Path, code: str, **data) -> None:
+    """A file left in the inbox for a later run: said on stderr, in run.log, manifest and summary."""
+    d = diagnostics.make(code, Source(file=path.name), **data)
+    taken.skipped.append(d)
+    log.warning("%s: %s", path.name, ctx.say(d.message, d.message_fr), extra={"skipped": True})
 
 
 def parse(name: str, raw: RawWorkbook | None) -> ParsedWorkbook:
@@ -250,16 +250,79 @@ def parse(name: str, raw: RawWorkbook | None) -> ParsedWorkbook:
         return wb
 
 
-def render(report: CloseReport, outdir: Path, settings: Settings, timings: dict, lap) -> list[dict]:
+# --------------------------------------------------------------------------- validate, close
+
+def validate(ctx: _Run, store: Store, taken: _Taken) -> _Checked:
+    """The run's workbooks checked together against the store: what may be stored, and why not."""
+    contracts, kpis = store.contracts(), store.kpis()
+    checked = check_run(taken.parsed, contracts, kpis, ctx.period)
+    files = [FileOutcome(wb.name, taken.where[wb.name][1], checked.outcomes[wb.name],
+                         sum(d.is_error for d in wb.diagnostics), sum(not d.is_error for d in wb.diagnostics),
+                         tuple(wb.diagnostics), tuple(checked.file_contracts.get(wb.name, ())),
+                         str(taken.where[wb.name][0]))
+             for wb in taken.parsed] + taken.duplicates
+    for wb in taken.parsed:
+        wb.sheets.clear()   # the rows are now in ``checked`` and the findings in ``files``
+    taken.parsed.clear()
+    findings = any(f.outcome in ("rejected", "partially_accepted") for f in files) or checked.excluded
+    checkpoint("validated")
+    ctx.lap("validate")
+    return _Checked(checked, files, contracts, kpis, EXIT_FINDINGS if findings else EXIT_OK)
+
+
+def close_period(ctx: _Run, store: Store, checked: _Checked, taken: _Taken) -> CloseReport:
+    """The close (pure), with what earlier closes of the period invoiced and the files left for later."""
+    readings = {(r.contract_id, r.kpi_id, r.month): r for r in store.readings()}
+    known = Known(checked.contracts, checked.kpis, readings, store.opening(), store.closed())
+    report = close(known, checked.intake, ctx.period, run_id=ctx.run_id, started=ctx.started,
+                   files=checked.files, dry_run=ctx.dry_run)
+    earlier: dict[str, dict[str, object]] = {}
+    for (cid, month), amount in store.closed(since=ctx.period).items():   # the period is the latest
+        earlier.setdefault(cid, {})[month] = amount
+    checkpoint("settled")
+    ctx.lap("settle")
+    return replace(report, skipped=tuple(taken.skipped), earlier=earlier)
+
+
+# --------------------------------------------------------------------------- render
+
+CSVS = (("settlement.csv", exports.settlement_csv), ("kpi_results.csv", exports.kpi_results_csv),
+        ("contracts.csv", exports.contracts_csv))
+
+
+def render_outputs(ctx: _Run, store: Store, report: CloseReport, checked: _Checked, incidents) -> _Staged:
+    """Every output into the staging folder, or, for a rerun that changes nothing, its record only."""
+    clean_stale_staging(ctx.settings.outbox, store)
+    staging = ctx.settings.outbox / ".staging" / ctx.run_id
+    staging.mkdir(parents=True)
+    csvs = {name: make(report) for name, make in CSVS}
+    earlier = earlier_close(ctx.settings.outbox / ctx.period, ctx.period)
+    changed = None if earlier is None else changed_contracts(earlier, csvs, report)
+    record_only = changed == set() and not ctx.dry_run
+    outputs = [] if record_only else render(report, staging, ctx.settings, ctx, csvs, earlier, changed)
+    totals = exports.totals(report)   # once: the log, the manifest, the store and the CLI show them
+    _write(staging / "run.log", run_log(report, checked.exit_code, ctx.timings, incidents.lines, totals))
+    outputs.append({"name": "run.log", "sha256": sha256_of(staging / "run.log")})
+    checkpoint("run.log")
+    _write(staging / "manifest.json", exports.manifest_json(
+        report, finished_at=utcnow(), outputs=outputs, exit_code=checked.exit_code, timings=ctx.timings,
+        memory=ctx.memory, sums=totals))
+    _sync_tree(staging)
+    checkpoint("staged")
+    return _Staged(staging, report, totals, checked.exit_code, earlier, record_only)
+
+
+def render(report: CloseReport, outdir: Path, settings: Settings, ctx: _Run, csvs: dict[str, str],
+           earlier: EarlierClose | None = None, changed: set[str] | None = None) -> list[dict]:
     """Every output file of a close, written into ``outdir``; returns the manifest's list.
 
     The CSVs, the workbooks and the HTML/e-mail files are independent jobs, shared between
     this process and forked workers (see ``_run_jobs``); each job also hashes what it wrote.
-    ``timings`` gets, per kind, the seconds its jobs took (they overlap), and ``render`` the
-    wall time of them all.
+    ``ctx.timings`` gets, per kind, the seconds its jobs took (they overlap), and ``render``
+    the wall time of them all.
     """
     written: list[tuple[Path, str]] = []
-    for job, outcome in _run_jobs(_render_jobs(report, outdir, settings)):
+    for job, outcome in _run_jobs(_render_jobs(report, outdir, settings, csvs, earlier, changed)):
         if isinstance(outcome, BaseException):
             if job.kind != "annotated":
                 raise outcome
@@ -269,19 +332,15 @@ def render(report: CloseReport, outdir: Path, settings: Settings, timings: dict,
         else:
             hashed, seconds = outcome
             written += hashed
-            timings[job.timing] = timings.get(job.timing, 0.0) + seconds
+            ctx.timings[job.timing] = ctx.timings.get(job.timing, 0.0) + seconds
         checkpoint(f"{job.kind} {job.label}")
-    lap("render")
+    ctx.lap("render")
     return [{"name": str(p.relative_to(outdir)), "sha256": digest} for p, digest in written]
-
-
-def _write_csv(path: Path, make, report: CloseReport) -> Path:
-    return _write(path, make(report))
 
 
 @dataclass(frozen=True)
 class _Job:
-    kind: str          # csv | annotated | close workbook | summary | statements
+    kind: str          # csv | annotated | close workbook | summary | statements | kept statements
     label: str
     timing: str        # csv | workbooks | html
     fn: object
@@ -289,13 +348,11 @@ class _Job:
     kwargs: dict = field(default_factory=dict)
 
 
-def _render_jobs(report: CloseReport, outdir: Path, settings: Settings) -> list[_Job]:
+def _render_jobs(report: CloseReport, outdir: Path, settings: Settings, csvs: dict[str, str],
+                 earlier: EarlierClose | None, changed: set[str] | None) -> list[_Job]:
     from perfsettle.outputs import statements   # Jinja2, Babel and css-inline load only when HTML is written
     (outdir / "annotated").mkdir(exist_ok=True)
-    jobs = [_Job("csv", name, "csv", _write_csv, (outdir / name, make, report))
-            for name, make in (("settlement.csv", exports.settlement_csv),
-                               ("kpi_results.csv", exports.kpi_results_csv),
-                               ("contracts.csv", exports.contracts_csv))]
+    jobs = [_Job("csv", name, "csv", _write, (outdir / name, text)) for name, text in csvs.items()]
     for f in report.files:
         if f.outcome == "duplicate" or not f.path or _unreadable(f):
             continue
@@ -309,12 +366,136 @@ def _render_jobs(report: CloseReport, outdir: Path, settings: Settings) -> list[
                      dict(sender=settings.sender, finance_recipients=list(settings.finance_recipients),
                           lang=settings.language)))
     settled = [r.contract_id for r in report.results if r.status == "settled"]
+    # A contract this rerun did not change keeps its earlier statement: same file, same Message-ID.
+    kept = [cid for cid in settled if earlier and cid not in changed and earlier.statement_files(cid)]
+    if kept:
+        jobs.append(_Job("kept statements", f"{len(kept)}", "html", keep_statements, (earlier, kept, outdir)))
+    settled = [cid for cid in settled if cid not in set(kept)]
     chunk = max(50, -(-len(settled) // 32))   # small enough for the processes to finish together
     for i in range(0, len(settled), chunk):
         ids = settled[i:i + chunk]
         jobs.append(_Job("statements", f"{ids[0]}..{ids[-1]}", "html", statements.write_statements,
                          (report, outdir, ids), dict(sender=settings.sender)))
     return jobs
+
+
+# --------------------------------------------------------------------------- store, deliver
+
+def publish_dry_run(ctx: _Run, staged: _Staged) -> RunResult:
+    outdir = ctx.settings.outbox / "dry-run" / ctx.period
+    if outdir.exists():
+        shutil.rmtree(outdir)
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staged.folder, outdir)
+    return RunResult(staged.exit_code, staged.report, outdir, timings=ctx.timings, totals=staged.totals,
+                     memory=ctx.memory)
+
+
+def _outdir(ctx: _Run, staged: _Staged) -> Path:
+    period_dir = ctx.settings.outbox / ctx.period
+    return period_dir / "runs" / ctx.run_id if staged.record_only else period_dir
+
+
+def store_run(ctx: _Run, store: Store, checked: _Checked, staged: _Staged) -> dict:
+    """One transaction: the accepted data, the ledger lines, the run and its plan (returned)."""
+    plan = {"outdir": str(_outdir(ctx, staged)), "record_only": staged.record_only,
+            "moves": plan_moves(checked.files, ctx.settings.inbox, ctx.period)}
+    store.commit_run(run_id=ctx.run_id, period=ctx.period, started_at=ctx.started, now=utcnow(),
+                     intake=checked.intake, ledger_lines=ledger_lines(staged.report), files=checked.files,
+                     staging=str(staged.folder), plan=plan, totals=staged.totals, exit_code=staged.exit_code)
+    checkpoint("committed")
+    ctx.lap("store")
+    return plan
+
+
+def deliver(ctx: _Run, store: Store, staged: _Staged, plan: dict) -> None:
+    """Publish the outputs, move the inputs, mark the run done."""
+    complete(store, ctx.run_id, ctx.period, str(staged.folder), plan)
+    ctx.lap("publish")
+
+
+def outcome(ctx: _Run, staged: _Staged, mail: smtp.SmtpConfig | None) -> RunResult:
+    result = RunResult(staged.exit_code, staged.report, _outdir(ctx, staged), timings=ctx.timings,
+                       totals=staged.totals, memory=ctx.memory, unchanged=staged.record_only)
+    if staged.record_only:
+        result.message = ctx.say(
+            f"close {ctx.period}: nothing changed since the close {staged.earlier.run_id}; outbox/{ctx.period} "
+            f"left as it was, nothing sent (this run's log: {result.outdir})",
+            f"clôture {ctx.period} : rien n'a changé depuis la clôture {staged.earlier.run_id} ; "
+            f"outbox/{ctx.period} laissé tel quel, rien envoyé (journal de ce run : {result.outdir})")
+    elif mail is not None:
+        sent = send_outputs(ctx.settings, ctx.period, mail)
+        result.sent = sent.lines(ctx.settings.language)
+        if sent.failures:
+            result.message = ctx.say(f"{sent.failures} message(s) could not be sent; they will be retried by "
+                                     "the next send", f"{sent.failures} message(s) non envoyé(s) ; le prochain "
+                                     "send les réessaiera")
+    return result
+
+
+# --------------------------------------------------------------------------- sending
+
+def sending(settings: Settings) -> smtp.SmtpConfig:
+    """How to send, from the configuration as it is now; a ConfigError (exit 2) when it cannot."""
+    say = _say(settings.language)
+    if not settings.smtp.host:
+        raise ConfigError(say("sending needs an SMTP server: set host under [smtp] in perfsettle.toml",
+                              "l'envoi demande un serveur SMTP : indiquez host sous [smtp] dans perfsettle.toml"))
+    if not settings.sender:
+        raise ConfigError(say('sending needs a sender address: set sender = "close@your-company.example" '
+                              'in perfsettle.toml',
+                              "l'envoi demande une adresse d'expéditeur : indiquez "
+                              'sender = "cloture@votre-societe.example" dans perfsettle.toml'))
+    try:
+        return smtp.SmtpConfig(host=settings.smtp.host, port=settings.smtp.port, security=settings.smtp.security,
+                               user=settings.smtp.user, password_env=settings.smtp.password_env,
+                               sender=settings.sender, from_header=settings.sender,
+                               timeout=settings.smtp.timeout)
+    except ValueError as exc:
+        raise ConfigError(say(f"[smtp] in perfsettle.toml: {exc}", f"[smtp] dans perfsettle.toml : {exc}")) from None
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What ``send`` did with each message of a close folder."""
+    outcomes: tuple
+
+    @property
+    def failures(self) -> int:
+        return sum(not o.ok for o in self.outcomes)
+
+    def lines(self, language: str) -> list[str]:
+        say = _say(language)
+        out = []
+        for o in self.outcomes:
+            to = ", ".join(o.recipients)
+            if o.status == "sent":
+                out.append(say(f"sent to {to}: {o.subject}", f"envoyé à {to} : {o.subject}"))
+            elif o.status == "already_sent":
+                out.append(say(f"not sent again (already sent to {to}): {o.subject}",
+                               f"non renvoyé (déjà envoyé à {to}) : {o.subject}"))
+            elif o.status == "draft":
+                out.append(say(f"not sent (a draft with no recipient: no valid contact_email): {Path(o.source).name}",
+                               f"non envoyé (brouillon sans destinataire : pas de contact_email valide) : "
+                               f"{Path(o.source).name}"))
+            else:
+                out.append(say(f"NOT SENT to {to or '-'}: {o.subject or Path(o.source).name}: {o.error}",
+                               f"NON ENVOYÉ à {to or '-'} : {o.subject or Path(o.source).name} : {o.error}"))
+        return out
+
+
+def send_outputs(settings: Settings, period: str, config: smtp.SmtpConfig | None = None) -> Sent:
+    """E-mail the .eml files of ``outbox/<period>/`` not sent yet, drafts excepted."""
+    config = config or sending(settings)
+    paths = smtp.outbox_messages(settings.outbox / period)
+    if not paths:
+        return Sent(())
+    with Store(settings.store) as store:
+        outcomes = smtp.send_messages(paths, config, store)
+    for o in outcomes:
+        if not o.ok:
+            log.warning("not sent: %s: %s", o.source, o.error)
+    return Sent(tuple(outcomes))
 
 
 _JOBS: list[_Job] = []   # the jobs of the render under way, inherited by forked workers
@@ -427,7 +608,8 @@ class _Incidents(logging.Handler):
         self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
+        if not getattr(record, "skipped", False):   # files left for later have their own lines
+            self.lines.append(self.format(record))
 
     def __enter__(self):
         logging.getLogger("perfsettle").addHandler(self)
@@ -437,18 +619,18 @@ class _Incidents(logging.Handler):
         logging.getLogger("perfsettle").removeHandler(self)
 
 
-def run_log(report: CloseReport, exit_code: int, timings: dict, incidents: list[str] = (),
-            totals: dict | None = None) -> str:
+def run_log(report: CloseReport, exit_code: int, timings: dict, incidents: list[str], totals: dict) -> str:
     """The run's log, kept with its outputs: every input, every finding, the totals."""
     lines = [f"perfsettle close {report.period}  run {report.run_id}  started {report.started_at}"
              + ("  (dry run)" if report.dry_run else "")]
     for f in report.files:
         lines.append(f"input {f.name}  sha256 {f.sha256}  {f.outcome}  {f.errors} errors, {f.warnings} warnings")
         lines += ["  " + d.line() for d in f.diagnostics]
+    lines += [f"skipped {d.source.file}  [{d.code}] {d.message}" for d in report.skipped]
     for r in report.results:
         lines.append(f"contract {r.contract_id}  {r.status}  exit {r.exit.status or '-'}  "
                      f"invoice now {format_money(r.invoice_now, r.currency)} {r.currency}")
-    for ccy, t in (totals if totals is not None else exports.totals(report)).items():
+    for ccy, t in totals.items():
         lines.append(f"total {ccy}: " + ", ".join(f"{k} {v}" for k, v in t.items()))
     lines.append("timings: " + ", ".join(f"{k} {v:.3f}s" for k, v in timings.items()))
     lines += ["incident: " + line for line in incidents]

@@ -44,7 +44,8 @@ FILE = "file"           # an error that rejects the whole workbook
 CONTRACT = "contract"   # an error that excludes its contract
 CELL = "cell"           # a warning at a cell: the value is read all the same
 SHEET = "sheet"         # a warning about a sheet
-SCOPES = {ERROR: (FILE, CONTRACT), WARNING: (CELL, SHEET)}
+INBOX = "inbox"         # a file left in the inbox for a later run, named with why
+SCOPES = {ERROR: (FILE, CONTRACT), WARNING: (CELL, SHEET, INBOX)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +206,7 @@ def _render(template: str, data: dict, lang: str) -> str:
 def markdown() -> str:
     """The table of every finding, as docs/accepted-inputs.md shows it."""
     scope = {FILE: "rejects the workbook", CONTRACT: "excludes the contract", CELL: "read all the same",
-             SHEET: "read all the same"}
+             SHEET: "read all the same", INBOX: "left in the inbox for a later run"}
     lines = ["| code | severity | effect | meaning | data |", "|---|---|---|---|---|"]
     for c in sorted(CATALOGUE.values(), key=lambda c: c.code):
         fields = ", ".join(f"`{f}`" for f in c.fields)
@@ -234,6 +235,20 @@ _entry("column-missing", ERROR, FILE, "a required column is missing from the hea
 _entry("file-internal-error", ERROR, FILE, "a bug met while reading the sheets: the workbook is set aside",
        "internal error while reading this workbook; it was set aside (details in the run log): please report it",
        "erreur interne à la lecture de ce classeur ; il a été mis de côté (détails dans le journal) : merci de la signaler")
+
+# The inbox: files left for a later run (named on stderr, in the summary, run.log and manifest)
+
+_entry("file-too-recent", WARNING, INBOX, "a file modified less than `min_age` seconds ago (still being written?)",
+       "left for a later run: modified {age:.0f} s ago, less than min_age ({min_age:g} s): still being written?",
+       "laissé pour une prochaine clôture : modifié il y a {age:.0f} s, moins que min_age ({min_age:g} s) : "
+       "encore en cours d'écriture ?")
+_entry("file-incomplete", WARNING, INBOX, "a workbook that looks incomplete (no end of zip archive: still being "
+       "copied?), waited for `incomplete_grace` seconds, then read",
+       "left for a later run: the file looks incomplete: still being copied?",
+       "laissé pour une prochaine clôture : le fichier semble incomplet : copie en cours ?")
+_entry("file-changed", WARNING, INBOX, "a file that changed while it was being read",
+       "left for a later run: it changed while it was being read",
+       "laissé pour une prochaine clôture : il a changé pendant sa lecture")
 
 # Cells (validation, layer 1: one cell at a time)
 
@@ -284,10 +299,13 @@ _entry("bad-value", ERROR, CONTRACT, "a value outside a column's list (company s
 _entry("bad-currency", ERROR, CONTRACT, "a currency that is not an ISO 4217 code (`EURO`)",
        "'{text}' is not an ISO 4217 currency code (EUR, USD, JPY…)",
        "« {text} » n'est pas un code devise ISO 4217 (EUR, USD, JPY…)")
-_entry("bad-email", ERROR, CONTRACT, "a contact e-mail that is not a list of addresses, or holds a line break",
-       "not an e-mail address: {text}", "adresse e-mail invalide : {text}",
-       line_break=("an e-mail address must not contain a line break",
-                   "une adresse e-mail ne doit pas contenir de saut de ligne"))
+_entry("bad-email", WARNING, CELL, "a contact e-mail that is not a list of addresses, or holds a line break: the "
+       "contract is settled, its statement written as a draft with no recipient (`X-Unsent: 1`), never e-mailed",
+       "not an e-mail address: {text}; the statement will not be e-mailed (a draft is written)",
+       "adresse e-mail invalide : {text} ; le relevé ne sera pas envoyé (un brouillon est écrit)",
+       line_break=("an e-mail address must not contain a line break: the statement will not be e-mailed "
+                   "(a draft is written)", "une adresse e-mail ne doit pas contenir de saut de ligne : le relevé "
+                   "ne sera pas envoyé (un brouillon est écrit)"))
 _entry("money-digits", ERROR, CONTRACT, "an amount with more decimals than its currency's minor unit (EUR 2, JPY 0)",
        "{amount:f} has more than {digits} decimal(s), the minor unit of {currency}",
        "{amount:num} a plus de {digits} décimale(s), l'unité mineure de {currency}")

@@ -277,6 +277,8 @@ class CloseReport:
     contract_findings: dict = field(default_factory=dict)   # contract_id -> (errors, warnings)
     names: dict = field(default_factory=dict)               # contract_id -> (client, provider, currency)
     dry_run: bool = False
+    skipped: tuple = ()         # Diagnostic per inbox file left for a later run, with why
+    earlier: dict = field(default_factory=dict)   # contract_id -> {month: invoiced by earlier closes of the period}
 
     def result(self, contract_id: str) -> ContractResult | None:
         return self._results_by_id.get(contract_id)

@@ -35,8 +35,14 @@ def plan_moves(files: list[FileOutcome], inbox: Path, period: str) -> list[list[
 
 
 def complete(store, run_id: str, period: str, staging: str, plan: dict) -> None:
-    """Publish a committed run's outputs and move its inputs; safe to repeat after a crash."""
-    publish(Path(staging), Path(plan["outdir"]), run_id)
+    """Publish a committed run's outputs and move its inputs; safe to repeat after a crash.
+
+    A run that changed nothing (``plan["record_only"]``) publishes only its run.log and manifest,
+    into ``outdir`` = ``outbox/<P>/runs/<run-id>/``, and leaves the rest of the outbox alone."""
+    if plan.get("record_only"):
+        publish_record(Path(staging), Path(plan["outdir"]))
+    else:
+        publish(Path(staging), Path(plan["outdir"]), run_id)
     for src, dest in plan["moves"]:
         s, d = Path(src), Path(dest)
         if s.exists() and not d.exists():
@@ -51,6 +57,14 @@ def _manifest_run(outdir: Path) -> str | None:
         return json.loads((outdir / "manifest.json").read_text(encoding="utf-8"))["run_id"]
     except (OSError, ValueError, KeyError):
         return None
+
+
+def publish_record(staging: Path, target: Path) -> None:
+    """The record of a run that changed nothing: one rename, recognised when repeated."""
+    if staging.exists() and not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging, target)
+        checkpoint("published the run's record")
 
 
 def publish(staging: Path, outdir: Path, run_id: str) -> None:
@@ -73,12 +87,14 @@ def publish(staging: Path, outdir: Path, run_id: str) -> None:
         old_run = old.name[len(f".old-{outdir.name}-"):]
         superseded = outdir / "superseded"
         superseded.mkdir(exist_ok=True)
-        nested = old / "superseded"
-        if nested.exists():
-            for child in nested.iterdir():
-                if not (superseded / child.name).exists():
-                    os.replace(child, superseded / child.name)
-            nested.rmdir()
+        for kept in ("superseded", "runs"):   # earlier supersessions and records stay at the top
+            nested = old / kept
+            if nested.exists():
+                (outdir / kept).mkdir(exist_ok=True)
+                for child in nested.iterdir():
+                    if not (outdir / kept / child.name).exists():
+                        os.replace(child, outdir / kept / child.name)
+                nested.rmdir()
         target = superseded / old_run
         if target.exists():
             shutil.rmtree(target)

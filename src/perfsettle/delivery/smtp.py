@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Protocol
 
 from perfsettle.core.addresses import bare_address, clean_address as _clean_address
-from perfsettle.outputs.messages import read_message
+from perfsettle.outputs.messages import is_draft, read_message
 
 
 def outbox_messages(period_dir: Path) -> list[Path]:
@@ -37,6 +37,7 @@ class SmtpConfig:
     password_env: str = "PERFSETTLE_SMTP_PASSWORD"
     sender: str = ""                    # envelope sender; default: the message's From
     timeout: float = 30
+    from_header: str = ""               # From and Reply-To set on every message when sent
 
     def __post_init__(self) -> None:
         if self.security not in ("starttls", "ssl", "none"):
@@ -56,7 +57,7 @@ class SendOutcome:
     message_id: str
     recipients: tuple[str, ...]
     subject: str
-    status: str                 # sent | already_sent | failed
+    status: str                 # sent | already_sent | draft | failed
     error: str = ""
 
     @property
@@ -65,7 +66,7 @@ class SendOutcome:
 
     @property
     def skipped(self) -> bool:
-        return self.status == "already_sent"
+        return self.status in ("already_sent", "draft")
 
 
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
@@ -140,7 +141,12 @@ def send_messages(paths_or_messages: Iterable[Path | str | EmailMessage], config
                 continue
             mid = str(msg.get("Message-ID", "")).strip()
             subject = str(msg.get("Subject", ""))
+            if is_draft(msg):
+                outcomes.append(SendOutcome(source, mid, (), subject, "draft"))
+                continue
             try:
+                if config.from_header:
+                    _set_sender(msg, config.from_header)
                 to = tuple(_clean_address(a) for a in _header_addresses(msg))
                 if not to:
                     raise ValueError("no recipient")
@@ -185,6 +191,14 @@ def send_messages(paths_or_messages: Iterable[Path | str | EmailMessage], config
     finally:
         _close(conn)
     return outcomes
+
+
+def _set_sender(msg: EmailMessage, sender: str) -> None:
+    """The sender configured now, not the one of the close: From and Reply-To."""
+    address = _clean_address(sender)
+    for name in ("From", "Reply-To"):
+        del msg[name]
+        msg[name] = address
 
 
 def _header_addresses(msg: EmailMessage) -> list[str]:

@@ -163,12 +163,14 @@ def to_bool(value: object):
 
 
 def to_email(value: object):
+    """A malformed contact_email is a warning (SPEC §5): the contract is settled and its
+    statement written as a draft with no recipient, never e-mailed to a guessed address."""
     text = str(value)
     if "\r" in text or "\n" in text:
-        return None, problem("bad-email", "line-break")
+        return "", problem("bad-email", "line-break")
     good, bad = parse_recipients(text)
     if bad:
-        return None, problem("bad-email", text=_show(", ".join(bad)))
+        return "", problem("bad-email", text=_show(", ".join(bad)))
     return ", ".join(good), None
 
 

@@ -40,14 +40,19 @@ def candidates(inbox: Path, min_age: float, now: float | None = None) -> list[Pa
     """Stable regular files of supported types, oldest first (modification time, then name).
 
     Left alone: Office lock files (``~$…``), hidden files, symlinks, folders, and files
-    modified less than ``min_age`` seconds ago.
+    modified less than ``min_age`` seconds ago (``scan`` also names those).
     """
+    return scan(inbox, min_age, now)[0]
+
+
+def scan(inbox: Path, min_age: float, now: float | None = None) -> tuple[list[Path], list[tuple[Path, float]]]:
+    """(``candidates``, [(file too recent to be taken, seconds since it was modified)])."""
     now = time.time() if now is None else now
-    found = []
+    found, recent = [], []
     try:
         entries = list(os.scandir(inbox))
     except FileNotFoundError:
-        return []
+        return [], []
     for entry in entries:
         name = entry.name
         if name.startswith(("~$", ".")) or not name.lower().endswith(SUPPORTED):
@@ -59,10 +64,12 @@ def candidates(inbox: Path, min_age: float, now: float | None = None) -> list[Pa
         if not stat.S_ISREG(st.st_mode):
             continue
         if now - st.st_mtime < min_age:
+            recent.append((Path(entry.path), max(0.0, now - st.st_mtime)))
             continue
         found.append((st.st_mtime, name, Path(entry.path)))
     found.sort(key=lambda t: (t[0], t[1]))
-    return [p for _, _, p in found]
+    recent.sort(key=lambda t: t[0].name)
+    return [p for _, _, p in found], recent
 
 
 def looks_incomplete(path: Path) -> bool:

@@ -101,6 +101,7 @@ def manifest_json(report: CloseReport, *, finished_at: str, outputs: list[dict],
                     "findings": [{"code": d.code, "severity": d.severity, "cell": d.source.cell,
                                   "contract_id": d.contract_id, "message": d.message} for d in f.diagnostics]}
                    for f in report.files],
+        "skipped": [{"name": d.source.file, "code": d.code, "message": d.message} for d in report.skipped],
         "outputs": outputs,
         "totals": sums if sums is not None else totals(report),
         "exit_code": exit_code,

@@ -187,6 +187,24 @@ PHRASES: dict[str, tuple[str, str]] = {
     "at_stake": ("En jeu", "At stake"), "pending": ("Retenu + différé", "Held + deferred"),
     "exit_rights": ("Droits de sortie", "Exit rights"),
     "summary_footer": ("Clôture {run} du {when}.", "Close {run} of {when}."),
+    # reruns of a closed period, statements not e-mailed, files left for a later run
+    "period_total": ("Total de la période {month}", "Total for {month}"),
+    "earlier_closes": ("Déjà facturé par la clôture précédente de {month}",
+                       "Already invoiced by the earlier close of {month}"),
+    "this_close_adds": ("Ajouté par cette clôture", "Added by this close"),
+    "this_close_credits": ("Crédité par cette clôture", "Credited by this close"),
+    "nothing_more": ("Rien de plus à facturer.", "Nothing more to invoice."),
+    "rerun_why": ("Motif de la nouvelle clôture : {reasons}.", "Why this close: {reasons}."),
+    "rerun_recalculated": ("Montants recalculés avec les conditions et relevés connus à ce jour.",
+                           "Amounts recalculated from the terms and readings known today."),
+    "unsent_title": ("Relevés non envoyés par e-mail", "Statements not e-mailed"),
+    "unsent_none": ("pas de contact_email : brouillon sans destinataire dans statements/",
+                    "no contact_email: a draft with no recipient is in statements/"),
+    "unsent_bad": ("contact_email invalide : brouillon sans destinataire dans statements/",
+                   "invalid contact_email: a draft with no recipient is in statements/"),
+    "more_unsent": ("… et {n} autre(s) relevé(s) non envoyé(s) : voir les brouillons de statements/.",
+                    "… and {n} more statement(s) not e-mailed: see the drafts in statements/."),
+    "skipped_title": ("Fichiers laissés pour une prochaine clôture", "Files left for a later run"),
 }
 
 

@@ -18,7 +18,7 @@ from typing import Sequence
 from perfsettle.infra.files import write_atomic
 from perfsettle.core.addresses import DOMAIN_RE as _DOMAIN_RE, clean_address as _clean_address, parse_recipients
 
-__all__ = ["build_message", "compose_message", "message_id", "parse_recipients", "read_message", "write_message"]
+__all__ = ["build_message", "compose_message", "is_draft", "message_id", "parse_recipients", "read_message", "write_message"]
 
 
 def message_id(seed: str, domain: str = "perfsettle.local") -> str:
@@ -35,7 +35,7 @@ def _one_line(text: str) -> str:
 
 def build_message(*, sender: str, to: Sequence[str], subject: str, text: str, html: str,
                   message_id_domain: str = "perfsettle.local", msgid_seed: str,
-                  date: _dt.datetime | None = None) -> EmailMessage:
+                  date: _dt.datetime | None = None, draft: bool = False) -> EmailMessage:
     """A multipart/alternative message (text, then HTML) ready to write or send.
 
     Every address is validated first (ValueError names the culprit); the subject is folded
@@ -43,32 +43,37 @@ def build_message(*, sender: str, to: Sequence[str], subject: str, text: str, ht
     """
     return BytesParser(policy=email.policy.default).parsebytes(compose_message(
         sender=sender, to=to, subject=subject, text=text, html=html,
-        message_id_domain=message_id_domain, msgid_seed=msgid_seed, date=date))
+        message_id_domain=message_id_domain, msgid_seed=msgid_seed, date=date, draft=draft))
 
 
 def compose_message(*, sender: str, to: Sequence[str], subject: str, text: str, html: str,
                     message_id_domain: str = "perfsettle.local", msgid_seed: str,
-                    date: _dt.datetime | None = None) -> bytes:
+                    date: _dt.datetime | None = None, draft: bool = False) -> bytes:
     """The bytes of the message ``build_message`` describes (CRLF line ends), as written to an
     .eml file. Composed directly: thousands of statements cost milliseconds, not seconds.
 
     Addresses are validated and RFC 2047-encoded by ``_clean_address``; the subject is
     encoded as RFC 2047 words; both bodies are UTF-8 (text quoted-printable, HTML base64).
+    ``sender`` becomes From and Reply-To; with no sender (none configured yet) the message has
+    neither, and sending sets them (``smtp.SmtpConfig.from_header``). A ``draft`` has no
+    recipient and the header ``X-Unsent: 1``: mail clients open it for editing, ``send`` skips it.
     """
-    from_addr = _clean_address(sender)
+    from_addr = _clean_address(sender) if sender else ""
     if isinstance(to, str):
         raise TypeError("to must be a sequence of addresses, not a string")
-    recipients = [_clean_address(a) for a in to]
-    if not recipients:
+    recipients = [] if draft else [_clean_address(a) for a in to]
+    if not recipients and not draft:
         raise ValueError("a message needs at least one recipient")
     when = date or _dt.datetime.now(_dt.timezone.utc)
     if when.tzinfo is None:
         when = when.replace(tzinfo=_dt.timezone.utc)
     ident = message_id(msgid_seed, message_id_domain)
     boundary = "==perfsettle-" + hashlib.sha256(ident.encode()).hexdigest()[:24]   # never in a QP or base64 body
-    head = [f"From: {from_addr}", "To: " + _fold(recipients), "Subject: " + _subject(_one_line(subject)),
-            f"Date: {email.utils.format_datetime(when)}", f"Message-ID: {ident}", "MIME-Version: 1.0",
-            f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"']
+    head = ([f"From: {from_addr}", f"Reply-To: {from_addr}"] if from_addr else []) \
+        + (["To: " + _fold(recipients)] if recipients else ["X-Unsent: 1"]) \
+        + ["Subject: " + _subject(_one_line(subject)),
+           f"Date: {email.utils.format_datetime(when)}", f"Message-ID: {ident}", "MIME-Version: 1.0",
+           f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"']
     parts = []
     # The text part stays readable as quoted-printable; the (inlined, long) HTML part is base64,
     # several times cheaper to encode for thousands of statements.
@@ -126,6 +131,11 @@ def write_message(msg: EmailMessage | bytes, path: Path) -> Path:
     then a rename."""
     data = msg if isinstance(msg, bytes) else msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
     return write_atomic(Path(path), data)
+
+
+def is_draft(msg: EmailMessage) -> bool:
+    """A draft (``X-Unsent: 1``): a message with no recipient yet, never sent by perfsettle."""
+    return str(msg.get("X-Unsent", "")).strip() == "1"
 
 
 def read_message(path: Path) -> EmailMessage:

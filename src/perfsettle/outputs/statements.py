@@ -11,6 +11,7 @@ import datetime as _dt
 import logging
 import re
 from collections import defaultdict
+from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
@@ -367,6 +368,27 @@ def _month_view(m: MonthResult, contract, lang: str) -> dict:
     return {"title": t("month_title", month=fmt.month(m.month, lang)), "rows": rows}
 
 
+def whole_period(report: CloseReport, result: ContractResult) -> tuple[ContractResult, Decimal | None]:
+    """The contract as the whole period sees it (SPEC §5, reruns), and what earlier closes of the
+    period invoiced (None at the period's first close, where both views are the same).
+
+    Each month's invoiced_before becomes what was invoiced before the period's first close,
+    and its invoice_now what the closes of the period invoice together, earlier ones and this one.
+    """
+    earlier = report.earlier.get(result.contract_id)
+    if earlier is None:
+        return result, None
+    moved = tuple(replace(m, invoiced_before=m.invoiced_before - earlier.get(m.month, 0),
+                          invoice_now=m.invoice_now + earlier.get(m.month, 0)) for m in result.months)
+    return replace(result, months=moved), sum(earlier.values(), Decimal(0))
+
+
+def _rerun_why(report: CloseReport, result: ContractResult, lang: str) -> str:
+    t = _t(lang)
+    changes = [_change_text(c, result.terms, lang) for c in _changes_of(report, result.contract_id)]
+    return t("rerun_why", reasons="; ".join(changes)) if changes else t("rerun_recalculated")
+
+
 def _statement_view(report: CloseReport, result: ContractResult) -> dict:
     if result.terms is None:
         raise ValueError(f"contract {result.contract_id} has no terms to print")
@@ -375,6 +397,8 @@ def _statement_view(report: CloseReport, result: ContractResult) -> dict:
     t = _t(lang)
     cur = result.currency
     money = lambda v: fmt.money(v, cur, lang)  # noqa: E731
+    this_close = result.invoice_now
+    result, earlier = whole_period(report, result)
     pm = _period_month(report, result)
     adjusted = _adjusted_months(report, result)
     adjust_total = sum((m.invoice_now for m in adjusted), Decimal(0))
@@ -385,6 +409,15 @@ def _statement_view(report: CloseReport, result: ContractResult) -> dict:
     if adjusted:
         breakdown.append((t("adjustments_total"), money(adjust_total)))
     total = result.invoice_now
+    total_label = t("total_now")
+    total_note = t("credit_note") if total < 0 else (t("nothing_due") if total == 0 else "")
+    if earlier is not None:   # a rerun: the period's total, what earlier closes invoiced, what this one changes
+        total_label = t("period_total", month=fmt.month(report.period, lang))
+        breakdown += [(t("earlier_closes", month=fmt.month(report.period, lang)), money(earlier)),
+                      (t("this_close_credits" if this_close < 0 else "this_close_adds"), money(this_close))]
+        total_note = " ".join(filter(None, [
+            t("credit_note") if this_close < 0 else (t("nothing_more") if this_close == 0 else ""),
+            _rerun_why(report, result, lang)]))
     order = {k.kpi_id: i for i, k in enumerate(result.terms.kpis)}
     kpis = sorted(pm.kpis, key=lambda kr: (order.get(kr.kpi_id, len(order)), kr.kpi_id)) if pm else []
     disputed = _disputed(result, report, lang)
@@ -398,7 +431,7 @@ def _statement_view(report: CloseReport, result: ContractResult) -> dict:
         "title": f"{t('statement')} — {fmt.month(report.period, lang)}",
         "subject": t("subject", month=fmt.month(report.period, lang), client=contract.client,
                      cid=contract.contract_id),
-        "preheader": t("labelled", label=t("total_now"), value=money(total)),
+        "preheader": t("labelled", label=t("total_now"), value=money(this_close)),
         "colon": t("labelled", label="", value=""),
         "header": [(t("client"), contract.client), (t("provider"), contract.provider),
                    (t("contract"), contract.contract_id),
@@ -407,8 +440,8 @@ def _statement_view(report: CloseReport, result: ContractResult) -> dict:
                        if 1 <= n_month <= contract.duration_months else "")),
                    (t("term"), t("term_value", start=fmt.month(contract.start_month, lang),
                                  end=fmt.month(contract.last_month, lang), n=contract.duration_months))],
-        "total_label": t("total_now"), "total": money(total), "total_negative": total < 0,
-        "total_note": t("credit_note") if total < 0 else (t("nothing_due") if total == 0 else ""),
+        "total_label": total_label, "total": money(total), "total_negative": total < 0,
+        "total_note": total_note,
         "breakdown": breakdown,
         "month": _month_view(pm, contract, lang) if pm else None,
         "no_month": None if pm else t("no_month", month=fmt.month(report.period, lang),
@@ -616,6 +649,11 @@ def _summary_view(report: CloseReport, lang: str) -> dict:
             lines, more = _finding_lines(errors, lang)
             problems.append({"title": t("rejected_row", name=f.name, errors=f.errors),
                              "lines": lines, "more": t("more_findings", n=more) if more else ""})
+    unsent = [{"cid": r.contract_id, "client": r.terms.contract.client,
+               "why": t("unsent_bad") if r.terms.contract.contact_email.strip() else t("unsent_none")}
+              for r in not_emailed(report)]
+    skipped = [{"name": d.source.file, "why": d.message_fr if lang == "fr" and d.message_fr else d.message}
+               for d in report.skipped]
     month = fmt.month(report.period, lang)
     count = lambda status: sum(r.status == status for r in results)  # noqa: E731
     return {
@@ -631,7 +669,8 @@ def _summary_view(report: CloseReport, lang: str) -> dict:
                                 "adjust_explained", "no_adjust", "changed_readings", "contracts",
                                 "status", "exit", "total_now", "problems", "no_problems",
                                 "scorecard", "at_stake", "amt_earned", "amt_forfeited", "pending",
-                                "exit_rights", "adjustment")},
+                                "exit_rights", "adjustment", "unsent_title",
+                                "skipped_title")},
         "scorecard_note": t("scorecard_note", month=month),
         "totals": _totals(report, settled, lang),
         **_capped("alerts", alerts, t, period=report.period),
@@ -639,6 +678,8 @@ def _summary_view(report: CloseReport, lang: str) -> dict:
         **_capped("explained", _explained(report, settled, lang), t, "more_adjust", period=report.period),
         **_capped("contracts", contracts, t, period=report.period),
         "problems": problems,
+        **_capped("unsent", unsent, t, period=report.period),
+        "skipped": skipped,
         "scorecard": _scorecard(report, settled, lang),
         **_footer("summary_footer", report, lang),
     }
@@ -688,13 +729,19 @@ def recipient_problems(report: CloseReport) -> list[tuple[str, str]]:
     return out
 
 
+def not_emailed(report: CloseReport) -> list[ContractResult]:
+    """Settled contracts whose statement is a draft, not e-mailed: no valid contact_email."""
+    return [r for r in report.results if r.status == "settled" and r.terms is not None
+            and not messages.parse_recipients(r.terms.contract.contact_email)[0]]
+
+
 def write_html_outputs(report: CloseReport, outdir: Path, *, sender: str,
                        finance_recipients: Sequence[str], lang: str = "fr",
                        message_id_domain: str = "perfsettle.local") -> list[Path]:
     """Write summary.html, statements/<id>.html and .eml, and summary.eml; return the paths.
 
-    A statement's .eml goes to the contract's valid contact_email addresses and is skipped
-    when there is none (see ``recipient_problems``); summary.eml is skipped without finance
+    A statement's .eml goes to the contract's valid contact_email addresses, and is a draft with
+    no recipient when there is none (see ``not_emailed``); summary.eml is skipped without finance
     recipients. Invalid sender or finance addresses raise ValueError.
     """
     settled = [r.contract_id for r in report.results if r.status == "settled"]
@@ -723,7 +770,8 @@ def write_summary(report: CloseReport, outdir: Path, *, sender: str, finance_rec
 
 def write_statements(report: CloseReport, outdir: Path, contract_ids: Sequence[str], *, sender: str,
                      message_id_domain: str = "perfsettle.local") -> list[Path]:
-    """statements/<id>.html and .eml for the given settled contracts, in their language."""
+    """statements/<id>.html and .eml for the given settled contracts, in their language; the
+    .eml of a contract with no valid contact_email is a draft with no recipient (``X-Unsent: 1``)."""
     folder = Path(outdir) / "statements"
     folder.mkdir(parents=True, exist_ok=True)
     when = _close_time(report)
@@ -737,12 +785,9 @@ def write_statements(report: CloseReport, outdir: Path, contract_ids: Sequence[s
         html = _render_html("statement.html", **view)
         written.append(_write_bytes(html_path, html.encode("utf-8")))
         to, _invalid = messages.parse_recipients(r.terms.contract.contact_email)
-        if not to:
-            log.info("%s: no valid contact_email, statement not e-mailed", r.contract_id)
-            continue
         msg = messages.compose_message(sender=sender, to=to, subject=view["subject"],
                                  text=_render_text("statement.txt", **view), html=html,
-                                 message_id_domain=message_id_domain,
+                                 message_id_domain=message_id_domain, draft=not to,
                                  msgid_seed=f"{report.run_id}/{r.contract_id}", date=when)
         written.append(_write_bytes(_child(folder, r.contract_id, ".eml"), msg))
     return written

@@ -1,0 +1,85 @@
+"""Reruns of a closed period (SPEC §5): what changed since the close published in ``outbox/<P>/``.
+
+A contract changed when its rows of the three CSVs differ in an amount or a status, or when
+this close invoices or credits anything for it. What only says when a month was invoiced
+(invoiced_before, invoice_now) or what this run's workbooks said about the contract (errors,
+warnings) is no change: a rerun with no new data changes nothing.
+
+The earlier close is read from its published CSVs, checked against its manifest's sha256: a
+folder edited by hand is not compared (everything counts as changed, and is published again).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from perfsettle.core.model import CloseReport
+
+COMPARED = ("settlement.csv", "kpi_results.csv", "contracts.csv")
+NOT_A_CHANGE = frozenset({"invoiced_before", "invoice_now", "errors", "warnings"})
+
+
+@dataclass(frozen=True)
+class EarlierClose:
+    """The close of the period published in ``folder``."""
+    folder: Path
+    run_id: str
+    contents: dict            # contract_id -> its amounts and statuses (``contents``)
+
+    def statement_files(self, contract_id: str) -> list[Path]:
+        """Its statement of one contract (.html, .eml), as published."""
+        return [p for p in (self.folder / "statements" / f"{contract_id}{suffix}" for suffix in (".html", ".eml"))
+                if p.is_file()]
+
+
+def earlier_close(folder: Path, period: str) -> EarlierClose | None:
+    """The close published in ``folder`` (``outbox/<P>/``), or None: no close of the period
+    published there, or its CSVs are not the ones its manifest names."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        digests = {o["name"]: o["sha256"] for o in manifest["outputs"]}
+        if manifest["period"] != period or manifest.get("dry_run"):
+            return None
+        texts = {}
+        for name in COMPARED:
+            data = (folder / name).read_bytes()
+            if hashlib.sha256(data).hexdigest() != digests.get(name):
+                return None
+            texts[name] = data.decode("utf-8")
+        return EarlierClose(folder, str(manifest["run_id"]), contents(texts))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def contents(csv_texts: dict[str, str]) -> dict[str, tuple]:
+    """Per contract: its rows of the CSVs, without the columns that are no change."""
+    out: dict[str, list] = {}
+    for name in COMPARED:
+        for row in csv.DictReader(io.StringIO(csv_texts[name])):
+            kept = tuple((k, v) for k, v in row.items() if k not in NOT_A_CHANGE)
+            out.setdefault(row["contract_id"], []).append((name, kept))
+    return {cid: tuple(rows) for cid, rows in out.items()}
+
+
+def changed_contracts(earlier: EarlierClose, csv_texts: dict[str, str], report: CloseReport) -> set[str]:
+    """The contracts whose amounts or statuses this close changes."""
+    now = contents(csv_texts)
+    moved = {r.contract_id for r in report.results if any(m.invoice_now for m in r.months)}
+    return moved | {cid for cid in now.keys() | earlier.contents.keys() if now.get(cid) != earlier.contents.get(cid)}
+
+
+def keep_statements(earlier: EarlierClose, contract_ids, outdir: Path) -> list[Path]:
+    """Copy the earlier statements (same files, same Message-ID) of contracts that did not
+    change into ``outdir/statements``; returns the copies."""
+    folder = outdir / "statements"
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = []
+    for cid in contract_ids:
+        for path in earlier.statement_files(cid):
+            kept.append(Path(shutil.copy2(path, folder / path.name)))
+    return kept
