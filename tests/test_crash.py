@@ -3,11 +3,15 @@
 A run is traced to list its fault-injection points; then, for every point, a fresh copy of
 the same situation is run in a child process that SIGKILLs itself at that point, and run
 again. The store, the ledger, the outbox and the inbox folders must then equal those of one
-uninterrupted run.
+uninterrupted run: the CSVs and the manifest's totals byte for byte, statements, summary and
+e-mails once the run id and times are set aside, workbooks cell by cell.
 """
 from __future__ import annotations
 
+import email
+import email.policy
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -15,6 +19,7 @@ import signal
 import sqlite3
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from builders import contract, kpis, workbook
@@ -64,14 +69,48 @@ def snapshot(root: Path) -> dict:
         "run_files": q("SELECT name, outcome, errors, warnings FROM run_files"),
     }
     db.close()
-    outbox = {}
-    for p in sorted((root / "outbox").rglob("*")):
-        if p.is_file():
-            rel = RUN_ID.sub("RUN", str(p.relative_to(root / "outbox")))
-            outbox[rel] = p.read_text(encoding="utf-8") if p.suffix == ".csv" else "present"
+    outbox = {RUN_ID.sub("RUN", str(p.relative_to(root / "outbox"))): content(p)
+              for p in sorted((root / "outbox").rglob("*")) if p.is_file()}
     inbox = {str(p.relative_to(root / "inbox")): hashlib.sha256(p.read_bytes()).hexdigest()
              for p in sorted((root / "inbox").rglob("*")) if p.is_file()}
     return {"store": store, "outbox": outbox, "inbox": inbox}
+
+
+WHEN = re.compile(r"\d{1,2}(er)? \w+ \d{4} (à|at) \d{2}:\d{2}( UTC)?|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[^\s\"<]*")
+VOLATILE = ("run_id", "started_at", "finished_at", "timings", "peak_rss_mib")
+
+
+def normal(text: str) -> str:
+    """Text with the run id and the times of a run replaced: what differs between two equal runs."""
+    return WHEN.sub("WHEN", RUN_ID.sub("RUN", text))
+
+
+def content(path: Path):
+    """What a complete run and a crashed-then-rerun one must have alike in one output file."""
+    if path.suffix == ".csv":
+        return path.read_text(encoding="utf-8")                     # byte for byte
+    if path.name == "manifest.json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for key in VOLATILE:
+            data.pop(key)
+        data["outputs"] = [{"name": RUN_ID.sub("RUN", o["name"]), **({"sha256": o["sha256"]} if o["name"].endswith(
+            ".csv") else {})} for o in data["outputs"]]
+        return data                                                 # totals, inputs, exit code as they are
+    if path.suffix == ".eml":
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        heads = {k: str(v) for k, v in msg.items() if k not in ("Date", "Message-ID", "Content-Type")}
+        return heads, [normal(part.get_content()) for part in msg.iter_parts()]
+    if path.suffix == ".xlsx":
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+        try:
+            return {ws.title: [[normal(v) if isinstance(v, str) else v for v in row]
+                               for row in ws.iter_rows(values_only=True)] for ws in wb.worksheets}
+        finally:
+            wb.close()
+    if path.name == "run.log":
+        return [normal(line) for line in path.read_text(encoding="utf-8").splitlines()
+                if not line.startswith("timings: ")]
+    return normal(path.read_text(encoding="utf-8"))                 # statements, summary
 
 
 def run_killed_at(root: Path, point: int) -> int | None:

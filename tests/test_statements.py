@@ -495,11 +495,16 @@ def test_message_ids_identify_a_run_and_a_contract(tmp_path):
     assert not set(ids["a"].values()) & set(ids["c"].values())        # another close: new ids
 
 
-def test_no_email_without_recipients(tmp_path):
+def test_without_recipients_the_statement_is_a_draft_and_the_summary_says_so(tmp_path):
     report = make_report(terms=make_terms(contact=""))
     paths = statements.write_html_outputs(report, tmp_path, sender="finance@agence.example",
                                           finance_recipients=[])
-    assert sorted(p.name for p in paths) == ["C-PME-01.html", "summary.html"]
+    assert sorted(p.name for p in paths) == ["C-PME-01.eml", "C-PME-01.html", "summary.html"]
+    draft = read_eml(tmp_path / "statements" / "C-PME-01.eml")
+    assert draft["X-Unsent"] == "1" and draft["To"] is None
+    assert draft["From"].addresses[0].addr_spec == "finance@agence.example"
+    text = statements.render_summary_text(report, "en")
+    assert "STATEMENTS NOT E-MAILED\n- C-PME-01 · " in text and "no contact_email: a draft" in text
     assert statements.recipient_problems(report) == [
         ("C-PME-01", "no valid contact_email: statement not e-mailed")]
 

@@ -983,9 +983,10 @@ def build_corpus(dirpath: Path) -> list[Case]:
     add(m)
 
     p = nxt()
-    path, m = case("email-header-injection", ".xlsx", PARTIAL, "injection",
-                   "CR/LF in B's contact e-mail ('...\\r\\nBcc: victim@...'): rejected, never a header",
-                   cell="Contracts!K3", settles=(f"{p}-A",), excluded=(f"{p}-B",))
+    path, m = case("email-header-injection", ".xlsx", ACCEPTED, "injection",
+                   "CR/LF in B's contact e-mail ('...\\r\\nBcc: victim@...'): a warning, never a header; "
+                   "B is settled, its statement a draft with no recipient",
+                   codes=("bad-email",), settles=(f"{p}-A", f"{p}-B"))
     sheets = valid_sheets(p)
     sheets["Contracts"][2][10] = "compta@client.example\r\nBcc: victim@example.org"
     write_xlsx(path, sheets)

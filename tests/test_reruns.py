@@ -1,0 +1,228 @@
+"""Reruns, sending and nothing silent (SPEC §5, §6, §7).
+
+Two contracts closed for January 2026, then the same period run again: with nothing new, with a
+reading withdrawn for one of them, and sent over a local SMTP server.
+"""
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import json
+import os
+import socket
+import sqlite3
+import time
+
+import pytest
+
+from builders import contract, kpis, readings, workbook
+from perfsettle.cli import main
+
+aiosmtpd = pytest.importorskip("aiosmtpd.controller")
+
+
+def tree(folder) -> dict[str, str]:
+    """Every file under ``folder`` and its sha256, ``runs/`` left out."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.relative_to(folder).parts[0] != "runs"}
+
+
+def two_contracts(ws, c2_email="compta@deux.example"):
+    workbook(ws.inbox / "terms.xlsx",
+             contracts=[contract(contact_email="compta@un.example"),
+                        contract(contract_id="C2", client="Deux SARL", contact_email=c2_email)],
+             kpis=kpis() + kpis("C2"), readings=readings() + readings("C2"))
+
+
+def withdraw_c1(ws):
+    workbook(ws.inbox / "void.xlsx", readings=[{"contract_id": "C1", "kpi_id": "detection", "month": "2026-01",
+                                                "status": "annulé", "comment": "relevé retiré"}])
+
+
+def read_eml(path):
+    return email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+
+
+@pytest.fixture
+def mailbox(ws):
+    """A local SMTP server; ``configure(sender=...)`` writes perfsettle.toml to use it."""
+    class Inbox(list):
+        configure = None
+    received = Inbox()
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = aiosmtpd.Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+
+    def configure(sender='cloture@agence.example', host="127.0.0.1", language="fr"):
+        lines = [f'language = "{language}"'] + ([f'sender = "{sender}"'] if sender else [])
+        lines += ["[smtp]", f'host = "{host}"', f"port = {port}", 'security = "none"'] if host else []
+        (ws.root / "perfsettle.toml").write_text("\n".join(lines) + "\n")
+    received.configure = configure
+    yield received
+    controller.stop()
+
+
+def send(ws, period="2026-01") -> int:
+    return main(["send", period, "--outbox", str(ws.outbox), "--store", str(ws.store)])
+
+
+# --------------------------------------------------------------------------- reruns
+
+def test_a_rerun_with_nothing_new_leaves_the_outbox_as_it_was_and_sends_nothing(ws, mailbox, capsys):
+    mailbox.configure()
+    two_contracts(ws)
+    assert ws.run("2026-01", "--send") == 0
+    assert len(mailbox) == 2
+    before = tree(ws.outbox / "2026-01")
+    capsys.readouterr()
+
+    assert ws.run("2026-01", "--send") == 0
+    out = capsys.readouterr().out
+    assert len(out.splitlines()) == 1 and "rien n'a changé" in out and "rien envoyé" in out
+    assert tree(ws.outbox / "2026-01") == before
+    [record] = (ws.outbox / "2026-01" / "runs").iterdir()
+    assert sorted(p.name for p in record.iterdir()) == ["manifest.json", "run.log"]
+    assert json.loads((record / "manifest.json").read_text())["run_id"] == record.name
+    assert len(mailbox) == 2
+    db = sqlite3.connect(ws.store)
+    assert db.execute("SELECT count(*), min(state) FROM runs").fetchone() == (2, "done")
+
+
+def test_a_rerun_that_changes_one_contract_shows_the_whole_period_and_keeps_the_other_statement(ws, mailbox):
+    mailbox.configure()
+    two_contracts(ws)
+    assert ws.run("2026-01", "--send") == 0
+    statements = ws.outbox / "2026-01" / "statements"
+    c2 = {p.name: p.read_bytes() for p in statements.glob("C2.*")}
+    sent_ids = sorted(str(m["Message-ID"]) for m in mailbox)
+
+    withdraw_c1(ws)
+    assert ws.run("2026-01", "--send") == 0
+    [c1] = [r for r in ws.csv("2026-01", "settlement.csv") if r["contract_id"] == "C1"]
+    assert (c1["invoiced_before"], c1["invoice_now"]) == ("10000.00", "-2100.00")
+    # C2 did not change: the same files, the same Message-ID, not sent again.
+    assert {p.name: p.read_bytes() for p in statements.glob("C2.*")} == c2
+    assert [str(m["To"]) for m in mailbox[2:]] == ["compta@un.example"]
+    assert str(mailbox[2]["Message-ID"]) not in sent_ids
+    # C1's statement shows the period: what the first close invoiced, what this one credits, why.
+    text = read_eml(statements / "C1.eml").get_body(("plain",)).get_content()
+    text = text.replace("\r\n", "\n").replace("\u00a0", " ").replace("\u202f", " ")
+    assert "TOTAL DE LA PÉRIODE JANVIER 2026 : 7 900,00 €" in text
+    assert "Déjà facturé par la clôture précédente de janvier 2026 : 10 000,00 €" in text
+    assert "Crédité par cette clôture : -2 100,00 €" in text
+    assert "Motif de la nouvelle clôture : « Détection », janvier 2026 : 80,5 % (vérifié) → annulé" in text
+
+    # send after the rerun sends nothing: every statement's content has been sent already
+    assert send(ws) == 0
+    assert len(mailbox) == 3
+
+
+def test_send_after_a_rerun_never_sends_a_version_already_sent(ws, mailbox, capsys):
+    mailbox.configure()
+    two_contracts(ws)
+    assert ws.run("2026-01", "--send") == 0
+    assert ws.run("2026-01") == 0                      # "run it again to be sure"
+    capsys.readouterr()
+    assert send(ws) == 0
+    assert len(mailbox) == 2
+    out = capsys.readouterr().out.splitlines()
+    assert sorted(out) == [
+        "non renvoyé (déjà envoyé à compta@deux.example) : Relevé de performance janvier 2026 — Deux SARL (C2)",
+        "non renvoyé (déjà envoyé à compta@un.example) : Relevé de performance janvier 2026 — Client SA (C1)"]
+
+
+# --------------------------------------------------------------------------- sending
+
+@pytest.mark.parametrize("config, says", [
+    (dict(host=""), "[smtp]"), (dict(sender=""), "sender"), (dict(host="bad host"), "SMTP")])
+def test_run_send_without_a_way_to_send_is_a_configuration_error_before_anything_is_stored(
+        ws, mailbox, capsys, config, says):
+    mailbox.configure(**{"language": "en", **config})
+    two_contracts(ws)
+    assert ws.run("2026-01", "--send") == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and says in err and "Traceback" not in err
+    assert not ws.store.exists() or sqlite3.connect(ws.store).execute("SELECT count(*) FROM runs").fetchone() == (0,)
+    assert sorted(p.name for p in ws.inbox.iterdir()) == ["terms.xlsx"] and not ws.outbox.exists()
+    assert send(ws) == 2
+
+
+def test_the_sender_is_the_one_configured_when_sending_with_reply_to(ws, mailbox, capsys):
+    two_contracts(ws)
+    assert ws.run("2026-01") == 0                      # no sender yet: nothing written names one
+    eml = (ws.outbox / "2026-01" / "statements" / "C1.eml").read_bytes()
+    assert b"localhost.localdomain" not in eml and b"From:" not in eml
+    mailbox.configure(sender="Clôture <cloture@agence.example>")
+    capsys.readouterr()
+    assert send(ws) == 0
+    assert [m["From"].addresses[0].addr_spec for m in mailbox] == ["cloture@agence.example"] * 2
+    assert [m["Reply-To"].addresses[0].addr_spec for m in mailbox] == ["cloture@agence.example"] * 2
+    assert sorted(capsys.readouterr().out.splitlines()) == [
+        "envoyé à compta@deux.example : Relevé de performance janvier 2026 — Deux SARL (C2)",
+        "envoyé à compta@un.example : Relevé de performance janvier 2026 — Client SA (C1)"]
+
+
+def test_a_statement_with_no_valid_contact_email_is_a_draft_listed_in_the_summary(ws, mailbox, capsys):
+    mailbox.configure(language="en")
+    two_contracts(ws, c2_email="compta@")
+    assert ws.run("2026-01", "--send") == 0            # a warning: C2 is settled
+    assert {r["contract_id"]: r["status"] for r in ws.csv("2026-01", "contracts.csv")} == {
+        "C1": "settled", "C2": "settled"}
+    draft = read_eml(ws.outbox / "2026-01" / "statements" / "C2.eml")
+    assert draft["X-Unsent"] == "1" and draft["To"] is None
+    assert [str(m["To"]) for m in mailbox] == ["compta@un.example"]
+    summary = ws.text("2026-01", "summary.html")
+    assert "Statements not e-mailed" in summary and "C2" in summary.split("Statements not e-mailed")[1]
+    capsys.readouterr()
+    assert send(ws) == 0
+    assert "not sent (a draft with no recipient: no valid contact_email): C2.eml" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- nothing silent
+
+def test_a_file_too_recent_is_named_with_why(ws, capsys):
+    two_contracts(ws)
+    os.utime(ws.inbox / "terms.xlsx", (time.time() - 3600,) * 2)
+    workbook(ws.inbox / "late.xlsx", readings=readings("C2", months=("2026-02",)))
+    assert main(["run", "--period", "2026-01", "--min-age", "600", "--inbox", str(ws.inbox),
+                 "--outbox", str(ws.outbox), "--store", str(ws.store)]) == 0
+    assert "late.xlsx: laissé pour une prochaine clôture : modifié il y a" in capsys.readouterr().err
+    assert "late.xlsx" in ws.text("2026-01", "summary.html")
+    assert "skipped late.xlsx  [file-too-recent]" in ws.text("2026-01", "run.log")
+    manifest = json.loads(ws.text("2026-01", "manifest.json"))
+    assert [(s["name"], s["code"]) for s in manifest["skipped"]] == [("late.xlsx", "file-too-recent")]
+    assert (ws.inbox / "late.xlsx").exists()
+
+
+def test_an_incomplete_or_changing_file_is_named_with_why(ws, capsys, monkeypatch):
+    two_contracts(ws)
+    data = (ws.inbox / "terms.xlsx").read_bytes()
+    (ws.inbox / "half.xlsx").write_bytes(data[: len(data) // 2])
+    import perfsettle.pipeline as pipeline
+    real = pipeline.read_workbook
+
+    def touched(path, settings):
+        out = real(path, settings)
+        if path.name == "terms.xlsx":
+            os.utime(path, (1_700_000_000, 1_700_000_000))
+        return out
+    monkeypatch.setattr(pipeline, "read_workbook", touched)
+    assert ws.run("2026-01") == 0
+    err = capsys.readouterr().err
+    assert "half.xlsx: laissé pour une prochaine clôture : le fichier semble incomplet" in err
+    assert "terms.xlsx: laissé pour une prochaine clôture : il a changé pendant sa lecture" in err
+    manifest = json.loads(ws.text("2026-01", "manifest.json"))
+    assert sorted((s["name"], s["code"]) for s in manifest["skipped"]) == [
+        ("half.xlsx", "file-incomplete"), ("terms.xlsx", "file-changed")]
+    summary = ws.text("2026-01", "summary.txt") if (ws.outbox / "2026-01" / "summary.txt").exists() else \
+        ws.text("2026-01", "summary.html")
+    assert "half.xlsx" in summary and "terms.xlsx" in summary
