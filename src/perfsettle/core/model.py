@@ -288,6 +288,12 @@ class CloseReport:
         return self._changes_by_contract.get(contract_id, ())
 
     @cached_property
+    def totals(self) -> dict:
+        """currency -> ``core.totals.CurrencyTotals``, computed once per report."""
+        from perfsettle.core.totals import per_currency
+        return per_currency(self.period, self.results)
+
+    @cached_property
     def _results_by_id(self) -> dict:
         return {r.contract_id: r for r in self.results}
 

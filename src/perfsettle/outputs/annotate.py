@@ -1091,16 +1091,8 @@ def _invoice_lines(report: CloseReport, lang: str) -> _Table:
 
 def _totals(report: CloseReport, lang: str) -> _Table:
     title, headers = SHEETS["totals"][lang]
-    sums: dict[str, list] = defaultdict(lambda: [0, Decimal(0), Decimal(0)])
-    for r in report.results:
-        for m in r.months:
-            if m.invoice_now == 0:
-                continue
-            s = sums[m.currency]
-            s[0] += 1
-            s[1 if m.month == report.period else 2] += m.invoice_now
-    rows = [[cur, n, _money(now, cur, lang), _money(earlier, cur, lang), _money(now + earlier, cur, lang)]
-            for cur, (n, now, earlier) in sorted(sums.items())]
+    rows = [[cur, t.lines, _money(t.period_lines, cur, lang), _money(t.earlier_lines, cur, lang),
+             _money(t.period_lines + t.earlier_lines, cur, lang)] for cur, t in report.totals.items() if t.lines]
     return _Table(title, headers, rows)
 
 

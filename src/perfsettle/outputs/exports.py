@@ -75,15 +75,9 @@ def contracts_csv(report: CloseReport) -> str:
 
 
 def totals(report: CloseReport) -> dict[str, dict[str, str]]:
-    """Per currency: Σ of the settled amounts and of invoice_now."""
-    sums: dict[str, dict[str, Decimal]] = {}
-    for r in report.results:
-        for m in r.months:
-            t = sums.setdefault(m.currency, {k: Decimal(0) for k in ("due", "earned", "held", "deferred",
-                                                                     "forfeited", "bonus", "malus", "invoice_now")})
-            for k in t:
-                t[k] += getattr(m, k)
-    return {ccy: {k: format_money(v, ccy) for k, v in t.items()} for ccy, t in sorted(sums.items())}
+    """Per currency: Σ of the settled amounts and of invoice_now (``CloseReport.totals``), formatted."""
+    return {ccy: {k: format_money(v, ccy) for k, v in t.amounts.items()}
+            for ccy, t in report.totals.items() if t.months}
 
 
 def manifest_json(report: CloseReport, *, finished_at: str, outputs: list[dict], exit_code: int,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import re
-from collections import defaultdict
 from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
@@ -491,18 +490,10 @@ def _finding_lines(diagnostics, lang: str) -> tuple[list[str], int]:
     return lines[:FIRST_FINDINGS], max(0, len(lines) - FIRST_FINDINGS)
 
 
-def _totals(report: CloseReport, settled: list[ContractResult], lang: str) -> list[dict]:
+def _totals(report: CloseReport, lang: str) -> list[dict]:
     t = _t(lang)
-    sums: dict[str, dict[str, Decimal]] = {}
-    for r in settled:
-        s = sums.setdefault(r.currency, defaultdict(Decimal))
-        s["total"] += r.invoice_now
-        s["adjust"] += sum((m.invoice_now for m in _adjusted_months(report, r)), Decimal(0))
-        pm = _period_month(report, r)
-        if pm is not None:
-            s["month"] += pm.invoice_now
-            for key in ("pool", "earned", "held", "deferred", "forfeited"):
-                s[key] += getattr(pm, key)
+    sums = {cur: {"total": c.amounts["invoice_now"], "adjust": c.adjustments, "month": c.period_month, **c.period}
+            for cur, c in report.totals.items() if c.settled}
     month = fmt.month(report.period, lang)
     out = []
     for cur in sorted(sums):
@@ -672,7 +663,7 @@ def _summary_view(report: CloseReport, lang: str) -> dict:
                                 "exit_rights", "adjustment", "unsent_title",
                                 "skipped_title")},
         "scorecard_note": t("scorecard_note", month=month),
-        "totals": _totals(report, settled, lang),
+        "totals": _totals(report, lang),
         **_capped("alerts", alerts, t, period=report.period),
         **_capped("holds", _holds(settled, lang), t, period=report.period),
         **_capped("explained", _explained(report, settled, lang), t, "more_adjust", period=report.period),
