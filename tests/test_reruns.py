@@ -226,3 +226,45 @@ def test_an_incomplete_or_changing_file_is_named_with_why(ws, capsys, monkeypatc
     summary = ws.text("2026-01", "summary.txt") if (ws.outbox / "2026-01" / "summary.txt").exists() else \
         ws.text("2026-01", "summary.html")
     assert "half.xlsx" in summary and "terms.xlsx" in summary
+
+
+def test_a_rerun_that_changes_nothing_killed_at_any_point_then_run_again_leaves_the_outbox_alone(ws, monkeypatch):
+    import shutil
+    import signal
+
+    from perfsettle.infra import faults
+    two_contracts(ws)
+    assert ws.run("2026-01") == 0
+    before = tree(ws.outbox / "2026-01")
+    base = ws.root / "base"
+    shutil.copytree(ws.root, base, ignore=shutil.ignore_patterns("base"))
+    trace = ws.root / "points.txt"
+    monkeypatch.setenv("PERFSETTLE_TRACE_POINTS", str(trace))
+    faults._count = 0
+    assert ws.run("2026-01") == 0
+    monkeypatch.delenv("PERFSETTLE_TRACE_POINTS")
+    points = trace.read_text().splitlines()
+    assert any(p.endswith(" committed") for p in points) and any("record" in p for p in points)
+    for n, line in enumerate(points, start=1):
+        root = ws.root / f"crash-{n}"
+        shutil.copytree(base, root)
+        args = ["run", "--period", "2026-01", "--min-age", "0", "--inbox", str(root / "inbox"),
+                "--outbox", str(root / "outbox"), "--store", str(root / "store.sqlite")]
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.environ["PERFSETTLE_CRASH_AT"] = str(n)
+                faults._count = 0
+                main(args)
+            finally:
+                os._exit(99)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"{line} not reached"
+        main(args)
+        assert tree(root / "outbox" / "2026-01") == before, f"after a crash at {line}"
+        records = list((root / "outbox" / "2026-01" / "runs").iterdir())
+        assert len(records) == 1 and sorted(p.name for p in records[0].iterdir()) == ["manifest.json", "run.log"]
+        db = sqlite3.connect(root / "store.sqlite")
+        assert db.execute("SELECT count(*), min(state) FROM runs").fetchone() == (2, "done"), line
+        assert db.execute("SELECT count(*) FROM ledger").fetchone() == (2,)
+        shutil.rmtree(root)
