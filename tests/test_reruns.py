@@ -121,7 +121,10 @@ def test_a_rerun_that_changes_one_contract_shows_the_whole_period_and_keeps_the_
     assert "Crédité par cette clôture : -2 100,00 €" in text
     assert "Motif de la nouvelle clôture : « Détection », janvier 2026 : 80,5 % (vérifié) → annulé" in text
 
-    # send after the rerun sends nothing: every statement's content has been sent already
+    summary = ws.text("2026-01", "summary.html").replace("&nbsp;", " ").replace("\u202f", " ")
+    assert "Déjà facturé par la clôture précédente de janvier 2026" in summary
+    assert "20 000,00 €" in summary and "17 900,00 €" in summary        # the earlier close, the period
+        # send after the rerun sends nothing: every statement's content has been sent already
     assert send(ws) == 0
     assert len(mailbox) == 3
 
@@ -223,8 +226,7 @@ def test_an_incomplete_or_changing_file_is_named_with_why(ws, capsys, monkeypatc
     manifest = json.loads(ws.text("2026-01", "manifest.json"))
     assert sorted((s["name"], s["code"]) for s in manifest["skipped"]) == [
         ("half.xlsx", "file-incomplete"), ("terms.xlsx", "file-changed")]
-    summary = ws.text("2026-01", "summary.txt") if (ws.outbox / "2026-01" / "summary.txt").exists() else \
-        ws.text("2026-01", "summary.html")
+    summary = ws.text("2026-01", "summary.html")
     assert "half.xlsx" in summary and "terms.xlsx" in summary
 
 

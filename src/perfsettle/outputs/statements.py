@@ -494,14 +494,20 @@ def _totals(report: CloseReport, lang: str) -> list[dict]:
     t = _t(lang)
     sums = {cur: {"total": c.amounts["invoice_now"], "adjust": c.adjustments, "month": c.period_month, **c.period}
             for cur, c in report.totals.items() if c.settled}
+    earlier: dict[str, Decimal] = {}     # a rerun: what earlier closes of the period invoiced
+    for r in report.results:
+        if r.contract_id in report.earlier:
+            earlier[r.currency] = earlier.get(r.currency, Decimal(0)) + sum(report.earlier[r.contract_id].values())
     month = fmt.month(report.period, lang)
     out = []
     for cur in sorted(sums):
         s = sums[cur]
         money = lambda v: fmt.money(v, cur, lang)  # noqa: E731
+        rerun = [(t("earlier_closes", month=month), money(earlier[cur]), ""),
+                 (t("period_total", month=month), money(earlier[cur] + s["total"]), "")] if cur in earlier else []
         out.append({"currency": cur, "total_label": t("total_now"), "total": money(s["total"]),
                     "rows": [(t("of_which_month", month=month), money(s["month"]), ""),
-                             (t("of_which_adjust"), money(s["adjust"]), "")],
+                             (t("of_which_adjust"), money(s["adjust"]), "")] + rerun,
                     "period_label": t("period_amounts", month=month),
                     "period_rows": [(t("pool_plain"), money(s["pool"]), ""),
                                     (t("earned"), money(s["earned"]), "earned"),
