@@ -45,7 +45,7 @@ from perfsettle.infra.faults import checkpoint
 from perfsettle.infra.files import write_atomic
 from perfsettle.inputs.reading import RawWorkbook, fingerprint, looks_incomplete, scan
 from perfsettle.core.close import Known, close, ledger_lines
-from perfsettle.core import diagnostics
+from perfsettle.core.diagnostics import make
 from perfsettle.core.model import CloseReport, Diagnostic, FileOutcome, Intake, Source
 from perfsettle.infra.procs import die_with_parent
 from perfsettle.core.money import format_money
@@ -194,7 +194,7 @@ def intake(ctx: _Run, store: Store) -> _Taken:
     paths, recent = scan(ctx.settings.inbox, ctx.settings.min_age)
     taken = _Taken()
     for path, age in recent:
-        _skip(ctx, taken, path, "file-too-recent", age=age, min_age=ctx.settings.min_age)
+        _skip(ctx, taken, make("file-too-recent", Source(file=path.name), age=age, min_age=ctx.settings.min_age))
     seen = store.known_sha256()   # contents an earlier close took
     progress = _Progress(len(paths))
     for path in paths:
@@ -209,7 +209,7 @@ def _take(ctx: _Run, taken: _Taken, path: Path, seen: set[str]) -> None:
     checkpoint(f"intake {path.name}")
     before = fingerprint(path)
     if looks_incomplete(path) and time.time() - path.stat().st_mtime < ctx.settings.incomplete_grace:
-        return _skip(ctx, taken, path, "file-incomplete")
+        return _skip(ctx, taken, make("file-incomplete", Source(file=path.name)))
     name = _unique_name(path.name, taken.where)
     digest = sha256_of(path)
     checkpoint(f"sha256 {path.name}")
@@ -219,7 +219,7 @@ def _take(ctx: _Run, taken: _Taken, path: Path, seen: set[str]) -> None:
         return
     raw, problems = read_workbook(path, ctx.settings)
     if fingerprint(path) != before:
-        return _skip(ctx, taken, path, "file-changed")
+        return _skip(ctx, taken, make("file-changed", Source(file=path.name)))
     seen.add(digest)
     checkpoint(f"raw {path.name}")
     wb = parse(name, raw)
@@ -230,11 +230,10 @@ def _take(ctx: _Run, taken: _Taken, path: Path, seen: set[str]) -> None:
     checkpoint(f"read {name}")
 
 
-def _skip(ctx: _Run, taken: _Taken, path: Path, code: str, **data) -> None:
+def _skip(ctx: _Run, taken: _Taken, d: Diagnostic) -> None:
     """A file left in the inbox for a later run: said on stderr, in run.log, manifest and summary."""
-    d = diagnostics.make(code, Source(file=path.name), **data)
     taken.skipped.append(d)
-    log.warning("%s: %s", path.name, ctx.say(d.message, d.message_fr), extra={"skipped": True})
+    log.warning("%s: %s", d.source.file, ctx.say(d.message, d.message_fr), extra={"skipped": True})
 
 
 def parse(name: str, raw: RawWorkbook | None) -> ParsedWorkbook:
