@@ -420,14 +420,14 @@ def test_long_summary_lists_stop_and_say_where_the_rest_is(monkeypatch):
     monkeypatch.setattr(statements, "SUMMARY_ROWS", 2)
     report = portfolio_report()
     shown = visible(statements.render_summary(report, "en"))
-    assert "… and 2 more contract(s): see contracts.csv and the Contract status sheet of " \
+    assert "… and 2 more contracts: see contracts.csv and the Contract status sheet of " \
            "settlement-2026-10.xlsx." in shown
     listed = shown.rsplit("Total to invoice", 1)[-1]      # the contracts list, sorted by id
     assert "C-BAD" in listed and "C-JP" in listed and "C-WATCH" not in listed
     text = statements.render_summary_text(report)
-    assert "… et 2 autre(s) contrat(s) : voir contracts.csv" in text
+    assert "… et 2 autres contrats : voir contracts.csv" in text
     monkeypatch.setattr(statements, "SUMMARY_ROWS", 300)
-    assert "more contract(s)" not in visible(statements.render_summary(report, "en"))
+    assert "more contracts" not in visible(statements.render_summary(report, "en"))
 
 
 def test_summary_lists_holds_with_the_mediator():
@@ -446,10 +446,20 @@ def test_summary_explains_adjustments_by_the_readings_that_moved_them():
 
 def test_summary_reports_excluded_contracts_and_rejected_files_with_their_findings():
     shown = visible(statements.render_summary(portfolio_report()))
-    assert "Contrat exclu : C-BAD — Client Exclu (1 erreur(s))" in shown
+    assert "Contrat exclu : C-BAD — Client Exclu (1 erreur)" in shown
     assert "bad.xlsx KPIs!K7 : les poids de C-BAD totalisent 0,9 et non 1" in shown
-    assert "Fichier rejeté : broken.xlsx (1 erreur(s))" in shown
+    assert "Fichier rejeté : broken.xlsx (1 erreur)" in shown
     assert "broken.xlsx : ce fichier n'est pas un classeur Excel" in shown
+
+
+def test_summary_writes_plurals_and_never_s_in_parentheses():
+    report = portfolio_report()
+    for lang in ("fr", "en"):
+        assert "(s)" not in visible(statements.render_summary(report, lang))
+        assert "(s)" not in statements.render_summary_text(report, lang)
+    shown = visible(statements.render_summary(report))
+    assert "3 contrats clôturés, 1 exclu, 0 non commencé · 2 fichiers reçus, dont 1 rejeté." in shown
+    assert "réglé" not in shown
 
 
 def test_summary_scorecard_per_provider():
@@ -457,9 +467,11 @@ def test_summary_scorecard_per_provider():
     card = shown.split("Provider scorecard", 1)[1].split("Contracts", 1)[0]
     # Agence Lumen IA, EUR: C-PME-01 over September and October: at stake 7 000,
     # earned 3 500 + 3 400, forfeited 100, one exit right
-    assert "Agence Lumen IA 1 contract(s) · EUR €7,000.00 €6,900.00 98.6% €100.00 €0.00 1" in card
-    assert "Cabinet Orion 1 contract(s) · EUR €3,500.00 €2,100.00 100% €0.00 €1,400.00 0" in card
-    assert "Agence Lumen IA 1 contract(s) · JPY" in card
+    assert ("Agence Lumen IA 1 contract · EUR At stake €7,000.00 Earned 98.6% €6,900.00 Forfeited €100.00 "
+            "Held + deferred €0.00 Exit rights 1") in card
+    assert ("Cabinet Orion 1 contract · EUR At stake €3,500.00 Earned 100% €2,100.00 Forfeited €0.00 "
+            "Held + deferred €1,400.00 Exit rights 0") in card
+    assert "Agence Lumen IA 1 contract · JPY" in card
 
 
 # --------------------------------------------------------------------------- files and e-mails

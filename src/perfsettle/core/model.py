@@ -277,6 +277,8 @@ class CloseReport:
     contract_findings: dict = field(default_factory=dict)   # contract_id -> (errors, warnings)
     names: dict = field(default_factory=dict)               # contract_id -> (client, provider, currency)
     dry_run: bool = False
+    readings: dict = field(default_factory=dict)            # (cid, kid, month) -> Reading the close used
+    openings: dict = field(default_factory=dict)            # (cid, month) -> amount invoiced outside perfsettle
 
     def result(self, contract_id: str) -> ContractResult | None:
         return self._results_by_id.get(contract_id)

@@ -121,10 +121,10 @@ class _Explainer:
             elif r.status == "not_started":
                 self.out(self.t(
                     "Ce contrat n'a pas encore commencé à la période de clôture : aucun mois "
-                    "n'est réglé.",
+                    "n'est calculé.",
                     "This contract has not started by the close period: no month is settled."))
             else:
-                self.out(self.t("Aucun mois réglé pour ce contrat.",
+                self.out(self.t("Aucun mois calculé pour ce contrat.",
                                 "No settled month for this contract."))
             self.exit_section(r.exit)
             return "\n".join(self.lines).rstrip() + "\n"
@@ -153,7 +153,7 @@ class _Explainer:
             # A close period after the contract's last settled month: explain that month.
             self.out()
             self.out(self.t(
-                f"{wanted} est après le dernier mois réglé de ce contrat : explication du "
+                f"{wanted} est après le dernier mois calculé de ce contrat : explication du "
                 f"mois {settled[-1].month}.",
                 f"{wanted} is after this contract's last settled month: explaining "
                 f"{settled[-1].month}."))
@@ -177,7 +177,7 @@ class _Explainer:
                 f"Size: {c.company_size} · currency: {c.currency} · start: {c.start_month} · "
                 f"duration: {c.duration_months} months (last month {c.last_month})"))
         status = {
-            "settled": self.t("réglé", "settled"),
+            "settled": self.t("clôturé", "settled"),
             "excluded": self.t("exclu", "excluded"),
             "not_started": self.t("pas commencé", "not started"),
         }.get(r.status, r.status)
@@ -199,7 +199,7 @@ class _Explainer:
         self.out()
         self.out(self.t(
             "Ce mois ne fait plus partie de la durée du contrat (début ou durée modifiés, par "
-            "exemple après un droit de sortie exercé). Il est réglé avec tous les montants à 0 "
+            "exemple après un droit de sortie exercé). Il est calculé avec tous les montants à 0 "
             "et sans bonus-malus, pour reprendre ce qui avait déjà été facturé.",
             "This month no longer belongs to the contract term (start or duration changed, for "
             "instance after an exit right was used). It is settled with every amount at 0 and "
@@ -435,7 +435,7 @@ class _Explainer:
         self.out(self.t(
             f"Statut : retenu — {reason}. Chaque mois de la fenêtre doit avoir un relevé "
             f"payable. Les {self.money(k.held_k)} ne sont ni payés ni perdus : ils le seront à "
-            f"la clôture qui suivra le relevé manquant ou réglé.",
+            f"la clôture qui suivra le relevé manquant ou la résolution du différend.",
             f"Status: held — {reason}. Every month of the window needs a payable reading. "
             f"The {self.money(k.held_k)} are neither paid nor forfeited: that is decided by the "
             f"close that follows the missing or resolved reading."), 2)
