@@ -178,6 +178,10 @@ def test_the_summary_attributes_adjustments_the_same_way():
     section = shown.split("Adjustments explained", 1)[1]
     assert "“Rentabilité IA”, September 2026: 20% (verified) → 30% (verified): +€420.00" in section
     assert "goes from held to forfeited: €1,400.00 now lost" in section
+    changed = section.split("Readings changed by this close", 1)[1].split("Month Adjustment", 1)[0]
+    assert "readings.xlsx Readings!D4 · feeds: September 2026 (+€420.00)" in changed
+    assert ("readings.xlsx Readings!D3 · no invoiced amount moves in September 2026 (“Stabilité du modèle” "
+            "goes from held to forfeited: €1,400.00 now lost)") in changed
 
 
 # --------------------------------------------------------------------------- wording and times

@@ -94,10 +94,12 @@ PHRASES: dict[str, tuple[str, str]] = {
                       "First settlement of this month: nothing had been invoiced yet."),
     "recalculated": ("Recalcul avec les données connues à ce jour (déjà facturé : {amount}).",
                      "Recalculated with the data known today (already invoiced: {amount})."),
-    "recalculated_opening": ("Recalcul avec les données connues à ce jour ; le déjà facturé ({amount}) "
-                             "vient de la feuille Déjà facturé (facturé hors perfsettle{invoice}).",
-                             "Recalculated with the data known today; the amount already invoiced "
-                             "({amount}) comes from the Invoiced sheet (invoiced outside perfsettle{invoice})."),
+    "recalculated_opening": ("Premier calcul de ce mois par perfsettle, avec les données connues à ce jour ; "
+                             "le déjà facturé ({amount}) vient de la feuille Déjà facturé (facturé hors "
+                             "perfsettle{invoice}).",
+                             "First settlement of this month by perfsettle, with the data known today; the "
+                             "amount already invoiced ({amount}) comes from the Invoiced sheet (invoiced "
+                             "outside perfsettle{invoice})."),
     "opening_invoice": (", facture {number}", ", invoice {number}"),
     "opening_before": ("Déjà facturé hors perfsettle (feuille Déjà facturé)",
                        "Already invoiced outside perfsettle (Invoiced sheet)"),
@@ -106,6 +108,8 @@ PHRASES: dict[str, tuple[str, str]] = {
     "moved": ("{change} : {amount}", "{change}: {amount}"),
     "moved_nothing": ("{change} : aucun montant facturé ne change ({what})",
                       "{change}: no invoiced amount moves ({what})"),
+    "moved_nothing_in": ("aucun montant facturé ne change en {months} ({what})",
+                         "no invoiced amount moves in {months} ({what})"),
     "held_to_forfeited": ("« {kpi} » passe de retenu à perdu : {amount} désormais perdus",
                           "“{kpi}” goes from held to forfeited: {amount} now lost"),
     "held_to_earned": ("« {kpi} » passe de retenu à acquis", "“{kpi}” goes from held to earned"),

@@ -211,6 +211,12 @@ def _move_text(move: attribution.Move, result: ContractResult, m: MonthResult, l
     change = _change_text(move.change, result.terms, lang)
     if move.amount:
         return t("moved", change=change, amount=fmt.signed(fmt.money(move.amount, m.currency, lang), move.amount))
+    return t("moved_nothing", change=change, what=_what_it_did(move, result, m, lang))
+
+
+def _what_it_did(move: attribution.Move, result: ContractResult, m: MonthResult, lang: str) -> str:
+    """What a change that moved no invoiced amount did: held → forfeited, with the amount now lost."""
+    t = _t(lang)
     what = []
     for kpi_id, was, now, amount in move.statuses:
         name = _kpi_name(result.terms, kpi_id) if kpi_id else t("bonus_title")
@@ -220,7 +226,7 @@ def _move_text(move: attribution.Move, result: ContractResult, m: MonthResult, l
             what.append(t("held_to_earned", kpi=name))
         elif now == "held":
             what.append(t("to_held", kpi=name, amount=fmt.money(amount, m.currency, lang)))
-    return t("moved_nothing", change=change, what="; ".join(what) or t("no_effect"))
+    return "; ".join(what) or t("no_effect")
 
 
 def _adjustment_causes(m: MonthResult, result: ContractResult, report: CloseReport,
@@ -230,6 +236,11 @@ def _adjustment_causes(m: MonthResult, result: ContractResult, report: CloseRepo
         return [t("out_of_term")]
     if m.invoiced_before == 0:
         return [t("first_invoice")]
+    opening = _opening(report, m)
+    if opening is not None and opening == m.invoiced_before:
+        # perfsettle settles this month for the first time: what it was compared with is the
+        # Invoiced sheet's amount, not an earlier close that a reading could have moved.
+        return [_recalculated(m, report, lang)]
     found = _moves_of(report, result)
     if found is not None:
         # Follow the money: each change by the amount it moved in this month.
@@ -533,7 +544,6 @@ def _statement_view(report: CloseReport, result: ContractResult, timezone: str =
         "adjust_headers": [t("month"), t("due_now"), t("invoiced_before"), t("adjustment")],
         "adjustments": [{"month": fmt.month(m.month, lang), "due": money(m.due),
                          "before": money(m.invoiced_before), "now": money(m.invoice_now),
-                         "before_note": _before_label(report, m, lang) if _opening(report, m) else "",
                          "causes": _adjustment_causes(m, result, report, lang)} for m in adjusted],
         "adjust_total": money(adjust_total),
         "exit_title": t("exit_title"),
@@ -632,11 +642,33 @@ def _explained(report: CloseReport, settled: list[ContractResult], lang: str) ->
         adjusted = _adjusted_months(report, r)
         restated = [m for m in adjusted if m.invoiced_before != 0 or not m.in_term]
         changes = []
+        found = _moves_of(report, r)
+        by_month = {m.month: m for m in restated}
         for c in _changes_of(report, r.contract_id):
+            where = " ".join(filter(None, [c.file, c.cell]))
+            if found is not None:
+                # follow the money: the months this change moved, each by the amount it moved
+                own = [(month, mv) for month, mvs in sorted(found.items()) for mv in mvs
+                       if mv.change is c and month in by_month]
+                if not own and c.old_status is None:
+                    continue
+                paid = [(month, mv.amount) for month, mv in own if mv.amount]
+                if paid:
+                    cur = r.currency
+                    moves = t("moves", months=", ".join(
+                        f"{fmt.month(month, lang)} ({fmt.signed(fmt.money(a, cur, lang), a)})" for month, a in paid))
+                elif own:
+                    moves = t("moved_nothing_in", months=", ".join(fmt.month(month, lang) for month, _ in own),
+                              what="; ".join(dict.fromkeys(_what_it_did(mv, r, by_month[month], lang)
+                                                           for month, mv in own)))
+                else:
+                    moves = t("moves_nothing")
+                changes.append({"text": _change_text(c, r.terms, lang),
+                                "where_moves": " · ".join(filter(None, [where, moves]))})
+                continue
             moved = [m for m in _moved_by(c, r) if m in restated]
             if not moved and c.old_status is None:
                 continue            # a plain new reading: no adjustment to explain
-            where = " ".join(filter(None, [c.file, c.cell]))
             moves = t("moves", months=", ".join(
                 f"{fmt.month(m.month, lang)} ({fmt.signed(fmt.money(m.invoice_now, m.currency, lang), m.invoice_now)})"
                 for m in moved)) if moved else t("moves_nothing")
