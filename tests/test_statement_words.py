@@ -244,3 +244,12 @@ def test_the_summary_fits_a_phone(tmp_path, lang):
     from test_statements import portfolio_report      # excluded contracts, rejected files, two currencies
     width, _ = summary_width(statements.render_summary(portfolio_report(), lang), tmp_path)
     assert width <= viewport, f"the portfolio summary is {width} px wide at a {viewport} px viewport"
+
+
+def test_explain_names_the_invoiced_sheet():
+    from perfsettle.outputs.explain import explain
+    rep = report(terms("en"), readings(), openings={(CID, "2026-09"): D("9000.00")})
+    text = plain(explain(rep.results[0], "2026-09", "en", openings={"2026-09": D("9000.00")}))
+    assert "Invoiced before for this month: €9,000.00, invoiced outside perfsettle (Invoiced sheet)" in text
+    text = plain(explain(rep.results[0], "2026-09", "fr", openings={"2026-09": D("9000.00")}))
+    assert "Déjà facturé pour ce mois : 9 000,00 €, facturés hors perfsettle (feuille Déjà facturé)" in text

@@ -309,6 +309,7 @@ def cmd_explain(args) -> int:
         from perfsettle.core.model import Terms
         terms = Terms(contracts[args.contract], tuple(sorted(kpis.get(args.contract, {}).values(), key=lambda k: k.kpi_id)))
         ledger = store.closed()
+        openings = {month: a for (cid, month), a in store.opening().items() if cid == args.contract}
         for k, a in store.opening().items():
             ledger[k] = ledger.get(k, 0) + a
         # What the ledger held before the close of this period: remove that close's own lines.
@@ -317,7 +318,8 @@ def cmd_explain(args) -> int:
         readings = [r for r in store.readings() if r.contract_id == args.contract]
     result = settle([terms], readings, {k: v for k, v in ledger.items() if k[0] == args.contract}, period)[0]
     try:
-        text = explain(result, args.month or period, args.lang or terms.contract.language, readings=readings)
+        text = explain(result, args.month or period, args.lang or terms.contract.language, readings=readings,
+                       openings=openings)
     except ValueError as exc:
         print(f"perfsettle: {exc}", file=sys.stderr)
         return EXIT_USAGE

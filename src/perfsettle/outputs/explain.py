@@ -24,7 +24,7 @@ _DUE = re.compile(r"due\s+(\d{4}-\d{2})")
 
 
 def explain(result: ContractResult, month: str | None = None, lang: str = "fr", *,
-            readings: Iterable[Reading] | None = None) -> str:
+            readings: Iterable[Reading] | None = None, openings: dict | None = None) -> str:
     """The settlement of one contract month, explained as plain text.
 
     ``month`` ('YYYY-MM') defaults to the latest settled month of the result; a month after
@@ -36,11 +36,13 @@ def explain(result: ContractResult, month: str | None = None, lang: str = "fr", 
     """
     if lang not in LANGS:
         raise ValueError(f"unknown language {lang!r} (expected 'fr' or 'en')")
-    return _Explainer(result, lang, readings).run(month)
+    return _Explainer(result, lang, readings, openings).run(month)
 
 
 class _Explainer:
-    def __init__(self, result: ContractResult, lang: str, readings: Iterable[Reading] | None):
+    def __init__(self, result: ContractResult, lang: str, readings: Iterable[Reading] | None,
+                 openings: dict | None = None):
+        self.openings = dict(openings or {})     # month -> amount of the Invoiced sheet
         self.r = result
         self.lang = lang
         self.cur = result.currency
@@ -559,11 +561,26 @@ class _Explainer:
             f"Check: fixed + earned + held + deferred + forfeited = {self.money(m.fixed)} + "
             f"{self.money(m.earned)} + {self.money(m.held)} + {self.money(m.deferred)} + "
             f"{self.money(m.forfeited)} = {self.money(total)} = fee {check}"), 1)
-        self.out(self.t(
-            f"Déjà facturé pour ce mois (clôtures précédentes et solde d'ouverture) : "
-            f"{self.money(m.invoiced_before)}",
-            f"Invoiced before for this month (earlier closes and opening balance): "
-            f"{self.money(m.invoiced_before)}"), 1)
+        opening = self.openings.get(m.month)
+        if opening is not None and opening == m.invoiced_before:
+            self.out(self.t(
+                f"Déjà facturé pour ce mois : {self.money(m.invoiced_before)}, facturés hors perfsettle "
+                f"(feuille Déjà facturé)",
+                f"Invoiced before for this month: {self.money(m.invoiced_before)}, invoiced outside "
+                f"perfsettle (Invoiced sheet)"), 1)
+        elif opening:
+            self.out(self.t(
+                f"Déjà facturé pour ce mois : {self.money(m.invoiced_before)}, dont {self.money(opening)} "
+                f"facturés hors perfsettle (feuille Déjà facturé) et le reste par les clôtures précédentes",
+                f"Invoiced before for this month: {self.money(m.invoiced_before)}, of which "
+                f"{self.money(opening)} invoiced outside perfsettle (Invoiced sheet) and the rest by "
+                f"earlier closes"), 1)
+        else:
+            self.out(self.t(
+                f"Déjà facturé pour ce mois (clôtures précédentes et solde d'ouverture) : "
+                f"{self.money(m.invoiced_before)}",
+                f"Invoiced before for this month (earlier closes and opening balance): "
+                f"{self.money(m.invoiced_before)}"), 1)
         kind = ""
         if m.invoiced_before != 0:
             if m.invoice_now > 0:
