@@ -321,7 +321,7 @@ def cmd_explain(args) -> int:
         text = explain(result, args.month or period, args.lang or terms.contract.language, readings=readings,
                        openings=openings)
     except ValueError as exc:
-        print(f"perfsettle: {exc}", file=sys.stderr)
+        print(f"perfsettle: {terminal.translate(str(exc), args.term)}", file=sys.stderr)
         return EXIT_USAGE
     print(text)
     return EXIT_OK

@@ -104,6 +104,8 @@ _TRANSLATIONS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(en), fr) f
      r"\1 : la copie annotée n'a pas pu être écrite (détails dans run.log)"),
     (r"(.+?): no valid contact_email, statement not e-mailed",
      r"\1 : pas d'adresse contact_email valide, relevé non envoyé"),
+    (r"(\S+): month (\S+) is not settled by this close \(settled months: (\S+) to (\S+)\)",
+     r"\1 : le mois \2 n'est pas calculé par cette clôture (mois calculés : de \3 à \4)"),
     # argparse
     (r"the following arguments are required: (.+)", r"arguments obligatoires manquants : \1"),
     (r"unrecognized arguments: (.+)", r"arguments inconnus : \1"),
