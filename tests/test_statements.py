@@ -283,7 +283,7 @@ def test_first_settlement_and_out_of_term_months_are_explained():
     gone = MonthResult(CID, "2027-01", "EUR", *([D("0.00")] * 7), "n/a", D("0.00"), D("0.00"),
                        D("0.00"), D("500.00"), D("-500.00"), in_term=False)
     shown = visible(statement(make_report(first, october(), gone))[0])
-    assert "Premier règlement de ce mois : rien n'avait encore été facturé." in shown
+    assert "Premier calcul de ce mois : rien n'avait encore été facturé." in shown
     assert "le montant facturé est repris en avoir" in shown
     assert "janvier 2027 0,00 € 500,00 € -500,00 €" in shown
 
@@ -329,7 +329,7 @@ def test_deferred_kpi_names_its_due_month():
 def test_a_contract_that_ended_before_the_period_shows_only_adjustments():
     report = make_report(restated_september(), changes=[SEPTEMBER_RESOLVED], period="2027-02")
     shown = visible(statement(report)[0])
-    assert "Aucun règlement pour février 2027 : le contrat a pris fin en décembre 2026" in shown
+    assert "Aucun calcul pour février 2027 : le contrat a pris fin en décembre 2026" in shown
     assert "Total à facturer 1 540,00 €" in shown
 
 

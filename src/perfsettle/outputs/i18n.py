@@ -14,12 +14,12 @@ PHRASES: dict[str, tuple[str, str]] = {
     "term_value": ("{start} – {end} ({n} mois)", "{start} – {end} ({n} months)"),
     "month_of_term": ("mois {m} sur {n}", "month {m} of {n}"),
     "total_now": ("Total à facturer", "Total to invoice"),
-    "for_month": ("Règlement de la période", "Settlement of the period"),
+    "for_month": ("Calcul de la période", "Settlement of the period"),
     "adjustments_total": ("Ajustements des mois antérieurs", "Adjustments of earlier months"),
     "credit_note": ("Montant négatif : un avoir est à établir.", "Negative amount: a credit note is due."),
     "nothing_due": ("Rien à facturer pour cette clôture.", "Nothing to invoice for this close."),
-    "month_title": ("Règlement — {month}", "Settlement — {month}"),
-    "no_month": ("Aucun règlement pour {month} : le contrat a pris fin en {end}. Ce relevé ne porte "
+    "month_title": ("Calcul — {month}", "Settlement — {month}"),
+    "no_month": ("Aucun calcul pour {month} : le contrat a pris fin en {end}. Ce relevé ne porte "
                  "que sur des ajustements.",
                  "No settlement for {month}: the contract ended in {end}. This statement only "
                  "covers adjustments."),
@@ -90,7 +90,7 @@ PHRASES: dict[str, tuple[str, str]] = {
     "out_of_term": ("Mois hors de la durée actuelle du contrat : le montant facturé est repris "
                     "en avoir.", "Month outside the contract's current term: what was invoiced "
                     "is credited back."),
-    "first_invoice": ("Premier règlement de ce mois : rien n'avait encore été facturé.",
+    "first_invoice": ("Premier calcul de ce mois : rien n'avait encore été facturé.",
                       "First settlement of this month: nothing had been invoiced yet."),
     "recalculated": ("Recalcul avec les données connues à ce jour (déjà facturé : {amount}).",
                      "Recalculated with the data known today (already invoiced: {amount})."),
