@@ -113,6 +113,12 @@ def test_a_held_kpi_shows_its_provisional_reading_and_why_it_does_not_count():
     assert "octobre 2026 : relevé 99,1 % provisoire, or le contrat exige des relevés vérifiés" in block
 
 
+def test_the_summary_says_why_a_held_reading_does_not_count():
+    rep = report(terms(requires_verified=True), readings({("stability", "2026-10"): ("0.991", "provisional")}))
+    holds = visible(statements.render_summary(rep)).split("Retenues et contestations", 1)[1].split("Ajustements", 1)[0]
+    assert "octobre 2026 : relevé 99,1 % provisoire, or le contrat exige des relevés vérifiés" in holds
+
+
 def test_a_held_kpi_with_a_disputed_reading_shows_it():
     rep = report(terms("en"), readings({("stability", "2026-10"): ("0.97", "disputed")}))
     block = kpi_block(statement(rep), "Stabilité du modèle")

@@ -610,7 +610,7 @@ def _totals(report: CloseReport, settled: list[ContractResult], lang: str) -> li
     return out
 
 
-def _holds(settled: list[ContractResult], lang: str) -> list[dict]:
+def _holds(settled: list[ContractResult], lang: str, readings: dict | None = None) -> list[dict]:
     t = _t(lang)
     rows = []
     for r in settled:
@@ -623,7 +623,9 @@ def _holds(settled: list[ContractResult], lang: str) -> list[dict]:
                                  "kpi": _kpi_name(r.terms, kr.kpi_id),
                                  "month": fmt.month(m.month, lang),
                                  "amount": fmt.money(kr.held_k, r.currency, lang),
-                                 "reason": "; ".join(_reason_items(kr.reason, lang)),
+                                 "reason": "; ".join(_held_reading(kr, _unit(r.terms, kr.kpi_id), lang,
+                                                                   readings)[1] if readings
+                                                     else _reason_items(kr.reason, lang)),
                                  "mediator": mediator if "disputed" in kr.reason else ""})
             if m.bonus_malus == "held":
                 rows.append({"cid": r.contract_id, "client": contract.client,
@@ -789,7 +791,7 @@ def _summary_view(report: CloseReport, lang: str, timezone: str = TIMEZONE) -> d
         "scorecard_note": t("scorecard_note", month=month),
         "totals": _totals(report, settled, lang),
         **_capped("alerts", alerts, t, period=report.period),
-        **_capped("holds", _holds(settled, lang), t, period=report.period),
+        **_capped("holds", _holds(settled, lang, report.readings), t, period=report.period),
         **_capped("explained", _explained(report, settled, lang), t, "more_adjust", period=report.period),
         **_capped("contracts", contracts, t, period=report.period),
         "problems": problems,
