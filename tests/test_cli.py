@@ -22,7 +22,7 @@ def test_check_prints_each_finding_cell_first_and_exits_1_on_errors(tmp_path, ca
     k = kpis()
     k[1]["weight"] = 0.5
     p = workbook(tmp_path / "book.xlsx", contracts=[contract(variable_share=0.6)], kpis=k, readings=readings())
-    assert main(["check", str(p)]) == 1
+    assert main(["check", str(p), "--lang", "en"]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert "Contracts!I2 (book.xlsx): warning [share-band] variable share 60 % is outside the usual PME band " \
            "(30–40 %)" in lines
@@ -38,7 +38,7 @@ def test_check_validates_a_readings_only_workbook_against_the_store(ws, capsys):
     assert capsys.readouterr().out == ""
     bad = workbook(ws.root / "bad.xlsx", readings=[{"contract_id": "C-PME-01", "kpi_id": "ghost",
                                                     "month": "2026-11", "value": 1}])
-    assert main(["check", "--store", str(ws.store), str(bad)]) == 1
+    assert main(["check", "--store", str(ws.store), str(bad), "--lang", "en"]) == 1
     assert "Readings!B2 (bad.xlsx): error [unknown-kpi]" in capsys.readouterr().out
 
 

@@ -106,7 +106,7 @@ def test_exit_4_on_an_internal_error_without_a_traceback(ws, monkeypatch, capsys
         raise ZeroDivisionError("boom")
     monkeypatch.setattr(close, "settle", broken)
     ws.drop(PORTFOLIO)
-    assert ws.run("2026-10") == 4
+    assert ws.run("2026-10", "--lang", "en") == 4
     err = capsys.readouterr().err
     assert "internal error" in err and "Traceback" not in err
     assert "Traceback" in (ws.root / "perfsettle-error.log").read_text()
@@ -196,7 +196,7 @@ def test_history_lists_runs(ws, capsys):
     ws.drop(PORTFOLIO)
     ws.run("2026-10")
     capsys.readouterr()
-    assert main(["history", "--store", str(ws.store)]) == 0
+    assert main(["history", "--store", str(ws.store), "--lang", "en"]) == 0
     out = capsys.readouterr().out
     assert "2026-10" in out and "portfolio.xlsx" in out and "accepted" in out
 

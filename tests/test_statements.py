@@ -23,6 +23,8 @@ from fractions import Fraction as F
 from pathlib import Path
 
 import pytest
+
+from conftest import EXAMPLES as REPO_EXAMPLES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -153,12 +155,25 @@ def test_amounts_months_and_percentages_follow_the_locale():
 
 @settings(max_examples=400, deadline=None)
 @given(st.decimals(allow_nan=False, allow_infinity=False, min_value=-10 ** 13, max_value=10 ** 13, places=4),
-       st.sampled_from(["EUR", "USD", "GBP", "CHF", "JPY", "BHD", "CLF", "ISK", "XAU", "KWD", "SEK"]),
+       st.sampled_from(["EUR", "USD", "GBP", "CHF", "JPY", "BHD", "CLF", "ISK", "XAU", "KWD", "SEK",
+                        "HUF", "IDR", "COP", "IQD"]),
        st.sampled_from(["fr", "en"]))
-def test_money_is_written_exactly_as_babel_writes_it(amount, currency, lang):
+def test_money_is_written_in_babels_shape_with_the_csv_digits(amount, currency, lang):
+    """Babel's symbol, sign and separators; the digits are ISO 4217's (the CSV's), never CLDR's."""
     from babel.numbers import format_currency
-    expected = format_currency(abs(amount) if amount == 0 else amount, currency, locale=fmt.locale_for(lang))
+    from perfsettle.core.money import format_money
+    csv = format_money(amount, currency)
+    value = D(csv)
+    expected = format_currency(value, currency, locale=fmt.locale_for(lang), currency_digits=False,
+                               format=_pattern(currency, lang), decimal_quantization=False)
     assert fmt.money(amount, currency, lang) == expected
+
+
+def _pattern(currency: str, lang: str) -> str:
+    from perfsettle.core.money import minor_digits
+    standard = fmt.locale_for(lang).currency_formats["standard"].pattern
+    digits = minor_digits(currency)
+    return re.sub(r"0\.0+|0(?=[^0#,.]|$)", "0" + ("." + "0" * digits if digits else ""), standard, count=1)
 
 
 def test_bar_width_is_full_or_empty_only_at_the_ends():
@@ -270,7 +285,7 @@ def test_first_settlement_and_out_of_term_months_are_explained():
     gone = MonthResult(CID, "2027-01", "EUR", *([D("0.00")] * 7), "n/a", D("0.00"), D("0.00"),
                        D("0.00"), D("500.00"), D("-500.00"), in_term=False)
     shown = visible(statement(make_report(first, october(), gone))[0])
-    assert "Premier règlement de ce mois : rien n'avait encore été facturé." in shown
+    assert "Premier calcul de ce mois : rien n'avait encore été facturé." in shown
     assert "le montant facturé est repris en avoir" in shown
     assert "janvier 2027 0,00 € 500,00 € -500,00 €" in shown
 
@@ -316,7 +331,7 @@ def test_deferred_kpi_names_its_due_month():
 def test_a_contract_that_ended_before_the_period_shows_only_adjustments():
     report = make_report(restated_september(), changes=[SEPTEMBER_RESOLVED], period="2027-02")
     shown = visible(statement(report)[0])
-    assert "Aucun règlement pour février 2027 : le contrat a pris fin en décembre 2026" in shown
+    assert "Aucun calcul pour février 2027 : le contrat a pris fin en décembre 2026" in shown
     assert "Total à facturer 1 540,00 €" in shown
 
 
@@ -407,14 +422,14 @@ def test_long_summary_lists_stop_and_say_where_the_rest_is(monkeypatch):
     monkeypatch.setattr(statements, "SUMMARY_ROWS", 2)
     report = portfolio_report()
     shown = visible(statements.render_summary(report, "en"))
-    assert "… and 2 more contract(s): see contracts.csv and the Contract status sheet of " \
+    assert "… and 2 more contracts: see contracts.csv and the Contract status sheet of " \
            "settlement-2026-10.xlsx." in shown
     listed = shown.rsplit("Total to invoice", 1)[-1]      # the contracts list, sorted by id
     assert "C-BAD" in listed and "C-JP" in listed and "C-WATCH" not in listed
     text = statements.render_summary_text(report)
-    assert "… et 2 autre(s) contrat(s) : voir contracts.csv" in text
+    assert "… et 2 autres contrats : voir contracts.csv" in text
     monkeypatch.setattr(statements, "SUMMARY_ROWS", 300)
-    assert "more contract(s)" not in visible(statements.render_summary(report, "en"))
+    assert "more contracts" not in visible(statements.render_summary(report, "en"))
 
 
 def test_summary_lists_holds_with_the_mediator():
@@ -433,10 +448,20 @@ def test_summary_explains_adjustments_by_the_readings_that_moved_them():
 
 def test_summary_reports_excluded_contracts_and_rejected_files_with_their_findings():
     shown = visible(statements.render_summary(portfolio_report()))
-    assert "Contrat exclu : C-BAD — Client Exclu (1 erreur(s))" in shown
+    assert "Contrat exclu : C-BAD — Client Exclu (1 erreur)" in shown
     assert "bad.xlsx KPIs!K7 : les poids de C-BAD totalisent 0,9 et non 1" in shown
-    assert "Fichier rejeté : broken.xlsx (1 erreur(s))" in shown
+    assert "Fichier rejeté : broken.xlsx (1 erreur)" in shown
     assert "broken.xlsx : ce fichier n'est pas un classeur Excel" in shown
+
+
+def test_summary_writes_plurals_and_never_s_in_parentheses():
+    report = portfolio_report()
+    for lang in ("fr", "en"):
+        assert "(s)" not in visible(statements.render_summary(report, lang))
+        assert "(s)" not in statements.render_summary_text(report, lang)
+    shown = visible(statements.render_summary(report))
+    assert "3 contrats clôturés, 1 exclu, 0 non commencé · 2 fichiers reçus, dont 1 rejeté." in shown
+    assert "réglé" not in shown
 
 
 def test_summary_scorecard_per_provider():
@@ -444,9 +469,11 @@ def test_summary_scorecard_per_provider():
     card = shown.split("Provider scorecard", 1)[1].split("Contracts", 1)[0]
     # Agence Lumen IA, EUR: C-PME-01 over September and October: at stake 7 000,
     # earned 3 500 + 3 400, forfeited 100, one exit right
-    assert "Agence Lumen IA 1 contract(s) · EUR €7,000.00 €6,900.00 98.6% €100.00 €0.00 1" in card
-    assert "Cabinet Orion 1 contract(s) · EUR €3,500.00 €2,100.00 100% €0.00 €1,400.00 0" in card
-    assert "Agence Lumen IA 1 contract(s) · JPY" in card
+    assert ("Agence Lumen IA 1 contract · EUR At stake €7,000.00 Earned 98.6% €6,900.00 Forfeited €100.00 "
+            "Held + deferred €0.00 Exit rights 1") in card
+    assert ("Cabinet Orion 1 contract · EUR At stake €3,500.00 Earned 100% €2,100.00 Forfeited €0.00 "
+            "Held + deferred €1,400.00 Exit rights 0") in card
+    assert "Agence Lumen IA 1 contract · JPY" in card
 
 
 # --------------------------------------------------------------------------- files and e-mails
@@ -538,8 +565,7 @@ def test_a_contract_id_never_escapes_the_outbox(tmp_path, bad_id):
 # --------------------------------------------------------------------------- golden files
 
 GOLDEN = Path(__file__).parent / "golden"
-EXAMPLES = Path(os.environ.get("PERFSETTLE_EXAMPLES",
-                               Path(__file__).resolve().parents[2] / "shared" / "examples"))
+EXAMPLES = Path(os.environ.get("PERFSETTLE_EXAMPLES", REPO_EXAMPLES))
 UPDATE = os.environ.get("PERFSETTLE_UPDATE_GOLDEN") == "1"
 
 
@@ -632,5 +658,6 @@ def test_example_emails_parse_back_with_their_recipients(tmp_path):
             expected = [a.strip() for a in contacts[path.stem].split(",")]
             assert [a.addr_spec for a in msg["To"].addresses] == expected
             assert path.stem in msg["Subject"]
-            assert msg["Date"] and msg["Message-ID"] and msg["From"]
+            assert msg["Date"] and msg["Message-ID"]
+            assert msg["From"] is None   # From and Reply-To are the configured sender's, set when sending
             assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]

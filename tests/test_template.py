@@ -374,12 +374,14 @@ needs_cli = pytest.mark.skipif(not _cli_available(), reason="perfsettle.cli is n
 @pytest.mark.parametrize("lang", LANGS)
 def test_cli_check_finds_nothing(lang, tmp_path):
     path = write_template(tmp_path / f"modele-{lang}.xlsx", lang)
-    proc = _perfsettle("check", str(path), cwd=tmp_path)
+    proc = _perfsettle("check", str(path), "--lang", lang, cwd=tmp_path)
     text = proc.stdout + proc.stderr
     assert proc.returncode == 0, text
-    # No finding line ("file sheet!cell: error [code] …"), and a summary of zero findings.
-    assert not re.search(r"(error|warning) \[", text), text
-    assert re.search(r"\b0 error", text) and re.search(r"\b0 warning", text), text
+    # No finding line ("file sheet!cell: error [code] …"), and a summary of zero findings,
+    # in the language asked for.
+    assert not re.search(r"(error|warning|erreur|avertissement) \[", text), text
+    error, warning = ("error", "warning") if lang == "en" else ("erreur", "avertissement")
+    assert re.search(rf"\b0 {error}", text) and re.search(rf"\b0 {warning}", text), text
 
 
 @needs_cli

@@ -18,6 +18,7 @@ from perfsettle import __version__
 
 from perfsettle.core import months
 from perfsettle.config import ConfigError, Settings, load, override
+from perfsettle.outputs import terminal
 from perfsettle.pipeline import (EXIT_FINDINGS, EXIT_INTERNAL, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, read_workbook, run,
                        send_outputs, utcnow)
 
@@ -25,20 +26,63 @@ log = logging.getLogger("perfsettle")
 
 
 class _OneLine(logging.Formatter):
-    """stderr gets one line per event; tracebacks go to the run log only."""
+    """stderr gets one line per event, in the user's language; tracebacks go to the run log only.
+
+    A record may carry its French with ``extra={"fr": "<template>"}`` (same arguments);
+    otherwise ``terminal.translate`` knows it, or it is printed as it is."""
+
+    def __init__(self, fmt: str, lang: str = "fr"):
+        super().__init__(fmt)
+        self.lang = lang
 
     def format(self, record: logging.LogRecord) -> str:
-        return record.getMessage().splitlines()[0] if record.getMessage() else ""
+        text = record.getMessage()
+        if self.lang == "fr" and getattr(record, "fr", None):
+            text = record.fr % record.args if record.args else record.fr
+        elif text:
+            text = terminal.translate(text.splitlines()[0], self.lang)
+        return text.splitlines()[0] if text else ""
 
 
 class Usage(Exception):
-    pass
+    """A usage error, with its English and French text."""
+
+    def __init__(self, key: str, **kw):
+        self.key, self.kw = key, kw
+        super().__init__(terminal.say(key, "en", **kw))
+
+    def text(self, lang: str) -> str:
+        return terminal.say(self.key, lang, **self.kw)
+
+
+def _early_language(argv: list[str] | None) -> str:
+    """The terminal's language before the configuration is loaded: ``--lang``, else the
+    ``language`` of the configuration file (read leniently), else French."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i, a in enumerate(argv):
+        if a == "--lang" and i + 1 < len(argv):
+            return terminal.language(argv[i + 1])
+        if a.startswith("--lang="):
+            return terminal.language(a.split("=", 1)[1])
+    path = Path("perfsettle.toml")
+    for i, a in enumerate(argv):
+        if a == "--config" and i + 1 < len(argv):
+            path = Path(argv[i + 1])
+        elif a.startswith("--config="):
+            path = Path(a.split("=", 1)[1])
+    try:
+        import tomllib
+        return terminal.language(tomllib.loads(path.read_text(encoding="utf-8")).get("language"))
+    except (OSError, ValueError, AttributeError):
+        return "fr"
 
 
 class _Parser(argparse.ArgumentParser):
+    argv: list[str] | None = None
+
     def error(self, message):  # exit 2 with a one-line message, never a traceback
         self.print_usage(sys.stderr)
-        print(f"perfsettle: {message}", file=sys.stderr)
+        print(f"perfsettle: {terminal.translate(message, _early_language(_Parser.argv))}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 
@@ -58,6 +102,9 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--config", type=Path, help="configuration file (default: ./perfsettle.toml)")
         sp.add_argument("--store", type=Path, help="SQLite store (default: ./perfsettle.sqlite)")
         sp.add_argument("-v", "--verbose", action="count", default=0)
+        if not any(a.dest == "lang" for a in sp._actions):
+            sp.add_argument("--lang", choices=terminal.LANGS,
+                            help="language of what the terminal says (default: language of perfsettle.toml)")
 
     r = sub.add_parser("run", help="close a period: read the inbox, settle, write the outbox")
     common(r)
@@ -81,11 +128,12 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--lang", choices=("fr", "en"), default="fr")
 
     e = sub.add_parser("explain", help="explain one contract's settlement, in words and numbers")
+    e.add_argument("--lang", choices=("fr", "en"),
+                   help="language of the explanation and of the terminal (default: the contract's)")
     common(e)
     e.add_argument("contract")
     e.add_argument("--period", type=_period)
     e.add_argument("--month", type=_period, help="the contract month to explain (default: the period)")
-    e.add_argument("--lang", choices=("fr", "en"))
 
     h = sub.add_parser("history", help="list the closes and runs recorded in the store")
     common(h)
@@ -99,31 +147,45 @@ def parser() -> argparse.ArgumentParser:
 
 def settings_from(args) -> Settings:
     s = load(getattr(args, "config", None))
-    return override(s, store=getattr(args, "store", None), inbox=getattr(args, "inbox", None),
-                    outbox=getattr(args, "outbox", None), min_age=getattr(args, "min_age", None))
+    s = override(s, store=getattr(args, "store", None), inbox=getattr(args, "inbox", None),
+                 outbox=getattr(args, "outbox", None), min_age=getattr(args, "min_age", None))
+    # the terminal speaks the configured language unless --lang says otherwise
+    args.term = terminal.language(getattr(args, "lang", None) or s.language)
+    for h in logging.getLogger("perfsettle").handlers:
+        if isinstance(h.formatter, _OneLine):
+            h.formatter.lang = args.term
+    return s
 
 
 def main(argv: list[str] | None = None) -> int:
+    _Parser.argv = argv
     args = parser().parse_args(argv)
+    args.term = _early_language(argv) if args.command != "template" else terminal.language(args.lang)
     level = logging.DEBUG if getattr(args, "verbose", 0) > 1 else logging.INFO if getattr(args, "verbose", 0) else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_OneLine("%(message)s"))
+    formatter = _OneLine("%(message)s", args.term)
+    handler.setFormatter(formatter)
     root = logging.getLogger("perfsettle")
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    lang = args.term
     try:
         return {"run": cmd_run, "check": cmd_check, "template": cmd_template, "explain": cmd_explain,
                 "history": cmd_history, "send": cmd_send}[args.command](args)
-    except (ConfigError, Usage) as exc:
-        print(f"perfsettle: {exc}", file=sys.stderr)
+    except Usage as exc:
+        print(f"perfsettle: {exc.text(args.term)}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:
+        print(f"perfsettle: {terminal.translate(str(exc), args.term)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("perfsettle: interrupted", file=sys.stderr)
+        print(f"perfsettle: {terminal.say('interrupted', lang)}", file=sys.stderr)
         return EXIT_INTERNAL
     except Exception as exc:   # a bug: say so briefly, keep the traceback in a log file
         where = _crash_log(exc)
-        print(f"perfsettle: internal error: {type(exc).__name__}: {exc} (details in {where})", file=sys.stderr)
+        print("perfsettle: " + terminal.say("internal", args.term, kind=type(exc).__name__, error=exc, where=where),
+              file=sys.stderr)
         return EXIT_INTERNAL
 
 
@@ -150,33 +212,39 @@ def cmd_run(args) -> int:
         except OSError as exc:
             if exc.errno not in (errno.EACCES, errno.EAGAIN):
                 raise
-            print(f"perfsettle: another run holds the lock {s.lock_path}; nothing done", file=sys.stderr)
+            print("perfsettle: " + terminal.say("locked", args.term, path=s.lock_path), file=sys.stderr)
             return EXIT_LOCKED
         result = run(s, args.period, dry_run=args.dry_run, send=args.send)
     finally:
         lock.close()
+    lang = args.term
     if result.report is None:
-        print(f"perfsettle: {result.message}")
+        print(f"perfsettle: {terminal.translate(result.message, lang)}")
         return result.exit_code
     report = result.report
     if result.unchanged:   # a rerun that changed nothing: one line
-        print(result.message)
+        print(terminal.translate(result.message, lang))
         return result.exit_code
     for f in report.files:
-        print(f"{f.name}: {f.outcome.replace('_', ' ')} ({f.errors} errors, {f.warnings} warnings)", file=sys.stderr)
+        print(terminal.say("file_line", lang, name=f.name, outcome=terminal.word(terminal.OUTCOMES, f.outcome, lang),
+                           errors=terminal.count(f.errors, "error", lang),
+                           warnings=terminal.count(f.warnings, "warning", lang)), file=sys.stderr)
         if args.verbose:
             for d in f.diagnostics:
-                print("  " + d.line(), file=sys.stderr)
+                print("  " + terminal.finding_line(d, lang), file=sys.stderr)
     settled = sum(r.status == "settled" for r in report.results)
     excluded = sum(r.status == "excluded" for r in report.results)
-    money = "; ".join(f"{v['invoice_now']} {ccy}" for ccy, v in result.totals.items()) or "nothing"
-    tag = " (dry run: nothing stored)" if report.dry_run else ""
-    print(f"close {report.period}{tag}: {settled} settled, {excluded} excluded; to invoice now: {money}")
-    print(f"outputs: {result.outdir}")
+    money = " ; ".join(terminal.amount(v["invoice_now"], ccy, lang)
+                       for ccy, v in result.totals.items()) or terminal.say("nothing", lang)
+    tag = terminal.say("dry_tag", lang) if report.dry_run else ""
+    print(terminal.say("close_line", lang, period=report.period, tag=tag,
+                       settled=terminal.count(settled, "settled", lang),
+                       excluded=terminal.count(excluded, "excluded", lang), money=money))
+    print(terminal.say("outputs", lang, path=result.outdir))
     for line in result.sent:
         print(line)
     if result.message:
-        print(f"perfsettle: {result.message}", file=sys.stderr)
+        print(f"perfsettle: {terminal.translate(result.message, lang)}", file=sys.stderr)
     if args.timings:
         import json
         print("timings " + json.dumps({"seconds": {k: round(v, 3) for k, v in result.timings.items()},
@@ -196,7 +264,7 @@ def cmd_check(args) -> int:
     parsed, paths = [], {}
     for path in args.files:
         if not path.is_file():
-            raise Usage(f"no such file: {path}")
+            raise Usage("no_file", path=path)
         raw, problems = read_workbook(path, s)
         wb = parse(path.name, raw)
         wb.diagnostics[:0] = problems
@@ -206,7 +274,7 @@ def cmd_check(args) -> int:
     errors = 0
     for wb in parsed:
         for d in wb.diagnostics:
-            print(d.line())
+            print(terminal.finding_line(d, args.term))
             errors += d.is_error
         if args.annotate:
             from perfsettle.outputs import annotate
@@ -214,14 +282,17 @@ def cmd_check(args) -> int:
             annotate.write_annotated(paths[wb.name], args.annotate / (Path(wb.name).stem + ".annotated.xlsx"),
                                      wb.diagnostics, [], s.language)
     n = len(intake.diagnostics)
-    print(f"{len(parsed)} file(s) checked: {errors} error(s), {n - errors} warning(s)", file=sys.stderr)
+    lang = args.term
+    print(terminal.say("checked", lang, files=terminal.count(len(parsed), "file", lang),
+                       errors=terminal.count(errors, "error", lang),
+                       warnings=terminal.count(n - errors, "warning", lang)), file=sys.stderr)
     return EXIT_FINDINGS if errors else EXIT_OK
 
 
 def cmd_template(args) -> int:
     from perfsettle.outputs.template import write_template
     path = write_template(args.file, args.lang)
-    print(f"template written: {path}")
+    print(terminal.say("template_written", args.term, path=path))
     return EXIT_OK
 
 
@@ -231,17 +302,18 @@ def cmd_explain(args) -> int:
     from perfsettle.store import Store
     s = settings_from(args)
     if not s.store.exists():
-        raise Usage(f"no store at {s.store}: run a close first")
+        raise Usage("explain_no_store", path=s.store)
     with Store(s.store) as store:
         contracts, kpis = store.contracts(), store.kpis()
         if args.contract not in contracts:
-            raise Usage(f"no contract {args.contract} in the store")
+            raise Usage("explain_no_contract", cid=args.contract)
         period = args.period or store.latest_closed_period()
         if period is None:
-            raise Usage("no close recorded yet: give --period")
+            raise Usage("explain_no_close")
         from perfsettle.core.model import Terms
         terms = Terms(contracts[args.contract], tuple(sorted(kpis.get(args.contract, {}).values(), key=lambda k: k.kpi_id)))
         ledger = store.closed()
+        openings = {month: a for (cid, month), a in store.opening().items() if cid == args.contract}
         for k, a in store.opening().items():
             ledger[k] = ledger.get(k, 0) + a
         # What the ledger held before the close of this period: remove that close's own lines.
@@ -250,9 +322,11 @@ def cmd_explain(args) -> int:
         readings = [r for r in store.readings() if r.contract_id == args.contract]
     result = settle([terms], readings, {k: v for k, v in ledger.items() if k[0] == args.contract}, period)[0]
     try:
-        text = explain(result, args.month or period, args.lang or terms.contract.language, readings=readings)
+        text = explain(result, args.month or period, args.lang or terms.contract.language, readings=readings,
+                       openings=openings)
     except ValueError as exc:
-        raise Usage(str(exc)) from None
+        print(f"perfsettle: {terminal.translate(str(exc), args.term)}", file=sys.stderr)
+        return EXIT_USAGE
     print(text)
     return EXIT_OK
 
@@ -260,26 +334,49 @@ def cmd_explain(args) -> int:
 def cmd_history(args) -> int:
     from perfsettle.store import Store
     s = settings_from(args)
+    lang = args.term
     if not s.store.exists():
-        print("no store yet: no close recorded")
+        print(terminal.say("no_store", lang))
         return EXIT_OK
     with Store(s.store) as store:
         for r in store.runs():
-            totals = r["totals"] or "{}"
-            print(f"{r['period']}  {r['run_id']}  {r['state']:<9}  exit {r['exit_code']}  "
-                  f"started {r['started_at']}  finished {r['finished_at'] or '-'}  totals {totals}")
+            print(terminal.say("history_run", lang, period=r["period"], run_id=r["run_id"],
+                               state=terminal.word(terminal.STATES, r["state"], lang), exit_code=r["exit_code"],
+                               started=terminal.local_time(r["started_at"], s.timezone, lang),
+                               finished=terminal.local_time(r["finished_at"], s.timezone, lang),
+                               totals=_history_totals(r["totals"], lang)))
             for f in r["files"]:
-                print(f"    {f['outcome']:<18} {f['name']}  ({f['errors']} errors, {f['warnings']} warnings)")
+                print(terminal.say("history_file", lang, outcome=terminal.word(terminal.OUTCOMES, f["outcome"], lang),
+                                   name=f["name"], errors=terminal.count(f["errors"], "error", lang),
+                                   warnings=terminal.count(f["warnings"], "warning", lang)))
     return EXIT_OK
+
+
+def _history_totals(raw: str | None, lang: str) -> str:
+    """A run's stored totals ({currency: {invoice_now: …}}) as amounts to invoice."""
+    import json
+    try:
+        data = json.loads(raw or "{}")
+    except ValueError:
+        return raw or "-"
+    if not isinstance(data, dict) or not data:
+        return "-" if data == {} else str(raw)
+    parts = []
+    for ccy, t in sorted(data.items()):
+        value = t.get("invoice_now") if isinstance(t, dict) else t
+        parts.append(terminal.amount(str(value), ccy, lang))
+    return " ; ".join(parts) if lang == "fr" else "; ".join(parts)
 
 
 def cmd_send(args) -> int:
     s = settings_from(args)
     sent = send_outputs(s, args.period)
-    for line in sent.lines(s.language):
+    for line in sent.lines(args.term):
         print(line)
     if sent.failures:
-        print(f"perfsettle: {sent.failures} message(s) could not be sent; run send again to retry", file=sys.stderr)
+        print("perfsettle: " + terminal.say("send_failed", args.term,
+                                            messages=terminal.count(sent.failures, "message", args.term)),
+              file=sys.stderr)
         return EXIT_FINDINGS
     return EXIT_OK
 

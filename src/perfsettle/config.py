@@ -31,6 +31,7 @@ class Settings:
     min_age: float = 10.0
     incomplete_grace: float = 900.0   # seconds an incomplete-looking workbook is waited for
     language: str = "fr"
+    timezone: str = "Europe/Paris"    # IANA zone in which people read times (statements, summary, history)
     sender: str = ""                  # From and Reply-To of every message; required to send
     finance_recipients: tuple[str, ...] = ()
     smtp: Smtp = field(default_factory=Smtp)
@@ -41,7 +42,8 @@ class Settings:
         return self.store.with_name(self.store.name + ".lock")
 
 
-_TOP = {"inbox": Path, "outbox": Path, "store": Path, "min_age": float, "incomplete_grace": float, "language": str, "sender": str,
+_TOP = {"inbox": Path, "outbox": Path, "store": Path, "min_age": float, "incomplete_grace": float, "language": str, "timezone": str,
+        "sender": str,
         "finance_recipients": tuple}
 _SMTP = {"host": str, "port": int, "security": str, "user": str, "password_env": str, "timeout": int}
 
@@ -126,6 +128,11 @@ def check(s: Settings) -> None:
         raise ConfigError("min_age must be 0 or more seconds")
     if s.language not in ("fr", "en"):
         raise ConfigError(f"language must be fr or en (found {s.language!r})")
+    try:
+        import zoneinfo
+        zoneinfo.ZoneInfo(s.timezone)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        raise ConfigError(f"timezone must be an IANA time zone such as Europe/Paris (found {s.timezone!r})") from None
     if s.smtp.security not in ("starttls", "ssl", "none"):
         raise ConfigError(f"smtp.security must be starttls, ssl or none (found {s.smtp.security!r})")
     if not 0 < s.smtp.port < 65536:

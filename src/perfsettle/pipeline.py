@@ -363,7 +363,7 @@ def _render_jobs(report: CloseReport, outdir: Path, settings: Settings, csvs: di
                      (report, outdir / f"settlement-{report.period}.xlsx", settings.language)))
     jobs.append(_Job("summary", report.period, "html", statements.write_summary, (report, outdir),
                      dict(sender=settings.sender, finance_recipients=list(settings.finance_recipients),
-                          lang=settings.language)))
+                          lang=settings.language, timezone=settings.timezone)))
     settled = [r.contract_id for r in report.results if r.status == "settled"]
     # A contract this rerun did not change keeps its earlier statement: same file, same Message-ID.
     kept = [cid for cid in settled if earlier and cid not in changed and earlier.statement_files(cid)]
@@ -374,7 +374,7 @@ def _render_jobs(report: CloseReport, outdir: Path, settings: Settings, csvs: di
     for i in range(0, len(settled), chunk):
         ids = settled[i:i + chunk]
         jobs.append(_Job("statements", f"{ids[0]}..{ids[-1]}", "html", statements.write_statements,
-                         (report, outdir, ids), dict(sender=settings.sender)))
+                         (report, outdir, ids), dict(sender=settings.sender, timezone=settings.timezone)))
     return jobs
 
 

@@ -746,9 +746,9 @@ def build_corpus(dirpath: Path) -> list[Case]:
     add(m)
 
     p = nxt()
-    path, m = case("title-above-header", ".xlsx", REJECTED, "structure",
-                   "a title line above the Contracts header: the title is taken as the header, the "
-                   "required columns are missing", fragments=("contract_id",))
+    path, m = case("title-above-header", ".xlsx", ACCEPTED, "structure",
+                   "a title line and a blank row above the Contracts header: the header row is the "
+                   "first row naming two columns, the title is ignored", settles=(f"{p}-A", f"{p}-B"))
     sheets = valid_sheets(p)
     sheets["Contracts"] = [["Contrats au 30 avril 2026"], []] + sheets["Contracts"]
     write_xlsx(path, sheets)

@@ -685,7 +685,7 @@ def e2e(tmp_path_factory, cases) -> E2E:
                           cwd=root, capture_output=True, text=True, timeout=300, env=env)
     elapsed = time.monotonic() - t0
     originals = [str(c.path) for c in cases.values()]
-    check = subprocess.run(cmd + ["check", "--store", str(root / "check.sqlite"), *originals],
+    check = subprocess.run(cmd + ["check", "--lang", "en", "--store", str(root / "check.sqlite"), *originals],
                            cwd=root, capture_output=True, text=True, timeout=300, env=env)
     return E2E(root, cases, proc, check, elapsed, hashes)
 

@@ -41,7 +41,8 @@ def close(known: Known, intake: Intake, period: str, *, run_id: str, started: st
         names.setdefault(cid, name)
     return CloseReport(period, run_id, started, tuple(results), tuple(files),
                        reading_changes(known.readings, intake.readings),
-                       {cid: tuple(v) for cid, v in intake.findings.items()}, names, dry_run)
+                       {cid: tuple(v) for cid, v in intake.findings.items()}, names, dry_run,
+                       readings=readings, openings=opening)
 
 
 def terms_after(known: Known, intake: Intake) -> dict[str, Terms]:

@@ -229,6 +229,11 @@ _entry("sheet-hidden", WARNING, SHEET, "a hidden or very hidden input sheet",
 _entry("column-duplicate", ERROR, FILE, "the same column twice in a header row",
        "column {column} appears twice (columns {first} and {second})",
        "la colonne {column} figure deux fois (colonnes {first} et {second})")
+_entry("sheet-no-header", ERROR, FILE, "no header row among the first 20 non-empty rows of an input sheet",
+       "no header row: none of the first {search} non-empty rows names at least two columns of "
+       "{sheet_name} (such as {columns})",
+       "pas de ligne d'en-tête : aucune des {search} premières lignes non vides ne nomme au moins deux "
+       "colonnes de {sheet_name} (comme {columns})")
 _entry("column-missing", ERROR, FILE, "a required column is missing from the header row",
        "required column {column} is missing from the header row {header_row}",
        "la colonne obligatoire {column} manque dans la ligne d'en-tête {header_row}")
@@ -283,7 +288,12 @@ _entry("not-a-month", ERROR, CONTRACT, "a month that is neither a date nor `YYYY
        text=("'{text}' is not a month: use a date or YYYY-MM (or MM/YYYY)",
              "« {text} » n'est pas un mois : saisissez une date ou AAAA-MM (ou MM/AAAA)"),
        number=("the number {text} is not a month: format the cell as a date or type YYYY-MM",
-               "le nombre {text} n'est pas un mois : formatez la cellule en date ou saisissez AAAA-MM"))
+               "le nombre {text} n'est pas un mois : formatez la cellule en date ou saisissez AAAA-MM"),
+       serial=("the number {text} is not a month, but it is the date serial of {month}: the cell lost its "
+               "date format. Format the cell as a date (Format Cells > Date) or type {month}",
+               "le nombre {number:num} n'est pas un mois, mais c'est le numéro de série de la date {month} : "
+               "la cellule a perdu son format de date. Appliquez-lui un format de date (Format de cellule > "
+               "Date) ou saisissez {month}"))
 _entry("control-character", ERROR, CONTRACT, "control characters in a text (`_x0007_`)",
        "the text holds control characters", "le texte contient des caractères de contrôle")
 _entry("text-too-long", ERROR, CONTRACT, "a text cell of more than 1,000 characters",

@@ -279,6 +279,8 @@ class CloseReport:
     dry_run: bool = False
     skipped: tuple = ()         # Diagnostic per inbox file left for a later run, with why
     earlier: dict = field(default_factory=dict)   # contract_id -> {month: invoiced by earlier closes of the period}
+    readings: dict = field(default_factory=dict)            # (cid, kid, month) -> Reading the close used
+    openings: dict = field(default_factory=dict)            # (cid, month) -> amount invoiced outside perfsettle
 
     def result(self, contract_id: str) -> ContractResult | None:
         return self._results_by_id.get(contract_id)

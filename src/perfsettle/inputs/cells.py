@@ -102,9 +102,38 @@ def to_month(value: object):
         if m:
             return m, None
         return None, problem("not-a-month", "text", text=_show(value))
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return None, problem("not-a-month", "number", text=_show(value))
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        shown = _show_number(value)
+        serial = serial_month(value)
+        if serial is not None:
+            return None, problem("not-a-month", "serial", text=shown, number=Decimal(shown), month=serial)
+        return None, problem("not-a-month", "number", text=shown)
     return None, problem("not-a-month", text=_show(value))
+
+
+# Excel's 1900 date system: serial 1 is 1900-01-01, with the phantom 1900-02-29 (serial 60),
+# so from serial 61 on, a serial counts days from 1899-12-30.
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+_PLAUSIBLE_SERIALS = (32874, 73050)    # 1990-01-01 .. 2099-12-31: dates a contract can have
+
+
+def serial_month(value: int | float | Decimal) -> str | None:
+    """The month (YYYY-MM) of an Excel date serial that lost its date format (45870 → 2025-08),
+    or None when the number is not a plausible date serial."""
+    try:
+        days = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    if not days.is_finite() or not _PLAUSIBLE_SERIALS[0] <= days <= _PLAUSIBLE_SERIALS[1]:
+        return None
+    return months.from_date(_EXCEL_EPOCH + dt.timedelta(days=int(days)))
+
+
+def _show_number(value: int | float | Decimal) -> str:
+    """A cell number as its shortest decimal form: 45870, not 45870.0."""
+    d = value if isinstance(value, Decimal) else decimal_from_cell(value)
+    text = f"{d:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def to_text(value: object):

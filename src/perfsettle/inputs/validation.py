@@ -95,11 +95,44 @@ def parse_workbook(name: str, raw: RawWorkbook) -> ParsedWorkbook:
     return out
 
 
+HEADER_SEARCH = 20   # non-empty rows among which the header row is looked for (SPEC §2)
+
+
+def _column_names_in(spec: schema.SheetSpec, row: list) -> int:
+    """How many distinct columns of the sheet a row names (by column name or alias)."""
+    return len({col.name for col in (schema.column_for(spec, v) for v in row if not cells.is_blank(v))
+                if col is not None})
+
+
+def header_row(spec: schema.SheetSpec, rows: list) -> int | None:
+    """Index in ``rows`` of the header row: the first row, among the first 20 non-empty ones,
+    that holds at least two of the sheet's column names; None when there is none. Rows above
+    it (a title, a note, a blank row) are not read."""
+    seen = 0
+    for i, r in enumerate(rows):
+        if not any(not cells.is_blank(v) for v in r):
+            continue
+        if _column_names_in(spec, r) >= 2:
+            return i
+        seen += 1
+        if seen >= HEADER_SEARCH:
+            break
+    return None
+
+
 def _parse_sheet(name, sheet, spec: schema.SheetSpec, diags: list) -> list[Row]:
     rows = sheet.rows
-    header_at = next((i for i, r in enumerate(rows) if any(not cells.is_blank(v) for v in r)), None)
-    if header_at is None:
+    first = next((i for i, r in enumerate(rows) if any(not cells.is_blank(v) for v in r)), None)
+    if first is None:
         return []   # an empty sheet holds no rows
+    header_at = header_row(spec, rows)
+    if header_at is None:
+        diags.append(file_error(
+            name, "sheet-no-header", sheet.name, first + 1, search=HEADER_SEARCH,
+            sheet_name=Text(spec.name, spec.label_fr or spec.name),
+            columns=Text(", ".join(c.name for c in spec.columns[:3]),
+                         ", ".join(c.label_fr or c.name for c in spec.columns[:3]))))
+        return []
     mapping: dict[int, schema.Column] = {}
     headers: dict[str, str] = {}
     letters: dict[str, str] = {}

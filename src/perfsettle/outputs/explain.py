@@ -24,7 +24,7 @@ _DUE = re.compile(r"due\s+(\d{4}-\d{2})")
 
 
 def explain(result: ContractResult, month: str | None = None, lang: str = "fr", *,
-            readings: Iterable[Reading] | None = None) -> str:
+            readings: Iterable[Reading] | None = None, openings: dict | None = None) -> str:
     """The settlement of one contract month, explained as plain text.
 
     ``month`` ('YYYY-MM') defaults to the latest settled month of the result; a month after
@@ -36,11 +36,13 @@ def explain(result: ContractResult, month: str | None = None, lang: str = "fr", 
     """
     if lang not in LANGS:
         raise ValueError(f"unknown language {lang!r} (expected 'fr' or 'en')")
-    return _Explainer(result, lang, readings).run(month)
+    return _Explainer(result, lang, readings, openings).run(month)
 
 
 class _Explainer:
-    def __init__(self, result: ContractResult, lang: str, readings: Iterable[Reading] | None):
+    def __init__(self, result: ContractResult, lang: str, readings: Iterable[Reading] | None,
+                 openings: dict | None = None):
+        self.openings = dict(openings or {})     # month -> amount of the Invoiced sheet
         self.r = result
         self.lang = lang
         self.cur = result.currency
@@ -121,10 +123,10 @@ class _Explainer:
             elif r.status == "not_started":
                 self.out(self.t(
                     "Ce contrat n'a pas encore commencé à la période de clôture : aucun mois "
-                    "n'est réglé.",
+                    "n'est calculé.",
                     "This contract has not started by the close period: no month is settled."))
             else:
-                self.out(self.t("Aucun mois réglé pour ce contrat.",
+                self.out(self.t("Aucun mois calculé pour ce contrat.",
                                 "No settled month for this contract."))
             self.exit_section(r.exit)
             return "\n".join(self.lines).rstrip() + "\n"
@@ -153,7 +155,7 @@ class _Explainer:
             # A close period after the contract's last settled month: explain that month.
             self.out()
             self.out(self.t(
-                f"{wanted} est après le dernier mois réglé de ce contrat : explication du "
+                f"{wanted} est après le dernier mois calculé de ce contrat : explication du "
                 f"mois {settled[-1].month}.",
                 f"{wanted} is after this contract's last settled month: explaining "
                 f"{settled[-1].month}."))
@@ -177,7 +179,7 @@ class _Explainer:
                 f"Size: {c.company_size} · currency: {c.currency} · start: {c.start_month} · "
                 f"duration: {c.duration_months} months (last month {c.last_month})"))
         status = {
-            "settled": self.t("réglé", "settled"),
+            "settled": self.t("clôturé", "settled"),
             "excluded": self.t("exclu", "excluded"),
             "not_started": self.t("pas commencé", "not started"),
         }.get(r.status, r.status)
@@ -199,7 +201,7 @@ class _Explainer:
         self.out()
         self.out(self.t(
             "Ce mois ne fait plus partie de la durée du contrat (début ou durée modifiés, par "
-            "exemple après un droit de sortie exercé). Il est réglé avec tous les montants à 0 "
+            "exemple après un droit de sortie exercé). Il est calculé avec tous les montants à 0 "
             "et sans bonus-malus, pour reprendre ce qui avait déjà été facturé.",
             "This month no longer belongs to the contract term (start or duration changed, for "
             "instance after an exit right was used). It is settled with every amount at 0 and "
@@ -435,7 +437,7 @@ class _Explainer:
         self.out(self.t(
             f"Statut : retenu — {reason}. Chaque mois de la fenêtre doit avoir un relevé "
             f"payable. Les {self.money(k.held_k)} ne sont ni payés ni perdus : ils le seront à "
-            f"la clôture qui suivra le relevé manquant ou réglé.",
+            f"la clôture qui suivra le relevé manquant ou la résolution du différend.",
             f"Status: held — {reason}. Every month of the window needs a payable reading. "
             f"The {self.money(k.held_k)} are neither paid nor forfeited: that is decided by the "
             f"close that follows the missing or resolved reading."), 2)
@@ -559,11 +561,26 @@ class _Explainer:
             f"Check: fixed + earned + held + deferred + forfeited = {self.money(m.fixed)} + "
             f"{self.money(m.earned)} + {self.money(m.held)} + {self.money(m.deferred)} + "
             f"{self.money(m.forfeited)} = {self.money(total)} = fee {check}"), 1)
-        self.out(self.t(
-            f"Déjà facturé pour ce mois (clôtures précédentes et solde d'ouverture) : "
-            f"{self.money(m.invoiced_before)}",
-            f"Invoiced before for this month (earlier closes and opening balance): "
-            f"{self.money(m.invoiced_before)}"), 1)
+        opening = self.openings.get(m.month)
+        if opening is not None and opening == m.invoiced_before:
+            self.out(self.t(
+                f"Déjà facturé pour ce mois : {self.money(m.invoiced_before)}, facturés hors perfsettle "
+                f"(feuille Déjà facturé)",
+                f"Invoiced before for this month: {self.money(m.invoiced_before)}, invoiced outside "
+                f"perfsettle (Invoiced sheet)"), 1)
+        elif opening:
+            self.out(self.t(
+                f"Déjà facturé pour ce mois : {self.money(m.invoiced_before)}, dont {self.money(opening)} "
+                f"facturés hors perfsettle (feuille Déjà facturé) et le reste par les clôtures précédentes",
+                f"Invoiced before for this month: {self.money(m.invoiced_before)}, of which "
+                f"{self.money(opening)} invoiced outside perfsettle (Invoiced sheet) and the rest by "
+                f"earlier closes"), 1)
+        else:
+            self.out(self.t(
+                f"Déjà facturé pour ce mois (clôtures précédentes et solde d'ouverture) : "
+                f"{self.money(m.invoiced_before)}",
+                f"Invoiced before for this month (earlier closes and opening balance): "
+                f"{self.money(m.invoiced_before)}"), 1)
         kind = ""
         if m.invoiced_before != 0:
             if m.invoice_now > 0:

@@ -5,7 +5,6 @@ import csv
 import io
 import json
 from collections.abc import Iterable
-from decimal import Decimal
 
 from perfsettle.core.model import CloseReport
 from perfsettle.core.money import format_money, format_number

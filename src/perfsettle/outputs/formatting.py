@@ -14,9 +14,9 @@ from functools import lru_cache
 from babel import Locale
 from babel.dates import format_date
 from babel.numbers import (format_currency, format_decimal, format_percent, get_currency_precision,
-                           get_decimal_symbol, get_group_symbol)
+                           get_decimal_symbol, get_group_symbol, parse_pattern)
 
-from perfsettle.core.money import round_fraction
+from perfsettle.core.money import minor_digits, quantum, round_fraction
 
 LOCALES = {"fr": "fr_FR", "en": "en_GB"}
 LANGUAGES = tuple(LOCALES)
@@ -41,17 +41,33 @@ def _no_negative_zero(d: Decimal) -> Decimal:
 
 @lru_cache(maxsize=1 << 16)
 def money(amount: Decimal | None, currency: str, lang: str) -> str:
-    """``12 345,67 €`` (fr) or ``€12,345.67`` (en), with the currency's minor digits."""
+    """``12 345,67 €`` (fr) or ``€12,345.67`` (en), with the currency's ISO 4217 minor digits.
+
+    The digits are the CSV's (``core.money``), never CLDR's: HUF 12345.67 is written
+    ``12 345,67 HUF``, not rounded again to ``12 346 HUF``. Only the symbol, its place, the
+    sign and the separators come from the locale. Amounts reach here already on the
+    currency's grid; one that is not (a test's random value) is rounded half up as the CSV does.
+    """
     if amount is None:
         return DASH
     value = _no_negative_zero(Decimal(amount))
+    q = value.quantize(quantum(currency), rounding=ROUND_HALF_UP)
+    q = _no_negative_zero(q)
     shape = _money_shape(currency, lang)
     if shape is None:
-        return format_currency(value, currency, locale=locale_for(lang))
-    digits, quantum, pre, post, neg_pre, neg_post, table = shape
-    q = value.quantize(quantum)                    # rounded as Babel rounds (the context's mode)
+        return _money_by_pattern(q, currency, lang)
+    digits, pre, post, neg_pre, neg_post, table = shape
     text = f"{abs(q):,.{digits}f}".translate(table)
     return neg_pre + text + neg_post if q.is_signed() else pre + text + post
+
+
+def _money_by_pattern(q: Decimal, currency: str, lang: str) -> str:
+    """Babel's currency pattern of the locale, with its fraction digits forced to ISO 4217's."""
+    loc = locale_for(lang)
+    pattern = parse_pattern(loc.currency_formats["standard"])
+    digits = minor_digits(currency)
+    pattern.frac_prec = (digits, digits)
+    return pattern.apply(q, loc, currency=currency, currency_digits=False, decimal_quantization=True)
 
 
 @lru_cache(maxsize=None)
@@ -59,17 +75,18 @@ def _money_shape(currency: str, lang: str):
     """How Babel writes an amount in this currency and language, taken from its own output
     for 1 and −1 (symbol, its place, the sign, separators), so that thousands of amounts are
     written without going through Babel's pattern engine each time; None when the output
-    does not have the expected shape (then Babel formats every amount)."""
+    does not have the expected shape (then the pattern is applied to every amount). The
+    digits Babel would use (CLDR's) only locate the number in that output."""
     loc = locale_for(lang)
-    digits = get_currency_precision(currency)
+    cldr = get_currency_precision(currency)
     decimal, group = get_decimal_symbol(loc), get_group_symbol(loc)
-    one = "1" + (decimal + "0" * digits if digits else "")
+    one = "1" + (decimal + "0" * cldr if cldr else "")
     plus, minus = format_currency(Decimal(1), currency, locale=loc), format_currency(Decimal(-1), currency, locale=loc)
     if plus.count(one) != 1 or minus.count(one) != 1 or "1" in plus.replace(one, "") + minus.replace(one, ""):
         return None
     pre, _, post = plus.partition(one)
     neg_pre, _, neg_post = minus.partition(one)
-    return digits, Decimal(1).scaleb(-digits), pre, post, neg_pre, neg_post, str.maketrans({",": group, ".": decimal})
+    return minor_digits(currency), pre, post, neg_pre, neg_post, str.maketrans({",": group, ".": decimal})
 
 
 @lru_cache(maxsize=1 << 16)

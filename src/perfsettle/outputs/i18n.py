@@ -14,12 +14,12 @@ PHRASES: dict[str, tuple[str, str]] = {
     "term_value": ("{start} – {end} ({n} mois)", "{start} – {end} ({n} months)"),
     "month_of_term": ("mois {m} sur {n}", "month {m} of {n}"),
     "total_now": ("Total à facturer", "Total to invoice"),
-    "for_month": ("Règlement de la période", "Settlement of the period"),
+    "for_month": ("Calcul de la période", "Settlement of the period"),
     "adjustments_total": ("Ajustements des mois antérieurs", "Adjustments of earlier months"),
     "credit_note": ("Montant négatif : un avoir est à établir.", "Negative amount: a credit note is due."),
     "nothing_due": ("Rien à facturer pour cette clôture.", "Nothing to invoice for this close."),
-    "month_title": ("Règlement — {month}", "Settlement — {month}"),
-    "no_month": ("Aucun règlement pour {month} : le contrat a pris fin en {end}. Ce relevé ne porte "
+    "month_title": ("Calcul — {month}", "Settlement — {month}"),
+    "no_month": ("Aucun calcul pour {month} : le contrat a pris fin en {end}. Ce relevé ne porte "
                  "que sur des ajustements.",
                  "No settlement for {month}: the contract ended in {end}. This statement only "
                  "covers adjustments."),
@@ -52,8 +52,13 @@ PHRASES: dict[str, tuple[str, str]] = {
     "window": ("pire relevé sur {n} mois ({first} – {last})",
                "worst reading over {n} months ({first} – {last})"),
     "at_due": ("évalué à l'échéance : {month}", "evaluated at its due month: {month}"),
-    "st_earned": ("acquis", "earned"), "st_held": ("retenu", "held"),
+    "st_met": ("atteint", "met"), "st_partly": ("partiellement atteint", "partly met"),
+    "st_missed": ("non atteint", "missed"), "st_held": ("retenu", "held"),
     "st_deferred": ("différé", "deferred"),
+    "held_reading": ("{reading}, ne compte pas encore", "{reading}, does not count yet"),
+    "held_why_unverified": ("{month} : relevé {value} provisoire, or le contrat exige des relevés vérifiés",
+                            "{month}: reading {value} is provisional and the contract requires verified readings"),
+    "held_why_disputed": ("{month} : relevé {value} contesté", "{month}: reading {value} is disputed"),
     "amt_earned": ("Acquis", "Earned"), "amt_forfeited": ("Perdu", "Forfeited"),
     "amt_held": ("Retenu", "Held"), "amt_deferred": ("Différé", "Deferred"),
     "r_missing": ("{month} : relevé manquant", "{month}: reading missing"),
@@ -63,8 +68,8 @@ PHRASES: dict[str, tuple[str, str]] = {
     "r_due": ("Évalué à l'échéance ({month}, mois {n} du contrat), puis facturé en ajustement.",
               "Evaluated at its due month ({month}, contract month {n}), then invoiced as an "
               "adjustment."),
-    "held_note": ("Facturé en ajustement dès que ces relevés seront réglés.",
-                  "Invoiced as an adjustment once these readings are settled."),
+    "held_note": ("Facturé en ajustement dès que ces relevés seront vérifiés ou fournis.",
+                  "Invoiced as an adjustment once these readings are verified or delivered."),
     "bonus_title": ("Bonus-malus", "Bonus-malus"),
     "bonus_rule": ("« {kpi} » ({direction}) comparé à {target} : mieux, bonus de {b} du variable "
                    "acquis ; moins bien, malus de {m} ; à égalité, ni l'un ni l'autre.",
@@ -85,10 +90,33 @@ PHRASES: dict[str, tuple[str, str]] = {
     "out_of_term": ("Mois hors de la durée actuelle du contrat : le montant facturé est repris "
                     "en avoir.", "Month outside the contract's current term: what was invoiced "
                     "is credited back."),
-    "first_invoice": ("Premier règlement de ce mois : rien n'avait encore été facturé.",
+    "first_invoice": ("Premier calcul de ce mois : rien n'avait encore été facturé.",
                       "First settlement of this month: nothing had been invoiced yet."),
     "recalculated": ("Recalcul avec les données connues à ce jour (déjà facturé : {amount}).",
                      "Recalculated with the data known today (already invoiced: {amount})."),
+    "recalculated_opening": ("Premier calcul de ce mois par perfsettle, avec les données connues à ce jour ; "
+                             "le déjà facturé ({amount}) vient de la feuille Déjà facturé (facturé hors "
+                             "perfsettle{invoice}).",
+                             "First settlement of this month by perfsettle, with the data known today; the "
+                             "amount already invoiced ({amount}) comes from the Invoiced sheet (invoiced "
+                             "outside perfsettle{invoice})."),
+    "opening_invoice": (", facture {number}", ", invoice {number}"),
+    "opening_before": ("Déjà facturé hors perfsettle (feuille Déjà facturé)",
+                       "Already invoiced outside perfsettle (Invoiced sheet)"),
+    "opening_and_closes": ("Déjà facturé (dont {opening} hors perfsettle, feuille Déjà facturé)",
+                           "Already invoiced (of which {opening} outside perfsettle, Invoiced sheet)"),
+    "moved": ("{change} : {amount}", "{change}: {amount}"),
+    "moved_nothing": ("{change} : aucun montant facturé ne change ({what})",
+                      "{change}: no invoiced amount moves ({what})"),
+    "moved_nothing_in": ("aucun montant facturé ne change en {months} ({what})",
+                         "no invoiced amount moves in {months} ({what})"),
+    "held_to_forfeited": ("« {kpi} » passe de retenu à perdu : {amount} désormais perdus",
+                          "“{kpi}” goes from held to forfeited: {amount} now lost"),
+    "held_to_earned": ("« {kpi} » passe de retenu à acquis", "“{kpi}” goes from held to earned"),
+    "to_held": ("« {kpi} » est désormais retenu : {amount}", "“{kpi}” is now held: {amount}"),
+    "no_effect": ("sans effet sur ce mois", "no effect on this month"),
+    "other_causes": ("Le reste ({amount}) vient du recalcul des conditions avec les données connues à ce jour.",
+                     "The rest ({amount}) comes from recalculating the terms with the data known today."),
     "exit_title": ("Clause de sortie anticipée", "Early-exit right"),
     "exit_rule": ("Au point de sortie ({month}, mois {n} du contrat), « {kpi} » doit être {cmp} "
                   "{threshold} ; sinon le client peut résilier sans pénalité.",
@@ -130,14 +158,12 @@ PHRASES: dict[str, tuple[str, str]] = {
               "Questions about this statement? Reply to this message."),
     "dry_run": ("Simulation : rien n'a été enregistré ni facturé.",
                 "Dry run: nothing was recorded or invoiced."),
-    "when": ("d MMMM yyyy 'à' HH:mm 'UTC'", "d MMMM yyyy 'at' HH:mm 'UTC'"),
+    "when": ("{day} MMMM yyyy 'à' HH:mm", "d MMMM yyyy 'at' HH:mm"),
     # summary
     "summary": ("Clôture — {month}", "Monthly close — {month}"),
     "summary_subject": ("Clôture {month} — synthèse", "Monthly close {month} — summary"),
-    "counts": ("{settled} contrat(s) réglé(s), {excluded} exclu(s), {not_started} non commencé(s) "
-               "· {files} fichier(s) reçu(s), dont {rejected} rejeté(s).",
-               "{settled} contract(s) settled, {excluded} excluded, {not_started} not started "
-               "· {files} file(s) received, {rejected} rejected."),
+    "counts": ("{settled}, {excluded}, {not_started} · {files}, dont {rejected}.",
+               "{settled}, {excluded}, {not_started} · {files}, {rejected}."),
     "totals": ("Totaux par devise", "Totals per currency"),
     "of_which_month": ("dont {month}", "of which {month}"),
     "of_which_adjust": ("dont ajustements", "of which adjustments"),
@@ -157,33 +183,32 @@ PHRASES: dict[str, tuple[str, str]] = {
                       "no effect on this close's amounts"),
     "contracts": ("Contrats", "Contracts"), "status": ("Statut", "Status"),
     "exit": ("Sortie", "Exit"),
-    "s_settled": ("réglé", "settled"), "s_excluded": ("exclu", "excluded"),
+    "s_settled": ("clôturé", "settled"), "s_excluded": ("exclu", "excluded"),
     "s_not_started": ("non commencé", "not started"),
     "problems": ("Contrats exclus et fichiers rejetés", "Excluded contracts and rejected files"),
     "no_problems": ("Aucun contrat exclu, aucun fichier rejeté.",
                     "No contract excluded, no file rejected."),
-    "excluded_row": ("Contrat exclu : {cid} — {client} ({errors} erreur(s))",
-                     "Excluded contract: {cid} — {client} ({errors} error(s))"),
-    "rejected_row": ("Fichier rejeté : {name} ({errors} erreur(s))",
-                     "Rejected file: {name} ({errors} error(s))"),
-    "more_findings": ("… et {n} autre(s) constat(s) dans le classeur annoté.",
-                      "… and {n} more finding(s) in the annotated workbook."),
-    "more_alerts": ("… et {n} autre(s) contrat(s) en alerte : voir la colonne exit_status de contracts.csv.",
-                    "… and {n} more contract(s) with an alert: see the exit_status column of contracts.csv."),
-    "more_holds": ("… et {n} autre(s) montant(s) retenu(s) : voir kpi_results.csv et la feuille Alertes "
-                   "des classeurs annotés.", "… and {n} more held amount(s): see kpi_results.csv and the "
+    "excluded_row": ("Contrat exclu : {cid} — {client} ({errors})",
+                     "Excluded contract: {cid} — {client} ({errors})"),
+    "rejected_row": ("Fichier rejeté : {name} ({errors})",
+                     "Rejected file: {name} ({errors})"),
+    "more_findings": ("… et {more} dans le classeur annoté.",
+                      "… and {more} in the annotated workbook."),
+    "more_alerts": ("… et {more} en alerte : voir la colonne exit_status de contracts.csv.",
+                    "… and {more} with an alert: see the exit_status column of contracts.csv."),
+    "more_holds": ("… et {more} : voir kpi_results.csv et la feuille Alertes "
+                   "des classeurs annotés.", "… and {more}: see kpi_results.csv and the "
                    "Flags sheet of the annotated workbooks."),
-    "more_adjust": ("… et {n} autre(s) contrat(s) ajusté(s) : voir settlement.csv et la feuille Lignes de "
-                    "facture de settlement-{period}.xlsx.", "… and {n} more adjusted contract(s): see "
+    "more_adjust": ("… et {more} : voir settlement.csv et la feuille Lignes de "
+                    "facture de settlement-{period}.xlsx.", "… and {more}: see "
                     "settlement.csv and the Invoice lines sheet of settlement-{period}.xlsx."),
-    "more_contracts": ("… et {n} autre(s) contrat(s) : voir contracts.csv et la feuille Synthèse contrats "
-                       "de settlement-{period}.xlsx.", "… and {n} more contract(s): see contracts.csv and "
+    "more_contracts": ("… et {more} : voir contracts.csv et la feuille Synthèse contrats "
+                       "de settlement-{period}.xlsx.", "… and {more}: see contracts.csv and "
                        "the Contract status sheet of settlement-{period}.xlsx."),
     "scorecard": ("Tableau de bord par prestataire", "Provider scorecard"),
-    "scorecard_note": ("Cumul des mois réglés jusqu'à {month} ; taux d'obtention = acquis / "
+    "scorecard_note": ("Cumul des mois calculés jusqu'à {month} ; taux d'obtention = acquis / "
                        "(acquis + perdu).", "Months settled up to {month}; success rate = earned "
                        "/ (earned + forfeited)."),
-    "n_contracts": ("{n} contrat(s)", "{n} contract(s)"),
     "at_stake": ("En jeu", "At stake"), "pending": ("Retenu + différé", "Held + deferred"),
     "exit_rights": ("Droits de sortie", "Exit rights"),
     "summary_footer": ("Clôture {run} du {when}.", "Close {run} of {when}."),
@@ -208,10 +233,40 @@ PHRASES: dict[str, tuple[str, str]] = {
 }
 
 
+# Counted nouns: key -> (French one, French many, English one, English many). French takes the
+# singular for 0 and 1 ("0 erreur", "1 contrat", "2 contrats"); English for 1 only.
+PLURALS: dict[str, tuple[str, str, str, str]] = {
+    "n_contracts": ("{n} contrat", "{n} contrats", "{n} contract", "{n} contracts"),
+    "n_settled": ("{n} contrat clôturé", "{n} contrats clôturés", "{n} contract settled", "{n} contracts settled"),
+    "n_excluded": ("{n} exclu", "{n} exclus", "{n} excluded", "{n} excluded"),
+    "n_not_started": ("{n} non commencé", "{n} non commencés", "{n} not started", "{n} not started"),
+    "n_files": ("{n} fichier reçu", "{n} fichiers reçus", "{n} file received", "{n} files received"),
+    "n_rejected": ("{n} rejeté", "{n} rejetés", "{n} rejected", "{n} rejected"),
+    "n_errors": ("{n} erreur", "{n} erreurs", "{n} error", "{n} errors"),
+    "n_more_findings": ("{n} autre constat", "{n} autres constats", "{n} more finding", "{n} more findings"),
+    "n_more_contracts": ("{n} autre contrat", "{n} autres contrats", "{n} more contract", "{n} more contracts"),
+    "n_more_adjusted": ("{n} autre contrat ajusté", "{n} autres contrats ajustés",
+                        "{n} more adjusted contract", "{n} more adjusted contracts"),
+    "n_more_held": ("{n} autre montant retenu", "{n} autres montants retenus",
+                    "{n} more held amount", "{n} more held amounts"),
+}
+
+
+def plural(key: str, n: int, lang: str) -> str:
+    """``n`` with its noun in ``lang``: ``2 contrats``, ``1 contract``, ``0 erreur``."""
+    fr_one, fr_many, en_one, en_many = PLURALS[key]
+    if lang == "en":
+        return (en_one if n == 1 else en_many).format(n=n)
+    return (fr_one if abs(n) < 2 else fr_many).format(n=n)
+
+
 def translator(lang: str):
-    """``t(key, **values)`` in ``lang`` (English for "en", French otherwise)."""
+    """``t(key, **values)`` in ``lang`` (English for "en", French otherwise); a counted noun
+    (PLURALS) takes its count as ``n``."""
     col = 1 if lang == "en" else 0
 
     def t(key: str, **kw) -> str:
+        if key in PLURALS:
+            return plural(key, kw["n"], "en" if col else "fr")
         return PHRASES[key][col].format(**kw)
     return t

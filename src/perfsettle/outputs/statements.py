@@ -22,6 +22,7 @@ from babel.dates import format_datetime
 from markupsafe import Markup, escape
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from perfsettle.outputs import attribution
 from perfsettle.outputs import formatting as fmt
 from perfsettle.outputs import messages
 from perfsettle.infra.files import write_atomic
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 CONTRACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 FIRST_FINDINGS = 3
+TIMEZONE = "Europe/Paris"    # where people read the close time, unless the configuration says otherwise
 
 _t = translator
 
@@ -86,23 +88,28 @@ def _moment(started_at: str) -> _dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=_dt.timezone.utc)
 
 
-def _when(report: CloseReport, lang: str) -> str:
-    return _when_text(report.started_at, lang)
+def _when(report: CloseReport, lang: str, timezone: str = TIMEZONE) -> str:
+    return _when_text(report.started_at, lang, timezone)
 
 
 @lru_cache(maxsize=64)   # one close time per run, printed on every statement
-def _when_text(started_at: str, lang: str) -> str:
+def _when_text(started_at: str, lang: str, timezone: str = TIMEZONE) -> str:
+    """The close time in the reader's time zone: ``1er novembre 2026 à 07:00 (Europe/Paris)``."""
+    import zoneinfo
     moment = _moment(started_at)
     if moment is None:
         return started_at
-    return format_datetime(moment, _PHRASES["when"][1 if lang == "en" else 0],
-                           tzinfo=_dt.timezone.utc, locale=fmt.locale_for(lang))
+    zone = zoneinfo.ZoneInfo(timezone)
+    local = moment.astimezone(zone)
+    day = "'1er'" if lang != "en" and local.day == 1 else "d"
+    pattern = _PHRASES["when"][1 if lang == "en" else 0].replace("{day}", day)
+    return format_datetime(local, pattern, tzinfo=zone, locale=fmt.locale_for(lang)) + f" ({timezone})"
 
 
-def _footer(key: str, report: CloseReport, lang: str, **kw) -> dict:
+def _footer(key: str, report: CloseReport, lang: str, timezone: str = TIMEZONE, **kw) -> dict:
     """The footer line as text and as HTML whose run id and time are marked volatile."""
     phrase = _PHRASES[key][1 if lang == "en" else 0]
-    run, when = report.run_id, _when(report, lang)
+    run, when = report.run_id, _when(report, lang, timezone)
     html = Markup(escape(phrase)).format(
         run=Markup('<span data-volatile="run">{}</span>').format(run),
         when=Markup('<span data-volatile="when">{}</span>').format(when), **kw)
@@ -170,6 +177,58 @@ def _changes_of(report: CloseReport, contract_id: str) -> tuple[ReadingChange, .
     return report.changes_of(contract_id)
 
 
+def _opening(report: CloseReport, m: MonthResult) -> Decimal | None:
+    """What the Invoiced sheet says was invoiced for this month outside perfsettle."""
+    return report.openings.get((m.contract_id, m.month))
+
+
+def _recalculated(m: MonthResult, report: CloseReport, lang: str) -> str:
+    t = _t(lang)
+    amount = fmt.money(m.invoiced_before, m.currency, lang)
+    opening = _opening(report, m)
+    if opening is not None and opening == m.invoiced_before:
+        return t("recalculated_opening", amount=amount, invoice="")
+    return t("recalculated", amount=amount)
+
+
+_MOVES: dict = {}   # (id(report), id(result)) -> (report, result, moves): one re-settlement per contract
+
+
+def _moves_of(report: CloseReport, result: ContractResult):
+    key = (id(report), id(result))
+    hit = _MOVES.get(key)
+    if hit is not None and hit[0] is report and hit[1] is result:
+        return hit[2]
+    if len(_MOVES) > 512:
+        _MOVES.clear()
+    found = attribution.moves(result, _changes_of(report, result.contract_id), report.readings, report.period)
+    _MOVES[key] = (report, result, found)
+    return found
+
+
+def _move_text(move: attribution.Move, result: ContractResult, m: MonthResult, lang: str) -> str:
+    t = _t(lang)
+    change = _change_text(move.change, result.terms, lang)
+    if move.amount:
+        return t("moved", change=change, amount=fmt.signed(fmt.money(move.amount, m.currency, lang), move.amount))
+    return t("moved_nothing", change=change, what=_what_it_did(move, result, m, lang))
+
+
+def _what_it_did(move: attribution.Move, result: ContractResult, m: MonthResult, lang: str) -> str:
+    """What a change that moved no invoiced amount did: held → forfeited, with the amount now lost."""
+    t = _t(lang)
+    what = []
+    for kpi_id, was, now, amount in move.statuses:
+        name = _kpi_name(result.terms, kpi_id) if kpi_id else t("bonus_title")
+        if was == "held" and now == "forfeited":
+            what.append(t("held_to_forfeited", kpi=name, amount=fmt.money(amount, m.currency, lang)))
+        elif was == "held":
+            what.append(t("held_to_earned", kpi=name))
+        elif now == "held":
+            what.append(t("to_held", kpi=name, amount=fmt.money(amount, m.currency, lang)))
+    return "; ".join(what) or t("no_effect")
+
+
 def _adjustment_causes(m: MonthResult, result: ContractResult, report: CloseReport,
                        lang: str) -> list[str]:
     t = _t(lang)
@@ -177,9 +236,23 @@ def _adjustment_causes(m: MonthResult, result: ContractResult, report: CloseRepo
         return [t("out_of_term")]
     if m.invoiced_before == 0:
         return [t("first_invoice")]
+    opening = _opening(report, m)
+    if opening is not None and opening == m.invoiced_before:
+        # perfsettle settles this month for the first time: what it was compared with is the
+        # Invoiced sheet's amount, not an earlier close that a reading could have moved.
+        return [_recalculated(m, report, lang)]
+    found = _moves_of(report, result)
+    if found is not None:
+        # Follow the money: each change by the amount it moved in this month.
+        month_moves = found.get(m.month, [])
+        causes = [_move_text(mv, result, m, lang) for mv in month_moves]
+        rest = m.invoice_now - sum((mv.amount for mv in month_moves), Decimal(0))
+        if causes and rest:
+            causes.append(t("other_causes", amount=fmt.signed(fmt.money(rest, m.currency, lang), rest)))
+        return causes or [_recalculated(m, report, lang)]
     causes = [_change_text(c, result.terms, lang) for c in _changes_of(report, result.contract_id)
               if c.month in _window_of(c.kpi_id, m, result.terms)]
-    return causes or [t("recalculated", amount=fmt.money(m.invoiced_before, m.currency, lang))]
+    return causes or [_recalculated(m, report, lang)]
 
 
 def _period_month(report: CloseReport, result: ContractResult) -> MonthResult | None:
@@ -265,7 +338,43 @@ def _definition(kpi: Kpi | None, change: Decimal | None, level: Decimal, lang: s
              base=fmt.kpi_value(kpi.baseline, unit, lang), level=shown)
 
 
-def _kpi_view(kr: KpiResult, terms: Terms, currency: str, lang: str) -> dict:
+def badge(kr: KpiResult) -> str:
+    """What happened to the KPI's money: met, partly (met), missed, held or deferred."""
+    if kr.status != "earned":
+        return kr.status
+    if kr.pool_k:
+        return "met" if kr.earned_k == kr.pool_k else "missed" if kr.earned_k == 0 else "partly"
+    a = kr.attainment
+    return "met" if a is not None and a >= 1 else "missed" if not a else "partly"
+
+
+def _held_reading(kr: KpiResult, unit: str, lang: str, readings: dict) -> tuple[str, list[str]]:
+    """A held KPI's latest reading, and for each month why it does not count."""
+    t = _t(lang)
+    latest = None
+    for month in reversed(kr.window or (kr.evaluated_month or kr.month,)):
+        r = readings.get((kr.contract_id, kr.kpi_id, month))
+        if r is not None and r.value is not None and r.status != "void":
+            latest = r
+            break
+    reasons = []
+    for part in filter(None, (p.strip() for p in (kr.reason or "").split(";"))):
+        m = re.fullmatch(r"(\d{4}-\d{2}) (missing|disputed|unverified)", part)
+        r = readings.get((kr.contract_id, kr.kpi_id, m.group(1))) if m else None
+        if m and r is not None and r.value is not None and m.group(2) in ("unverified", "disputed"):
+            reasons.append(t("held_why_" + m.group(2), month=fmt.month(m.group(1), lang),
+                             value=fmt.kpi_value(r.value, unit, lang)))
+        elif m:
+            reasons.append(t("r_" + m.group(2), month=fmt.month(m.group(1), lang)))
+        else:
+            reasons.append(part)
+    if latest is None:
+        return fmt.DASH, reasons
+    shown = _reading_text(latest.value, latest.status, unit, lang)
+    return t("held_reading", reading=shown), reasons
+
+
+def _kpi_view(kr: KpiResult, terms: Terms, currency: str, lang: str, readings: dict | None = None) -> dict:
     t = _t(lang)
     kpi = terms.kpi(kr.kpi_id)
     unit = kpi.unit if kpi else ""
@@ -286,8 +395,10 @@ def _kpi_view(kr: KpiResult, terms: Terms, currency: str, lang: str) -> dict:
     else:
         amounts.append((t("amt_deferred"), fmt.money(kr.deferred_k, currency, lang), "deferred"))
     reasons: list[str] = []
+    reading = fmt.kpi_value(kr.value, unit, lang) if kr.status == "earned" else fmt.DASH
     if kr.status == "held":
-        reasons = _reason_items(kr.reason, lang) + [t("held_note")]
+        reading, why = _held_reading(kr, unit, lang, readings or {})
+        reasons = why + [t("held_note")]
     elif kr.status == "deferred":
         due = re.fullmatch(r"due (\d{4}-\d{2})", kr.reason or "")
         due_month = due.group(1) if due else kr.evaluated_month
@@ -306,8 +417,8 @@ def _kpi_view(kr: KpiResult, terms: Terms, currency: str, lang: str) -> dict:
                                          t("weight", pct=fmt.percent(kpi.weight, lang),
                                            amount=fmt.money(kr.pool_k, currency, lang))
                                          if kpi else ""])),
-        "status": kr.status, "status_label": t("st_" + kr.status),
-        "reading": fmt.kpi_value(kr.value, unit, lang) if kr.status == "earned" else fmt.DASH,
+        "status": badge(kr), "status_label": t("st_" + badge(kr)),
+        "reading": reading,
         "reading_notes": notes,
         "target": f"{cmp} {fmt.kpi_value(kr.target_level, unit, lang)}",
         "definition": _definition(kpi, kpi.target if kpi else None, kr.target_level, lang),
@@ -345,7 +456,18 @@ def _bonus_view(m: MonthResult | None, terms: Terms, lang: str) -> dict | None:
     return {"rule": rule, "outcome": outcome, "tone": tone}
 
 
-def _month_view(m: MonthResult, contract, lang: str) -> dict:
+def _before_label(report: CloseReport | None, m: MonthResult, lang: str) -> str:
+    """'Already invoiced', naming the Invoiced sheet when (part of) it was invoiced outside perfsettle."""
+    t = _t(lang)
+    opening = _opening(report, m) if report is not None else None
+    if not opening:
+        return t("invoiced_before")
+    if opening == m.invoiced_before:
+        return t("opening_before")
+    return t("opening_and_closes", opening=fmt.money(opening, m.currency, lang))
+
+
+def _month_view(m: MonthResult, contract, lang: str, report: CloseReport | None = None) -> dict:
     t = _t(lang)
     cur = m.currency
     money = lambda v: fmt.money(v, cur, lang)  # noqa: E731
@@ -362,7 +484,7 @@ def _month_view(m: MonthResult, contract, lang: str) -> dict:
         rows.append((t("malus"), "-" + money(m.malus), "lost"))
     rows.append((t("due"), money(m.due), "strong"))
     if m.invoiced_before:
-        rows.append((t("invoiced_before"), money(m.invoiced_before), ""))
+        rows.append((_before_label(report, m, lang), money(m.invoiced_before), ""))
         rows.append((t("invoice_month"), money(m.invoice_now), "strong"))
     return {"title": t("month_title", month=fmt.month(m.month, lang)), "rows": rows}
 
@@ -388,7 +510,7 @@ def _rerun_why(report: CloseReport, result: ContractResult, lang: str) -> str:
     return t("rerun_why", reasons="; ".join(changes)) if changes else t("rerun_recalculated")
 
 
-def _statement_view(report: CloseReport, result: ContractResult) -> dict:
+def _statement_view(report: CloseReport, result: ContractResult, timezone: str = TIMEZONE) -> dict:
     if result.terms is None:
         raise ValueError(f"contract {result.contract_id} has no terms to print")
     contract = result.terms.contract
@@ -442,12 +564,12 @@ def _statement_view(report: CloseReport, result: ContractResult) -> dict:
         "total_label": total_label, "total": money(total), "total_negative": total < 0,
         "total_note": total_note,
         "breakdown": breakdown,
-        "month": _month_view(pm, contract, lang) if pm else None,
+        "month": _month_view(pm, contract, lang, report) if pm else None,
         "no_month": None if pm else t("no_month", month=fmt.month(report.period, lang),
                                        end=fmt.month(contract.last_month, lang)),
         "kpis_title": t("kpis"),
         "kpi_headers": {k: t(k) for k in ("reading", "target", "floor", "attainment")},
-        "kpis": [_kpi_view(kr, result.terms, cur, lang) for kr in kpis],
+        "kpis": [_kpi_view(kr, result.terms, cur, lang, report.readings) for kr in kpis],
         "bonus_title": t("bonus_title"),
         "bonus": _bonus_view(pm, result.terms, lang),
         "adjustments_title": t("adjustments"),
@@ -460,14 +582,15 @@ def _statement_view(report: CloseReport, result: ContractResult) -> dict:
         "exit": _exit_view(result, report, lang),
         "dispute_title": t("dispute_title"), "dispute": dispute,
         "dry_run": t("dry_run") if report.dry_run else "",
-        **_footer("footer", report, lang, currency=cur),
+        **_footer("footer", report, lang, timezone, currency=cur),
         "reply": t("reply"),
     }
 
 
-def render_statement(report: CloseReport, result: ContractResult) -> tuple[str, str]:
+def render_statement(report: CloseReport, result: ContractResult,
+                     timezone: str = TIMEZONE) -> tuple[str, str]:
     """(html, plain text) of one settled contract, in the contract's language."""
-    view = _statement_view(report, result)
+    view = _statement_view(report, result, timezone)
     return _render_html("statement.html", **view), _render_text("statement.txt", **view)
 
 
@@ -517,7 +640,7 @@ def _totals(report: CloseReport, lang: str) -> list[dict]:
     return out
 
 
-def _holds(settled: list[ContractResult], lang: str) -> list[dict]:
+def _holds(settled: list[ContractResult], lang: str, readings: dict | None = None) -> list[dict]:
     t = _t(lang)
     rows = []
     for r in settled:
@@ -530,7 +653,9 @@ def _holds(settled: list[ContractResult], lang: str) -> list[dict]:
                                  "kpi": _kpi_name(r.terms, kr.kpi_id),
                                  "month": fmt.month(m.month, lang),
                                  "amount": fmt.money(kr.held_k, r.currency, lang),
-                                 "reason": "; ".join(_reason_items(kr.reason, lang)),
+                                 "reason": "; ".join(_held_reading(kr, _unit(r.terms, kr.kpi_id), lang,
+                                                                   readings)[1] if readings
+                                                     else _reason_items(kr.reason, lang)),
                                  "mediator": mediator if "disputed" in kr.reason else ""})
             if m.bonus_malus == "held":
                 rows.append({"cid": r.contract_id, "client": contract.client,
@@ -549,11 +674,33 @@ def _explained(report: CloseReport, settled: list[ContractResult], lang: str) ->
         adjusted = _adjusted_months(report, r)
         restated = [m for m in adjusted if m.invoiced_before != 0 or not m.in_term]
         changes = []
+        found = _moves_of(report, r)
+        by_month = {m.month: m for m in restated}
         for c in _changes_of(report, r.contract_id):
+            where = " ".join(filter(None, [c.file, c.cell]))
+            if found is not None:
+                # follow the money: the months this change moved, each by the amount it moved
+                own = [(month, mv) for month, mvs in sorted(found.items()) for mv in mvs
+                       if mv.change is c and month in by_month]
+                if not own and c.old_status is None:
+                    continue
+                paid = [(month, mv.amount) for month, mv in own if mv.amount]
+                if paid:
+                    cur = r.currency
+                    moves = t("moves", months=", ".join(
+                        f"{fmt.month(month, lang)} ({fmt.signed(fmt.money(a, cur, lang), a)})" for month, a in paid))
+                elif own:
+                    moves = t("moved_nothing_in", months=", ".join(fmt.month(month, lang) for month, _ in own),
+                              what="; ".join(dict.fromkeys(_what_it_did(mv, r, by_month[month], lang)
+                                                           for month, mv in own)))
+                else:
+                    moves = t("moves_nothing")
+                changes.append({"text": _change_text(c, r.terms, lang),
+                                "where_moves": " · ".join(filter(None, [where, moves]))})
+                continue
             moved = [m for m in _moved_by(c, r) if m in restated]
             if not moved and c.old_status is None:
                 continue            # a plain new reading: no adjustment to explain
-            where = " ".join(filter(None, [c.file, c.cell]))
             moves = t("moves", months=", ".join(
                 f"{fmt.month(m.month, lang)} ({fmt.signed(fmt.money(m.invoice_now, m.currency, lang), m.invoice_now)})"
                 for m in moved)) if moved else t("moves_nothing")
@@ -601,15 +748,20 @@ def _scorecard(report: CloseReport, settled: list[ContractResult], lang: str) ->
 SUMMARY_ROWS = 300   # rows per list of the summary; the CSVs and workbooks hold them all
 
 
+_MORE_NOUNS = {"alerts": "n_more_contracts", "holds": "n_more_held", "explained": "n_more_adjusted",
+               "contracts": "n_more_contracts"}
+
+
 def _capped(name: str, rows: list, t, more_key: str = "", **kw) -> dict:
     """``{name: the first SUMMARY_ROWS rows, name_more: where the others are}``: a summary
     stays readable, and light enough for a mailbox, at thousands of contracts."""
     more = len(rows) - SUMMARY_ROWS
     return {name: rows[:SUMMARY_ROWS],
-            f"{name}_more": t(more_key or f"more_{name}", n=more, **kw) if more > 0 else ""}
+            f"{name}_more": t(more_key or f"more_{name}", more=t(_MORE_NOUNS[name], n=more), **kw)
+            if more > 0 else ""}
 
 
-def _summary_view(report: CloseReport, lang: str) -> dict:
+def _summary_view(report: CloseReport, lang: str, timezone: str = TIMEZONE) -> dict:
     lang = lang if lang in fmt.LANGUAGES else "fr"
     t = _t(lang)
     results = sorted(report.results, key=lambda r: r.contract_id)
@@ -638,14 +790,16 @@ def _summary_view(report: CloseReport, lang: str) -> dict:
             lines, more = _finding_lines(findings, lang)
             errors = report.contract_findings.get(r.contract_id, (len(findings), 0))[0]
             problems.append({"title": t("excluded_row", cid=r.contract_id, client=_names(report, r)[0],
-                                        errors=errors),
-                             "lines": lines, "more": t("more_findings", n=more) if more else ""})
+                                        errors=t("n_errors", n=errors)),
+                             "lines": lines,
+                             "more": t("more_findings", more=t("n_more_findings", n=more)) if more else ""})
     for f in report.files:
         if f.outcome == "rejected":
             errors = [d for d in f.diagnostics if d.is_error] or list(f.diagnostics)
             lines, more = _finding_lines(errors, lang)
-            problems.append({"title": t("rejected_row", name=f.name, errors=f.errors),
-                             "lines": lines, "more": t("more_findings", n=more) if more else ""})
+            problems.append({"title": t("rejected_row", name=f.name, errors=t("n_errors", n=f.errors)),
+                             "lines": lines,
+                             "more": t("more_findings", more=t("n_more_findings", n=more)) if more else ""})
     unsent = [{"cid": r.contract_id, "client": r.terms.contract.client,
                "why": t("unsent_bad") if r.terms.contract.contact_email.strip() else t("unsent_none")}
               for r in not_emailed(report)]
@@ -657,9 +811,11 @@ def _summary_view(report: CloseReport, lang: str) -> dict:
         "lang": lang, "title": t("summary", month=month),
         "colon": t("labelled", label="", value=""),
         "subject": t("summary_subject", month=month),
-        "preheader": t("counts", settled=count("settled"), excluded=count("excluded"),
-                       not_started=count("not_started"), files=len(report.files),
-                       rejected=sum(f.outcome == "rejected" for f in report.files)),
+        "preheader": t("counts", settled=t("n_settled", n=count("settled")),
+                       excluded=t("n_excluded", n=count("excluded")),
+                       not_started=t("n_not_started", n=count("not_started")),
+                       files=t("n_files", n=len(report.files)),
+                       rejected=t("n_rejected", n=sum(f.outcome == "rejected" for f in report.files))),
         "dry_run": t("dry_run") if report.dry_run else "",
         "h": {k: t(k) for k in ("totals", "alerts", "no_alerts", "holds", "no_holds", "contract",
                                 "client", "provider", "month", "reason", "mediator", "amt_held",
@@ -671,24 +827,24 @@ def _summary_view(report: CloseReport, lang: str) -> dict:
         "scorecard_note": t("scorecard_note", month=month),
         "totals": _totals(report, lang),
         **_capped("alerts", alerts, t, period=report.period),
-        **_capped("holds", _holds(settled, lang), t, period=report.period),
+        **_capped("holds", _holds(settled, lang, report.readings), t, period=report.period),
         **_capped("explained", _explained(report, settled, lang), t, "more_adjust", period=report.period),
         **_capped("contracts", contracts, t, period=report.period),
         "problems": problems,
         **_capped("unsent", unsent, t, period=report.period),
         "skipped": skipped,
         "scorecard": _scorecard(report, settled, lang),
-        **_footer("summary_footer", report, lang),
+        **_footer("summary_footer", report, lang, timezone),
     }
 
 
-def render_summary(report: CloseReport, lang: str = "fr") -> str:
+def render_summary(report: CloseReport, lang: str = "fr", timezone: str = TIMEZONE) -> str:
     """summary.html for the finance team."""
-    return _render_html("summary.html", **_summary_view(report, lang))
+    return _render_html("summary.html", **_summary_view(report, lang, timezone))
 
 
-def render_summary_text(report: CloseReport, lang: str = "fr") -> str:
-    return _render_text("summary.txt", **_summary_view(report, lang))
+def render_summary_text(report: CloseReport, lang: str = "fr", timezone: str = TIMEZONE) -> str:
+    return _render_text("summary.txt", **_summary_view(report, lang, timezone))
 
 
 # --------------------------------------------------------------------------- files and e-mails
@@ -734,7 +890,7 @@ def not_emailed(report: CloseReport) -> list[ContractResult]:
 
 def write_html_outputs(report: CloseReport, outdir: Path, *, sender: str,
                        finance_recipients: Sequence[str], lang: str = "fr",
-                       message_id_domain: str = "perfsettle.local") -> list[Path]:
+                       message_id_domain: str = "perfsettle.local", timezone: str = TIMEZONE) -> list[Path]:
     """Write summary.html, statements/<id>.html and .eml, and summary.eml; return the paths.
 
     A statement's .eml goes to the contract's valid contact_email addresses, and is a draft with
@@ -743,16 +899,18 @@ def write_html_outputs(report: CloseReport, outdir: Path, *, sender: str,
     """
     settled = [r.contract_id for r in report.results if r.status == "settled"]
     return (write_summary(report, outdir, sender=sender, finance_recipients=finance_recipients, lang=lang,
-                          message_id_domain=message_id_domain)
-            + write_statements(report, outdir, settled, sender=sender, message_id_domain=message_id_domain))
+                          message_id_domain=message_id_domain, timezone=timezone)
+            + write_statements(report, outdir, settled, sender=sender, message_id_domain=message_id_domain,
+                               timezone=timezone))
 
 
 def write_summary(report: CloseReport, outdir: Path, *, sender: str, finance_recipients: Sequence[str],
-                  lang: str = "fr", message_id_domain: str = "perfsettle.local") -> list[Path]:
+                  lang: str = "fr", message_id_domain: str = "perfsettle.local",
+                  timezone: str = TIMEZONE) -> list[Path]:
     """summary.html, and summary.eml when there are finance recipients."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    summary = _summary_view(report, lang)
+    summary = _summary_view(report, lang, timezone)
     summary_html = _render_html("summary.html", **summary)
     written = [_write_text(outdir / "summary.html", summary_html)]
     if finance_recipients:
@@ -766,7 +924,7 @@ def write_summary(report: CloseReport, outdir: Path, *, sender: str, finance_rec
 
 
 def write_statements(report: CloseReport, outdir: Path, contract_ids: Sequence[str], *, sender: str,
-                     message_id_domain: str = "perfsettle.local") -> list[Path]:
+                     message_id_domain: str = "perfsettle.local", timezone: str = TIMEZONE) -> list[Path]:
     """statements/<id>.html and .eml for the given settled contracts, in their language; the
     .eml of a contract with no valid contact_email is a draft with no recipient (``X-Unsent: 1``)."""
     folder = Path(outdir) / "statements"
@@ -778,7 +936,7 @@ def write_statements(report: CloseReport, outdir: Path, contract_ids: Sequence[s
         if r is None or r.status != "settled":
             continue
         html_path = _child(folder, r.contract_id, ".html")
-        view = _statement_view(report, r)
+        view = _statement_view(report, r, timezone)
         html = _render_html("statement.html", **view)
         written.append(_write_bytes(html_path, html.encode("utf-8")))
         to, _invalid = messages.parse_recipients(r.terms.contract.contact_email)
