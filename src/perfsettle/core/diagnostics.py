@@ -668,7 +668,8 @@ _entry("shared-strings-too-many", ERROR, FILE,
 
 # --------------------------------------------------------------------------- clause options, Amendments, Events
 def _range(code: str, doc: str, column: str, column_fr: str, what: str, what_fr: str) -> None:
-    _entry(code, ERROR, CONTRACT, doc, f"{column} must be {what}", f"{column_fr} doit être {what_fr}")
+    _entry(code, ERROR, CONTRACT, doc, f"{column} must be {what} (found {{found}})",
+           f"{column_fr} doit être {what_fr} (trouvé {{found}})")
 
 
 _range("bonus-every-out-of-range", "a bonus_every below 1 (or above 120)", "bonus_every", "periodicite_bonus",

@@ -356,6 +356,8 @@ def check_run(workbooks: list[ParsedWorkbook], stored_contracts: dict, stored_kp
 
     for cid, (c, row) in run_contracts.items():
         amending.restated(stored_contracts.get(cid), c, row, (invoiced or {}).get(cid, []), row_diags(row))
+    for (cid, kid), (k, row) in run_kpis.items():
+        amending.restated(stored_kpis.get(cid, {}).get(kid), k, row, (invoiced or {}).get(cid, []), row_diags(row))
 
     # Rules that span a contract, on the contract as it will stand after this run.
     # Checked even when some of the contract's rows have errors, so that every finding comes
