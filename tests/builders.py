@@ -13,6 +13,8 @@ HEADERS = {
              "floor", "weight", "window_months", "due_month"],
     "Readings": ["contract_id", "kpi_id", "month", "value", "status", "comment"],
     "Invoiced": ["contract_id", "month", "amount"],
+    "Amendments": ["contract_id", "kpi_id", "field", "value", "effective_month", "reason", "reference"],
+    "Events": ["contract_id", "event", "month", "reason"],
 }
 
 
@@ -49,7 +51,8 @@ def workbook(path: Path, headers: dict | None = None, **sheets: list[dict]) -> P
     """
     wb = openpyxl.Workbook()
     wb.remove(wb.active)
-    names = {"contracts": "Contracts", "kpis": "KPIs", "readings": "Readings", "invoiced": "Invoiced"}
+    names = {"contracts": "Contracts", "kpis": "KPIs", "readings": "Readings", "invoiced": "Invoiced",
+             "amendments": "Amendments", "events": "Events"}
     for arg, rows in sheets.items():
         canonical = names[arg]
         title, renames = (headers or {}).get(canonical, (canonical, {}))
@@ -64,3 +67,20 @@ def workbook(path: Path, headers: dict | None = None, **sheets: list[dict]) -> P
             ws.append([r.get(c) for c in cols])
     wb.save(path)
     return path
+
+
+def facts(reason: str) -> dict:
+    """A kpi_results ``reason`` as the engine's facts (problems, due month, deemed outcome,
+    earned-back months): what test tables written as CSV text stand for."""
+    from perfsettle.core.model import Problem
+    out: dict = {"problems": (), "due_month": "", "deemed": "", "earned_back": ()}
+    text = (reason or "").strip()
+    if text.startswith("due "):
+        out["due_month"] = text[4:]
+    elif text.startswith("earned back "):
+        out["earned_back"] = tuple(text[len("earned back "):].split(".."))
+    else:
+        if text.startswith("deemed "):
+            out["deemed"], text = text[len("deemed "):].split(": ", 1)
+        out["problems"] = tuple(Problem(*part.strip().split(" ", 1)) for part in text.split(";") if part.strip())
+    return out

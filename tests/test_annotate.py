@@ -19,6 +19,7 @@ import python_calamine
 import xlsxwriter
 
 from conftest import EXAMPLES
+from builders import facts
 from perfsettle.core import schema
 from perfsettle.outputs.annotate import (AMBER, MARK, RED, SHEETS, UnreadableWorkbook,
                                  write_annotated, write_close_workbook)
@@ -105,7 +106,7 @@ def kpi_result(contract, month, kpi_id, status, *, value=None, attainment=None, 
                target="0.8", floor=None):
     return KpiResult(contract, month, kpi_id, status, None if value is None else D(value),
                      D(target), None if floor is None else D(floor), attainment, D(pool),
-                     D(earned), D(forfeited), D(held), D(deferred), reason, month, (month,))
+                     D(earned), D(forfeited), D(held), D(deferred), facts(reason)["problems"], month, (month,))
 
 
 def month_result(contract, month, currency, *, invoiced_before="0", invoice_now=None, kpis=(),
@@ -118,7 +119,7 @@ def month_result(contract, month, currency, *, invoiced_before="0", invoice_now=
     return MonthResult(contract, month, currency, *(D(values[k]) for k in (
         "fee", "fixed", "pool", "earned", "held", "deferred", "forfeited")),
         bonus_malus, D(values["bonus"]), D(values["malus"]), D(due), D(invoiced_before), now,
-        tuple(kpis), None, "roi 2026-10 missing" if bonus_malus == "held" else "", in_term)
+        tuple(kpis), None, facts("2026-10 missing")["problems"] if bonus_malus == "held" else (), in_term)
 
 
 def results() -> list[ContractResult]:
@@ -130,7 +131,7 @@ def results() -> list[ContractResult]:
                 D("0.98"), D("0.4")))
     pme = ContractResult(
         "C-PME-01", "settled", "EUR",
-        ExitResult("exit_right", "2026-06", "2026-06", D("0.62"), D("0.7"), "0.62 < 0.7"),
+        ExitResult("exit_right", "2026-06", "2026-06", D("0.62"), D("0.7")),
         (month_result("C-PME-01", "2026-09", "EUR", invoiced_before="8000.00", due="8500.00",
                       kpis=[kpi_result("C-PME-01", "2026-09", "detection", "earned",
                                        value="0.71", attainment=Fraction(7, 10), earned="700.00",
@@ -306,9 +307,9 @@ def test_result_sheets_contents_and_formats(src, tmp_path):
 
     flags = table(wb["Alertes"])[1:]
     assert ("C-PME-01", "sortie", JUN, JUN, "detection", "droit de sortie", 0.62, 0.7,
-            "0.62 < 0.7") in flags
+            None) in flags
     assert any(f[1] == "litige" and f[4] == "stability" and f[8] == "2026-10 disputed" for f in flags)
-    assert any(f[1] == "retenue" and f[2] == OCT and "roi" in f[8] for f in flags)
+    assert any(f[1] == "retenue" and f[2] == OCT and f[8] == "2026-10 missing" for f in flags)
     assert not any(f[0] == "C-JP-02" for f in flags)       # n/a exit, nothing held
 
 

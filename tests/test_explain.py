@@ -20,6 +20,7 @@ from perfsettle.core import months
 from perfsettle.outputs.explain import explain
 from perfsettle.core.model import (Contract, ContractResult, ExitResult, Kpi, KpiResult, MonthResult,
                               Reading, Terms)
+from builders import facts
 from perfsettle.core.settle import settle
 
 from conftest import EXAMPLES
@@ -117,7 +118,7 @@ def hand_result(step: Path, contract_id: str, terms: Terms, readings: list[Readi
                 value=_d(kr["value"]), target_level=_d(kr["target_level"]),
                 floor_level=_d(kr["floor_level"]), attainment=att, pool_k=_d(kr["pool_k"]),
                 earned_k=_d(kr["earned_k"]), forfeited_k=_d(kr["forfeited_k"]),
-                held_k=_d(kr["held_k"]), deferred_k=_d(kr["deferred_k"]), reason=kr["reason"],
+                held_k=_d(kr["held_k"]), deferred_k=_d(kr["deferred_k"]), **facts(kr["reason"]),
                 evaluated_month=months.calendar_month(c.start_month, t),
                 window=() if deferred else window))
         bonus = by_key.get((c.bonus_kpi, m)) if c.bonus_kpi else None
@@ -156,7 +157,7 @@ def pme_hand(step1):
 @pytest.fixture(scope="module")
 def eti_hand(step1):
     step, terms, readings = step1
-    ex = ExitResult("ok", "2027-02", "2026-10", None, Decimal("0.8"), "2026-10 unverified")
+    ex = ExitResult("ok", "2027-02", "2026-10", None, Decimal("0.8"), facts("2026-10 unverified")["problems"])
     return hand_result(step, "C-ETI-02", terms["C-ETI-02"], readings, ex), readings
 
 

@@ -5,7 +5,7 @@ from dataclasses import replace
 from decimal import Decimal as D
 from fractions import Fraction
 
-from perfsettle.core.model import Contract, Kpi, Reading, Terms
+from perfsettle.core.model import Contract, Kpi, Problem, Reading, Terms
 from perfsettle.core.money import round_money
 from perfsettle.core.settle import attainment, exit_status, settle, settle_contract, split_pool
 
@@ -116,14 +116,14 @@ def test_window_takes_the_worst_reading_and_holds_on_missing_or_disputed_months(
     r = settle_contract(t, rs, {}, "2026-05")
     assert kres(month(r, "2026-03"), "a").value == D("0.985")
     held = kres(month(r, "2026-05"), "a")
-    assert held.status == "held" and held.reason == "2026-04 missing; 2026-05 disputed"
+    assert held.status == "held" and held.problems == (Problem("2026-04", "missing"), Problem("2026-05", "disputed"))
     assert held.held_k == held.pool_k and held.earned_k == 0
 
 
 def test_requires_verified_holds_provisional_readings():
     t = terms(kpi("a"), kpi("b"), requires_verified=True)
     r = settle_contract(t, reads(("a", "2026-01", 0.9, "provisional"), ("b", "2026-01", 0.9)), {}, "2026-01")
-    assert kres(month(r, "2026-01"), "a").reason == "2026-01 unverified"
+    assert kres(month(r, "2026-01"), "a").problems == (Problem("2026-01", "unverified"),)
     t2 = terms(kpi("a"), kpi("b"))
     r2 = settle_contract(t2, reads(("a", "2026-01", 0.9, "provisional"), ("b", "2026-01", 0.9)), {}, "2026-01")
     assert kres(month(r2, "2026-01"), "a").status == "earned"
@@ -132,7 +132,7 @@ def test_requires_verified_holds_provisional_readings():
 def test_a_voided_reading_counts_as_missing():
     t = terms(kpi("a"), kpi("b"))
     rs = reads(("a", "2026-01", None, "void"), ("b", "2026-01", 0.9))
-    assert kres(month(settle_contract(t, rs, {}, "2026-01"), "2026-01"), "a").reason == "2026-01 missing"
+    assert kres(month(settle_contract(t, rs, {}, "2026-01"), "2026-01"), "a").problems == (Problem("2026-01", "missing"),)
 
 
 def test_due_month_defers_then_settles_earlier_months_by_the_due_evaluation():
@@ -140,7 +140,7 @@ def test_due_month_defers_then_settles_earlier_months_by_the_due_evaluation():
     rs = reads(("b", "2026-01", 0.9), ("b", "2026-02", 0.9), ("b", "2026-03", 0.9), ("roi", "2026-03", 0.13))
     before = settle_contract(t, rs, {}, "2026-02")
     k = kres(month(before, "2026-01"), "roi")
-    assert (k.status, k.reason, k.deferred_k) == ("deferred", "due 2026-03", k.pool_k)
+    assert (k.status, k.due_month, k.deferred_k) == ("deferred", "2026-03", k.pool_k)
     after = settle_contract(t, rs, {}, "2026-03")
     k = kres(month(after, "2026-01"), "roi")
     assert (k.status, k.value, k.earned_k) == ("earned", D("0.13"), k.pool_k)

@@ -28,6 +28,7 @@ from conftest import EXAMPLES as REPO_EXAMPLES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from builders import facts
 from perfsettle.outputs import formatting as fmt
 from perfsettle.outputs import statements
 from perfsettle.core.model import (CloseReport, Contract, ContractResult, Diagnostic, ExitResult,
@@ -77,8 +78,8 @@ def make_terms(*, lang="fr", client="Boulangeries Martin SAS", mediator="Mme Dur
 def kpi_result(month, kpi_id, status, value, target, floor, attainment, pool, earned="0.00",
                forfeited="0.00", held="0.00", deferred="0.00", reason="", window=None, cid=CID):
     return KpiResult(cid, month, kpi_id, status, value, target, floor, attainment, D(pool),
-                     D(earned), D(forfeited), D(held), D(deferred), reason, month,
-                     window or (month,))
+                     D(earned), D(forfeited), D(held), D(deferred), evaluated_month=month,
+                     window=window or (month,), **facts(reason))
 
 
 def october(*, detection=None, cid=CID) -> MonthResult:

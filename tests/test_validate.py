@@ -257,3 +257,126 @@ def test_contact_emails_with_display_names_are_accepted(tmp_path):
     intake, found = check(p)
     assert found == set()
     assert intake.contracts["C1"][0].contact_email == "Jean Dupont <jean@client.example>, daf@client.example"
+
+
+# --------------------------------------------------------------------------- clause options, Amendments, Events
+
+def amendment(field, value, month="2026-04", kpi_id=None, cid="C1", reason="Avenant 1"):
+    return {"contract_id": cid, "kpi_id": kpi_id, "field": field, "value": value, "effective_month": month,
+            "reason": reason}
+
+
+def test_clause_options_are_read_in_french_with_their_french_values(tmp_path):
+    c = contract(base_bonus="part_variable", periodicite_bonus=3, tolerance_bonus=0.01, delai_sortie=2,
+                 delai_blocage=2, issue_reputee="atteint")
+    k = kpis()
+    k[0].update(agregation="moyenne", window_months=3, couverture_min=2, rattrapage_mois=2)
+    k[1].update(echecs_repetes=2, fenetre_echecs=3, agregation="pire")
+    p = workbook(tmp_path / "o.xlsx", contracts=[c], kpis=k)
+    intake, found = check(p)
+    assert found == set()
+    got, _ = intake.contracts["C1"]
+    assert (got.bonus_base, got.bonus_every, got.bonus_band, got.exit_window_months, got.hold_limit_months,
+            got.deemed_outcome) == ("pool", 3, D("0.01"), 2, 2, "met")
+    det, _ = intake.kpis[("C1", "detection")]
+    sta, _ = intake.kpis[("C1", "stability")]
+    assert (det.window_agg, det.window_months, det.min_coverage, det.earnback_months) == ("mean", 3, 2, 2)
+    assert (sta.window_agg, sta.chronic_misses, sta.chronic_months) == ("worst", 2, 3)
+
+
+def test_bad_clause_options_are_errors_at_their_cells(tmp_path):
+    c = contract(bonus_every=0, deemed_outcome="peut-être", hold_limit_months="deux")
+    k = kpis()
+    k[0].update(window_months=2, min_coverage=3)
+    k[1].update(chronic_misses=2)
+    k2 = kpis("C2")
+    k2[0].update(window_agg="médiane")
+    p = workbook(tmp_path / "b.xlsx", contracts=[c, contract(contract_id="C2"), contract(contract_id="C3")],
+                 kpis=k + k2 + kpis("C3"))
+    intake, found = check(p)
+    # Contracts: bonus_every U, deemed_outcome V, hold_limit_months W; KPIs: min_coverage N,
+    # chronic_misses O, window_agg P (extra columns in the order of first use).
+    assert {("bonus-every-out-of-range", "Contracts!U2"), ("bad-value", "Contracts!V2"), ("not-a-number", "Contracts!W2"),
+            ("coverage-over-window", "KPIs!N2"), ("chronic-pair", "KPIs!O3"), ("bad-value", "KPIs!P4")} <= found
+    assert intake.excluded == {"C1", "C2"} and set(intake.contracts) == {"C3"}      # the batch goes on
+
+
+def test_amendments_are_read_with_the_rule_of_their_field_in_english_or_french(tmp_path):
+    rows = [amendment("honoraires", 12000), amendment("objectif", "20 %", kpi_id="detection"),
+            amendment("floor", None, kpi_id="stability", month="2026-05"),
+            amendment("requires_verified", "oui", month="2026-06")]
+    p = workbook(tmp_path / "a.xlsx", headers={"Amendments": ("Avenants", {"field": "champ", "value": "valeur",
+                                                                            "effective_month": "mois_effet"})},
+                 contracts=[contract()], kpis=kpis(), amendments=rows)
+    intake, found = check(p)
+    assert found == {("number-as-text", "Avenants!D3")}
+    got = {k: a for k, (a, _) in intake.amendments.items()}
+    assert got[("C1", "", "monthly_fee", "2026-04")].value == D("12000")
+    assert got[("C1", "detection", "target", "2026-04")].value == D("0.2")
+    assert got[("C1", "stability", "floor", "2026-05")].value is None        # blank clears
+    assert got[("C1", "", "requires_verified", "2026-06")].value is True
+
+
+def test_bad_amendments_are_errors_at_their_cells_and_exclude_their_contract(tmp_path):
+    rows = [amendment("duration_months", 24),                                    # not amendable
+            amendment("target", 0.2, kpi_id="ghost"),                            # unknown KPI
+            amendment("monthly_fee", 11000, month="2027-03"),                    # after the term
+            amendment("monthly_fee", "beaucoup", month="2026-05"),               # wrong type
+            amendment("monthly_fee", 12000), amendment("honoraires", 13000),     # duplicate key
+            amendment("weight", 0.9, kpi_id="detection", cid="C2"),              # weights 0.9 + 0.4
+            amendment("monthly_fee", 9000, cid="C3", reason="ok")]
+    p = workbook(tmp_path / "bad.xlsx", contracts=[contract(), contract(contract_id="C2"), contract(contract_id="C3")],
+                 kpis=kpis() + kpis("C2") + kpis("C3"), amendments=rows)
+    intake, found = check(p)
+    assert {("amendment-field", "Amendments!C2"), ("unknown-kpi", "Amendments!B3"),
+            ("amendment-outside-term", "Amendments!E4"), ("not-a-number", "Amendments!D5"),
+            ("duplicate", "Amendments!E7"), ("amended-terms-invalid", "Amendments!D8")} <= found
+    field = next(d for d in intake.diagnostics if d.code == "amendment-field")
+    assert "monthly_fee" in field.message and "window_months" in field.message and field.message_fr
+    assert intake.excluded == {"C1", "C2"}
+    assert set(intake.contracts) == {"C3"} and {k[0] for k in intake.amendments} == {"C3"}
+
+
+def test_void_withdraws_an_amendment_and_a_blank_month_an_event(tmp_path):
+    p = workbook(tmp_path / "v.xlsx", contracts=[contract()], kpis=kpis(),
+                 amendments=[amendment("monthly_fee", "annulé")],
+                 events=[{"contract_id": "C1", "event": "résilié", "month": None}])
+    intake, found = check(p)
+    assert found == set()
+    assert intake.amendments[("C1", "", "monthly_fee", "2026-04")][0] is None
+    assert intake.events[("C1", "terminated")][0] is None
+
+
+def test_bad_events_are_errors_at_their_cells(tmp_path):
+    ev = [{"contract_id": "C1", "event": "terminated", "month": "2025-12"},      # before the start
+          {"contract_id": "C9", "event": "terminated", "month": "2026-05"},      # unknown contract
+          {"contract_id": "C2", "event": "suspendu", "month": "2026-05"},        # unknown event
+          {"contract_id": "C3", "event": "terminated", "month": "2026-05", "reason": "mutual"},
+          {"contract_id": "C3", "event": "resilie", "month": "2026-06"}]         # duplicate key
+    p = workbook(tmp_path / "e.xlsx", contracts=[contract(), contract(contract_id="C2"), contract(contract_id="C3")],
+                 kpis=kpis() + kpis("C2") + kpis("C3"), events=ev)
+    intake, found = check(p)
+    assert {("termination-before-start", "Events!C2"), ("unknown-contract", "Events!A3"),
+            ("bad-value", "Events!B4"), ("duplicate", "Events!B6")} <= found
+    assert {"C1", "C2", "C3"} <= intake.excluded
+
+
+def test_a_changed_term_of_an_invoiced_contract_warns_that_it_restates_the_invoiced_months(tmp_path):
+    stored = parse_workbook("s.xlsx", read_raw(workbook(tmp_path / "s.xlsx", contracts=[contract()], kpis=kpis())))
+    base = check_run([stored], {}, {}, "2026-06")
+    stored_contracts = {cid: c for cid, (c, _) in base.contracts.items()}
+    stored_kpis = {"C1": {kid: k for (_, kid), (k, _) in base.kpis.items()}}
+    k = kpis()
+    k[0]["name"] = "Détection des fraudes"       # not in the arithmetic: no warning
+    k[1]["target"] = 0.97
+    p = workbook(tmp_path / "c.xlsx", contracts=[contract(monthly_fee=11000, client="Autre SA")], kpis=k)
+    wb = parse_workbook(p.name, read_raw(p))
+    intake = check_run([wb], stored_contracts, stored_kpis, "2026-06",
+                       invoiced={"C1": ["2026-01", "2026-02", "2026-03"]})
+    found = {(d.code, d.source.cell) for d in intake.diagnostics}
+    assert found == {("terms-restated", "Contracts!H2"), ("terms-restated", "KPIs!I3")}
+    d = next(d for d in intake.diagnostics if d.source.cell == "Contracts!H2")
+    assert d.severity == "warning" and "2026-01..2026-03" in d.message and "Amendments" in d.message
+    assert "Avenants" in d.message_fr
+    quiet = check_run([parse_workbook(p.name, read_raw(p))], stored_contracts, stored_kpis, "2026-06")
+    assert not quiet.diagnostics                   # never invoiced: a plain correction

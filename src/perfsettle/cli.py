@@ -257,10 +257,11 @@ def cmd_check(args) -> int:
     from perfsettle.store import Store
     from perfsettle.inputs.validation import check_run
     s = settings_from(args)
-    stored_contracts, stored_kpis = {}, {}
+    stored_contracts, stored_kpis, stored_amendments, stored_events = {}, {}, {}, {}
     if s.store.exists():
         with Store(s.store) as store:
             stored_contracts, stored_kpis = store.contracts(), store.kpis()
+            stored_amendments, stored_events = store.amendments(), store.events()
     parsed, paths = [], {}
     for path in args.files:
         if not path.is_file():
@@ -270,7 +271,8 @@ def cmd_check(args) -> int:
         wb.diagnostics[:0] = problems
         parsed.append(wb)
         paths[path.name] = path
-    intake = check_run(parsed, stored_contracts, stored_kpis, args.period)
+    intake = check_run(parsed, stored_contracts, stored_kpis, args.period, stored_amendments=stored_amendments,
+                       stored_events=stored_events)
     errors = 0
     for wb in parsed:
         for d in wb.diagnostics:
@@ -311,7 +313,10 @@ def cmd_explain(args) -> int:
         if period is None:
             raise Usage("explain_no_close")
         from perfsettle.core.model import Terms
-        terms = Terms(contracts[args.contract], tuple(sorted(kpis.get(args.contract, {}).values(), key=lambda k: k.kpi_id)))
+        terms = Terms(contracts[args.contract], tuple(sorted(kpis.get(args.contract, {}).values(), key=lambda k: k.kpi_id)),
+                      tuple(sorted((a for a in store.amendments().values() if a.contract_id == args.contract),
+                                   key=lambda a: a.key)),
+                      tuple(e for e in store.events().values() if e.contract_id == args.contract))
         ledger = store.closed()
         openings = {month: a for (cid, month), a in store.opening().items() if cid == args.contract}
         for k, a in store.opening().items():

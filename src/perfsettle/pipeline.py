@@ -50,6 +50,7 @@ from perfsettle.core.model import CloseReport, Diagnostic, FileOutcome, Intake, 
 from perfsettle.infra.procs import die_with_parent
 from perfsettle.core.money import format_money
 from perfsettle.store import Store
+from perfsettle.inputs.amendments import invoiced_months
 from perfsettle.inputs.validation import ParsedWorkbook, check_run, file_error, parse_workbook
 
 log = logging.getLogger("perfsettle")
@@ -254,7 +255,8 @@ def parse(name: str, raw: RawWorkbook | None) -> ParsedWorkbook:
 def validate(ctx: _Run, store: Store, taken: _Taken) -> _Checked:
     """The run's workbooks checked together against the store: what may be stored, and why not."""
     contracts, kpis = store.contracts(), store.kpis()
-    checked = check_run(taken.parsed, contracts, kpis, ctx.period)
+    checked = check_run(taken.parsed, contracts, kpis, ctx.period, stored_amendments=store.amendments(),
+                        stored_events=store.events(), invoiced=invoiced_months(store.closed()))
     files = [FileOutcome(wb.name, taken.where[wb.name][1], checked.outcomes[wb.name],
                          sum(d.is_error for d in wb.diagnostics), sum(not d.is_error for d in wb.diagnostics),
                          tuple(wb.diagnostics), tuple(checked.file_contracts.get(wb.name, ())),
@@ -272,7 +274,8 @@ def validate(ctx: _Run, store: Store, taken: _Taken) -> _Checked:
 def close_period(ctx: _Run, store: Store, checked: _Checked, taken: _Taken) -> CloseReport:
     """The close (pure), with what earlier closes of the period invoiced and the files left for later."""
     readings = {(r.contract_id, r.kpi_id, r.month): r for r in store.readings()}
-    known = Known(checked.contracts, checked.kpis, readings, store.opening(), store.closed())
+    known = Known(checked.contracts, checked.kpis, readings, store.opening(), store.closed(),
+                  store.amendments(), store.events())
     report = close(known, checked.intake, ctx.period, run_id=ctx.run_id, started=ctx.started,
                    files=checked.files, dry_run=ctx.dry_run)
     earlier: dict[str, dict[str, object]] = {}

@@ -851,3 +851,77 @@ def test_e2e_percent_scale_reading_is_warned(e2e):
     c = by_slug(e2e.cases, "percent-0-100-scale")
     text = " ".join(d["message"] for d in e2e.inputs[c.name]["findings"])
     assert "0–100" in text or "percentage" in text
+
+
+# --------------------------------------------------------------------------------------------
+# Fuzz: amendments and events of any shape on a valid contract
+# --------------------------------------------------------------------------------------------
+
+_LIKELY_VALUES = st.sampled_from([0.5, 0.9, 12000, 2, 1, "mean", "void", "oui", None, "40 %"])
+_LIKELY_PAIRS = st.sampled_from([(None, "monthly_fee"), ("tri", "target"), ("drift", "window_months"),
+                                 (None, "bonus_band"), ("tri", "window_agg"), (None, "deemed_outcome"),
+                                 ("drift", "min_coverage"), (None, "requires_verified"), ("tri", "floor")])
+_LIKELY_MONTHS = st.sampled_from(["2026-02", "2026-03", "2026-06", "2026-09", "2027-05"])
+accepted_any: list[bool] = []   # the fuzz reaches accepted amendments, not only rejections
+AMENDED_FIELDS = st.sampled_from(["monthly_fee", "honoraires", "variable_share", "requires_verified", "bonus_rate",
+                                  "bonus_band", "hold_limit_months", "deemed_outcome", "language", "target",
+                                  "floor", "weight", "window_months", "window_agg", "min_coverage", "baseline",
+                                  "target_mode", "name", "duration_months", "start_month", "kpi_id", "ghost", ""])
+
+
+@pytest.mark.skipif(not _has_api, reason="validate.parse_workbook/check_run not available")
+@settings(max_examples=150, deadline=None)
+@given(rows=st.lists(st.tuples(st.one_of(_LIKELY_PAIRS, _LIKELY_PAIRS,
+                                         st.tuples(st.sampled_from([None, "", "tri", "drift", "ghost"]), AMENDED_FIELDS)),
+                               st.one_of(_LIKELY_VALUES, _LIKELY_VALUES, _LIKELY_VALUES, CELL),
+                               st.one_of(_LIKELY_MONTHS, _LIKELY_MONTHS, _LIKELY_MONTHS, CELL)),
+                     min_size=1, max_size=3),
+       event=st.one_of(st.none(), st.none(), st.tuples(st.sampled_from(["terminated", "résilié"]), _LIKELY_MONTHS),
+                       st.tuples(CELL, CELL)))
+def test_fuzz_amendments_and_events_never_raise_and_what_is_accepted_settles(rows, event):
+    from perfsettle.core.close import Known, close
+    sheets = valid_sheets("AM", ("A",))
+    sheets["Amendments"] = [["contract_id", "kpi_id", "field", "value", "effective_month", "reason"]] + [
+        ["AM-A", kid, field, value, month, "fuzz"] for (kid, field), value, month in rows]
+    if event is not None:
+        sheets["Events"] = [["contract_id", "event", "month"], ["AM-A", event[0], event[1]]]
+    raw = RawWorkbook(tuple(RawSheet(n, r, {}, False) for n, r in sheets.items()), tuple(sheets))
+    wb = validate.parse_workbook("am.xlsx", raw)
+    out = validate.check_run([wb], {}, {}, "2026-04")
+    for d in out.diagnostics:
+        assert d.severity in ("error", "warning") and d.code and d.message and d.message_fr
+    if "AM-A" in out.excluded:
+        assert not out.contracts and not out.amendments and not out.events
+        assert any(d.is_error and d.contract_id == "AM-A" for d in out.diagnostics)
+        return
+    accepted_any.append(bool(out.amendments))
+    report = close(Known({}, {}, {}, {}, {}), out, "2026-12", run_id="r", started="", files=[])
+    (result,) = report.results
+    for m in result.months:
+        assert m.fee == m.fixed + m.earned + m.held + m.deferred + m.forfeited
+
+
+@pytest.mark.skipif(not _has_api, reason="validate.parse_workbook/check_run not available")
+@settings(max_examples=100, deadline=None)
+@given(rows=st.lists(st.tuples(_LIKELY_PAIRS, _LIKELY_VALUES, st.sampled_from(["2026-02", "2026-03", "2026-06"])),
+                     min_size=1, max_size=3),
+       last=st.one_of(st.none(), st.sampled_from(["2026-01", "2026-02", "2026-05", "2026-12"])))
+def test_fuzz_plausible_amendments_are_accepted_or_refused_at_a_cell_and_settle(rows, last):
+    from perfsettle.core.close import Known, close
+    sheets = valid_sheets("AM", ("A",))
+    sheets["Amendments"] = [["contract_id", "kpi_id", "field", "value", "effective_month", "reason"]] + [
+        ["AM-A", kid, field, value, month, "fuzz"] for (kid, field), value, month in rows]
+    if last is not None:
+        sheets["Events"] = [["contract_id", "event", "month"], ["AM-A", "terminated", last]]
+    raw = RawWorkbook(tuple(RawSheet(n, r, {}, False) for n, r in sheets.items()), tuple(sheets))
+    out = validate.check_run([validate.parse_workbook("am.xlsx", raw)], {}, {}, "2026-04")
+    errors = [d for d in out.diagnostics if d.is_error]
+    assert all(d.source.sheet == "Amendments" and d.source.row is not None for d in errors), [d.line() for d in errors]
+    if errors:
+        assert "AM-A" in out.excluded and not out.amendments
+        return
+    report = close(Known({}, {}, {}, {}, {}), out, "2026-12", run_id="r", started="", files=[])
+    (result,) = report.results
+    assert result.last_month == (last or "2026-12")
+    for m in result.months:
+        assert m.fee == m.fixed + m.earned + m.held + m.deferred + m.forfeited

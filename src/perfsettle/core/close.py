@@ -3,7 +3,7 @@ with what this run accepted, settled; and the ledger lines that the close invoic
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from perfsettle.core.model import CloseReport, ContractResult, ExitResult, FileOutcome, Intake, Reading, ReadingChange, Terms
@@ -19,6 +19,8 @@ class Known:
     readings: dict             # (cid, kid, month) -> Reading
     opening: dict              # (cid, month) -> Decimal: invoiced outside perfsettle
     closed: dict               # (cid, month) -> Decimal: invoiced by earlier closes
+    amendments: dict = field(default_factory=dict)   # (cid, kid, field, month) -> Amendment
+    events: dict = field(default_factory=dict)       # (cid, event) -> Event
 
 
 @pinned
@@ -52,8 +54,31 @@ def terms_after(known: Known, intake: Intake) -> dict[str, Terms]:
     kpis = {cid: dict(ks) for cid, ks in known.kpis.items()}
     for (cid, kid), (k, _) in intake.kpis.items():
         kpis.setdefault(cid, {})[kid] = k
-    return {cid: Terms(c, tuple(sorted(kpis.get(cid, {}).values(), key=lambda k: k.kpi_id)))
-            for cid, c in contracts.items()}
+    amendments = overlay(known.amendments, intake.amendments)
+    events = overlay(known.events, intake.events)
+    by_contract: dict[str, tuple[list, list]] = {}
+    for a in amendments.values():
+        by_contract.setdefault(a.contract_id, ([], []))[0].append(a)
+    for e in events.values():
+        by_contract.setdefault(e.contract_id, ([], []))[1].append(e)
+    out = {}
+    for cid, c in contracts.items():
+        amended, happened = by_contract.get(cid, ((), ()))
+        out[cid] = Terms(c, tuple(sorted(kpis.get(cid, {}).values(), key=lambda k: k.kpi_id)),
+                         tuple(sorted(amended, key=lambda a: a.key)),
+                         tuple(sorted(happened, key=lambda e: e.event)))
+    return out
+
+
+def overlay(stored: dict, incoming: dict) -> dict:
+    """Stored records by key with this run's rows over them (None withdraws a key)."""
+    out = dict(stored)
+    for key, (record, _) in incoming.items():
+        if record is None:
+            out.pop(key, None)
+        else:
+            out[key] = record
+    return out
 
 
 def reading_changes(stored: dict, incoming: dict) -> tuple[ReadingChange, ...]:

@@ -676,5 +676,65 @@ _entry("shared-strings-too-many", ERROR, FILE,
               "cellules (limits.max_cells) ; le fichier n'a pas été ouvert"))
 
 
+# --------------------------------------------------------------------------- clause options, Amendments, Events
+def _range(code: str, doc: str, column: str, column_fr: str, what: str, what_fr: str) -> None:
+    _entry(code, ERROR, CONTRACT, doc, f"{column} must be {what} (found {{found}})",
+           f"{column_fr} doit être {what_fr} (trouvé {{found}})")
+
+
+_range("bonus-every-out-of-range", "a bonus_every below 1 (or above 120)", "bonus_every", "periodicite_bonus",
+       "a whole number of months from 1", "un nombre entier de mois à partir de 1")
+_range("bonus-band-out-of-range", "a negative bonus_band", "bonus_band", "tolerance_bonus", "0 or more",
+       "positive ou nulle")
+_range("exit-window-out-of-range", "an exit_window_months below 1 (or above 120)", "exit_window_months",
+       "delai_sortie", "a whole number of months from 1", "un nombre entier de mois à partir de 1")
+_range("hold-limit-out-of-range", "a hold_limit_months below 1 (or above 120)", "hold_limit_months",
+       "delai_blocage", "a whole number of months from 1", "un nombre entier de mois à partir de 1")
+_range("coverage-out-of-range", "a min_coverage below 1 (or above 120)", "min_coverage", "couverture_min",
+       "a whole number of months from 1", "un nombre entier de mois à partir de 1")
+_range("earnback-out-of-range", "an earnback_months below 1 (or above 120)", "earnback_months", "rattrapage_mois",
+       "a whole number of months from 1", "un nombre entier de mois à partir de 1")
+_range("chronic-out-of-range", "a chronic_misses or chronic_months below 1 (or above 120)",
+       "chronic_misses / chronic_months", "echecs_repetes / fenetre_echecs", "a whole number from 1",
+       "un nombre entier à partir de 1")
+_entry("coverage-over-window", ERROR, CONTRACT, "a min_coverage larger than the KPI's window",
+       "min_coverage {coverage} is more than the window ({window} months)",
+       "couverture_min {coverage} dépasse la fenêtre ({window} mois)")
+_entry("chronic-pair", ERROR, CONTRACT, "chronic_misses without chronic_months (or the reverse), or more misses than months",
+       "chronic_misses and chronic_months go together: give both or neither",
+       "echecs_repetes et fenetre_echecs vont ensemble : renseignez les deux ou aucun",
+       more=("chronic_misses {misses} is more than chronic_months {months}",
+             "echecs_repetes {misses} dépasse fenetre_echecs {months}"))
+_entry("amendment-field", ERROR, CONTRACT,
+       "an Amendments row naming a term that an amendment cannot change (the message lists those it can)",
+       "'{field}' is not a term of {what} that an amendment can change; an amendment can change, with kpi_id "
+       "blank: {contract_fields}; with a kpi_id: {kpi_fields}",
+       "« {field} » n'est pas un terme {what} modifiable par avenant ; termes modifiables, indicateur vide : "
+       "{contract_fields} ; avec un indicateur : {kpi_fields}")
+_entry("amendment-outside-term", ERROR, CONTRACT, "an amendment effective before the start or after the term",
+       "effective month {month} is outside the term of {contract} ({start} to {end})",
+       "le mois d'effet {month} est hors de la durée de {contract} ({start} à {end})")
+_entry("amendment-clears-required", ERROR, CONTRACT, "an amendment with a blank value for a term that must have one",
+       "{column} cannot be cleared: give its new value",
+       "{column} ne peut pas être effacé : indiquez sa nouvelle valeur")
+_entry("amendment-value-out-of-range", ERROR, CONTRACT, "an amendment's value outside the rule of its column",
+       "{field} must be {bounds} (found {value})", "{field} doit être {bounds} (trouvé {value})")
+_entry("amended-terms-invalid", ERROR, CONTRACT,
+       "the terms in force from an amendment's month break a rule of the contract (weights, KPI count, "
+       "target direction, floor, coverage…); at the cells of the amendments effective that month",
+       "from {month}, with the amendments in force: {rule}", "à partir de {month}, avec les avenants en vigueur : {rule}",
+       extra=("rule_code",))
+_entry("termination-before-start", ERROR, CONTRACT, "a terminated event whose last month served is before the start",
+       "the last month served {month} is before the start of {contract} ({start})",
+       "le dernier mois servi {month} est avant le début de {contract} ({start})")
+_entry("terms-restated", WARNING, CELL,
+       "a changed Contracts or KPIs term that enters the arithmetic of a contract with months already invoiced "
+       "by a close (SPEC §4)",
+       "{column} changed from {old} to {new}: this restates the months already invoiced ({months}); for a change "
+       "from a later month, use the Amendments sheet",
+       "{column} passe de {old} à {new} : cela recalcule les mois déjà facturés ({months}) ; pour un changement "
+       "à partir d'un mois ultérieur, utilisez la feuille Avenants")
+
+
 if __name__ == "__main__":     # python -m perfsettle.core.diagnostics: the table of docs/accepted-inputs.md
     sys.stdout.write(markdown())

@@ -100,9 +100,16 @@ class Contract:
     mediator: str = ""
     contact_email: str = ""
     language: str = "fr"
+    bonus_base: str = "earned"      # earned | pool
+    bonus_every: int = 1            # contract months per bonus-malus block
+    bonus_band: Decimal = Decimal(0)
+    exit_window_months: int | None = None
+    hold_limit_months: int | None = None
+    deemed_outcome: str = "missed"  # missed | met
 
     @property
     def last_month(self) -> str:
+        """The last calendar month of the term as signed (a termination is in ``Terms``)."""
         return months.calendar_month(self.start_month, self.duration_months)
 
     @property
@@ -125,6 +132,16 @@ class Kpi:
     floor: Decimal | None = None
     window_months: int = 1
     due_month: int | None = None
+    window_agg: str = "worst"       # worst | mean
+    min_coverage: int | None = None  # None: the window length
+    earnback_months: int | None = None
+    chronic_misses: int | None = None
+    chronic_months: int | None = None
+
+    @property
+    def coverage(self) -> int:
+        """Payable months a full window needs."""
+        return self.min_coverage if self.min_coverage is not None else self.window_months
 
     def level(self, change: Decimal) -> Decimal:
         if self.target_mode == "relative":
@@ -147,16 +164,61 @@ class Kpi:
 
 
 @dataclass(frozen=True, slots=True)
+class Amendment:
+    """A signed change of one term from ``effective_month`` on (SPEC §2, sheet Amendments).
+
+    ``kpi_id`` is '' for a contract term; ``value`` is typed by the field's column rule
+    (None clears an optional term)."""
+    contract_id: str
+    kpi_id: str
+    field: str
+    value: object
+    effective_month: str
+    reason: str = ""
+    reference: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.contract_id, self.kpi_id, self.field, self.effective_month)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A contract event (SPEC §2, sheet Events): ``terminated`` with the last month served."""
+    contract_id: str
+    event: str
+    month: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Terms:
-    """A contract with its KPIs: what the settlement of one contract needs besides readings."""
+    """A contract with its KPIs as signed, its amendments and events: what the settlement of
+    one contract needs besides readings (``core.terms`` resolves the terms of a month)."""
     contract: Contract
     kpis: tuple[Kpi, ...]
+    amendments: tuple[Amendment, ...] = ()
+    events: tuple[Event, ...] = ()
 
     def kpi(self, kpi_id: str) -> Kpi | None:
         for k in self.kpis:
             if k.kpi_id == kpi_id:
                 return k
         return None
+
+    @property
+    def termination(self) -> Event | None:
+        for e in self.events:
+            if e.event == "terminated" and e.month:
+                return e
+        return None
+
+    @property
+    def last_month(self) -> str:
+        """The calendar month of L: the term's last month, or the termination's when earlier."""
+        end = self.contract.last_month
+        t = self.termination
+        return min(end, t.month) if t is not None else end
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +229,13 @@ class Reading:
     value: Decimal | None
     status: str = "provisional"   # verified | provisional | disputed | void
     comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A window month that is not payable, and why: missing, disputed or unverified."""
+    month: str
+    why: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,9 +253,15 @@ class KpiResult:
     forfeited_k: Decimal
     held_k: Decimal
     deferred_k: Decimal
-    reason: str = ""
+    problems: tuple[Problem, ...] = ()   # held (or deemed): the window months not payable
     evaluated_month: str = ""   # the calendar month whose window was evaluated
     window: tuple[str, ...] = ()  # calendar months of that window
+    due_month: str = ""         # deferred: the calendar month D' it will be judged at
+    deemed: str = ""            # missed | met: settled by the hold limit
+    earned_back_k: Decimal = Decimal(0)
+    earned_back: tuple[str, ...] = ()   # (first, last) month that earned it back
+    leftover_unit: bool = False  # the pool split gave this KPI one leftover minor unit
+    own_attainment: Fraction | None = None  # before earnback (None: as attainment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,18 +284,32 @@ class MonthResult:
     invoice_now: Decimal
     kpis: tuple[KpiResult, ...] = ()
     bonus_value: Decimal | None = None   # the bonus KPI's evaluated value
-    bonus_reason: str = ""               # why the bonus-malus is held
+    bonus_problems: tuple[Problem, ...] = ()   # why the bonus-malus is held
     in_term: bool = True
+    bonus_block: tuple[str, ...] = ()    # (first, last) calendar month of its bonus block
+    bonus_base: Decimal | None = None    # on the block's last month: the base of the bonus-malus
+    amendments: tuple[Amendment, ...] = ()   # the amendments in force this month
+
+
+@dataclass(frozen=True, slots=True)
+class ChronicRight:
+    """A KPI missed often enough to give the client a termination right (SPEC §3)."""
+    kpi_id: str
+    missed: tuple[str, ...]     # the calendar months it was missed in
+    window: tuple[str, ...]     # the months looked at
+    misses: int                 # the clause: at least this many
 
 
 @dataclass(frozen=True, slots=True)
 class ExitResult:
-    status: str                 # ok | watch | exit_right | undetermined | n/a | ''
+    status: str                 # ok | watch | undetermined | exit_right | exercised | lapsed | n/a | ''
     month: str = ""             # calendar month of the exit right (E)
     evaluated_month: str = ""   # month whose evaluation was used
     value: Decimal | None = None
     threshold: Decimal | None = None
-    reason: str = ""
+    problems: tuple[Problem, ...] = ()   # the evaluation was not available: why
+    not_started: bool = False
+    deadline: str = ""          # exit_right with a window: the last month to use it
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +320,8 @@ class ContractResult:
     exit: ExitResult
     months: tuple[MonthResult, ...] = ()
     terms: Terms | None = None
+    last_month: str = ""        # the calendar month of L ('' when excluded)
+    chronic: tuple[ChronicRight, ...] = ()
 
     @property
     def invoice_now(self) -> Decimal:
@@ -314,6 +405,8 @@ class Intake:
     kpis: dict = field(default_factory=dict)        # (cid, kid) -> (Kpi, Source)
     readings: dict = field(default_factory=dict)    # (cid, kid, month) -> (Reading, Source)
     invoiced: dict = field(default_factory=dict)    # (cid, month) -> (Decimal, Source)
+    amendments: dict = field(default_factory=dict)  # (cid, kid, field, month) -> (Amendment | None, Source); None withdraws
+    events: dict = field(default_factory=dict)      # (cid, event) -> (Event | None, Source); None withdraws
     excluded: set = field(default_factory=set)
     diagnostics: list = field(default_factory=list)
     outcomes: dict = field(default_factory=dict)    # file -> outcome

@@ -69,6 +69,10 @@ ENUMS: dict[str, dict[str, str]] = {
         "void": "void", "annule": "void", "annulee": "void",
     },
     "language": {"fr": "fr", "francais": "fr", "french": "fr", "en": "en", "anglais": "en", "english": "en"},
+    "bonus_base": {"earned": "earned", "acquis": "earned", "pool": "pool", "partvariable": "pool"},
+    "deemed_outcome": {"missed": "missed", "nonatteint": "missed", "met": "met", "atteint": "met"},
+    "window_agg": {"worst": "worst", "min": "worst", "pire": "worst", "mean": "mean", "moyenne": "mean"},
+    "event": {"terminated": "terminated", "resilie": "terminated", "resiliation": "terminated"},
 }
 BOOLS = {"yes": True, "oui": True, "true": True, "vrai": True, "1": True, "y": True, "o": True,
          "no": False, "non": False, "false": False, "faux": False, "0": False, "n": False}
@@ -128,6 +132,30 @@ CONTRACTS = SheetSpec("Contracts", ("contrats",), (
            help_fr="Destinataires des relevés, séparés par des virgules.", example="finance@client.example"),
     Column("language", "enum", ("langue",), False, "fr", label_fr="langue",
            help_en="Statement language: fr or en.", help_fr="Langue des relevés : fr ou en.", example="fr"),
+    Column("bonus_base", "enum", ("base_bonus",), False, "earned", label_fr="base_bonus",
+           help_en="What the bonus-malus rate applies to: earned (the variable part earned) or pool (the whole variable part).",
+           help_fr="Assiette du bonus-malus : acquis (le variable acquis) ou part_variable (toute la part variable).",
+           example="earned"),
+    Column("bonus_every", "int", ("periodicite_bonus",), False, 1, label_fr="periodicite_bonus",
+           help_en="Bonus-malus settled once per block of this many months (1 = every month, 3 = each quarter).",
+           help_fr="Bonus-malus réglé une fois par bloc de ce nombre de mois (1 = chaque mois, 3 = chaque trimestre).",
+           example=1),
+    Column("bonus_band", "number", ("tolerance_bonus",), False, "0", label_fr="tolerance_bonus",
+           help_en="Tolerance: no bonus nor malus while the bonus KPI is within this distance of its target.",
+           help_fr="Tolérance : ni bonus ni malus tant que l'indicateur bonus reste à cette distance de l'objectif.",
+           example=0),
+    Column("exit_window_months", "int", ("delai_sortie",), label_fr="delai_sortie",
+           help_en="Months after the exit month during which the exit right can be used (optional).",
+           help_fr="Mois après le point de sortie pendant lesquels la sortie peut être exercée (facultatif).",
+           example=None),
+    Column("hold_limit_months", "int", ("delai_blocage",), label_fr="delai_blocage",
+           help_en="A KPI held this many months is settled as deemed_outcome (optional).",
+           help_fr="Un indicateur retenu pendant ce nombre de mois est réglé selon issue_reputee (facultatif).",
+           example=None),
+    Column("deemed_outcome", "enum", ("issue_reputee",), False, "missed", label_fr="issue_reputee",
+           help_en="How a measure never delivered counts after the hold limit: missed or met.",
+           help_fr="Comment compte une mesure jamais livrée après le délai de blocage : non_atteint ou atteint.",
+           example="missed"),
 ), "Contrats")
 
 KPIS = SheetSpec("KPIs", ("indicateurs",), (
@@ -170,6 +198,23 @@ KPIS = SheetSpec("KPIs", ("indicateurs",), (
     Column("due_month", "int", ("echeance_mois",), label_fr="echeance_mois",
            help_en="Contract month when the KPI is judged (optional).",
            help_fr="Mois du contrat où l'indicateur est jugé (facultatif).", example=None),
+    Column("window_agg", "enum", ("agregation",), False, "worst", label_fr="agregation",
+           help_en="How the window's readings combine: worst (default) or mean.",
+           help_fr="Combinaison des relevés de la fenêtre : pire (par défaut) ou moyenne.", example="worst"),
+    Column("min_coverage", "int", ("couverture_min",), label_fr="couverture_min",
+           help_en="Payable months the window needs (default: all of them).",
+           help_fr="Mois payables exigés dans la fenêtre (par défaut : tous).", example=None),
+    Column("earnback_months", "int", ("rattrapage_mois",), label_fr="rattrapage_mois",
+           help_en="A missed month is earned back when the KPI is met in each of the next this many months (optional).",
+           help_fr="Un mois manqué est rattrapé quand l'indicateur est atteint chacun des mois suivants, en ce nombre (facultatif).",
+           example=None),
+    Column("chronic_misses", "int", ("echecs_repetes",), label_fr="echecs_repetes",
+           help_en="Missed in at least this many of the last chronic_months months: a termination right (optional).",
+           help_fr="Manqué au moins ce nombre de fois sur les fenetre_echecs derniers mois : droit de résiliation (facultatif).",
+           example=None),
+    Column("chronic_months", "int", ("fenetre_echecs",), label_fr="fenetre_echecs",
+           help_en="The months looked at for chronic failure (with chronic_misses).",
+           help_fr="Les mois examinés pour les échecs répétés (avec echecs_repetes).", example=None),
 ), "Indicateurs")
 
 READINGS = SheetSpec("Readings", ("mesures", "releves"), (
@@ -201,7 +246,44 @@ INVOICED = SheetSpec("Invoiced", ("deja_facture", "facture"), (
            example=9000),
 ), "Deja_facture")
 
-SHEETS: tuple[SheetSpec, ...] = (CONTRACTS, KPIS, READINGS, INVOICED)
+AMENDMENTS = SheetSpec("Amendments", ("avenants",), (
+    Column("contract_id", "id", ("contrat",), True, label_fr="contrat",
+           help_en="Contract amended.", help_fr="Contrat modifié.", example="C-PME-01"),
+    Column("kpi_id", "id", ("indicateur",), label_fr="indicateur",
+           help_en="Blank for a contract term, else the KPI amended.",
+           help_fr="Vide pour un terme du contrat, sinon l'indicateur modifié.", example=None),
+    Column("field", "field", ("champ",), True, label_fr="champ",
+           help_en="The term changed (its column name).", help_fr="Le terme modifié (son nom de colonne).",
+           example="monthly_fee"),
+    Column("value", "raw", ("valeur",), label_fr="valeur",
+           help_en="The new value (blank clears an optional term; void withdraws the amendment).",
+           help_fr="La nouvelle valeur (vide efface un terme facultatif ; annule retire l'avenant).", example=12000),
+    Column("effective_month", "month", ("mois_effet",), True, label_fr="mois_effet",
+           help_en="First month under the new value.", help_fr="Premier mois sous la nouvelle valeur.",
+           example="2026-07"),
+    Column("reason", "text", ("motif",), True, label_fr="motif",
+           help_en="Why (printed in statements).", help_fr="Motif (imprimé sur les relevés).",
+           example="Extension du périmètre"),
+    Column("reference", "text", ("reference",), label_fr="reference",
+           help_en="The amendment's number (optional).", help_fr="Numéro de l'avenant (facultatif).",
+           example="Avenant n°1"),
+), "Avenants")
+
+EVENTS = SheetSpec("Events", ("evenements",), (
+    Column("contract_id", "id", ("contrat",), True, label_fr="contrat",
+           help_en="Contract.", help_fr="Contrat.", example="C-PME-01"),
+    Column("event", "enum", ("evenement",), True, label_fr="evenement",
+           help_en="terminated: the contract ends early.", help_fr="resilie : le contrat prend fin avant terme.",
+           example="terminated"),
+    Column("month", "month", ("mois",), label_fr="mois",
+           help_en="The last month served (blank withdraws the event).",
+           help_fr="Le dernier mois servi (vide retire l'événement).", example="2026-09"),
+    Column("reason", "text", ("motif",), label_fr="motif",
+           help_en="exit_right, chronic, mutual or free text (optional).",
+           help_fr="exit_right, chronic, mutual ou texte libre (facultatif).", example="mutual"),
+), "Evenements")
+
+SHEETS: tuple[SheetSpec, ...] = (CONTRACTS, KPIS, READINGS, INVOICED, AMENDMENTS, EVENTS)
 
 
 def sheet_for(name: str) -> SheetSpec | None:

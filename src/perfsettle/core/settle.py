@@ -2,21 +2,31 @@
 
 ``settle(terms, readings, ledger, period)`` recomputes every month of every contract from
 everything known now, and invoices the difference with what the ledger says was invoiced.
-Amounts are Decimal; attainments are exact fractions, rounded once per named result.
+Every term is read from the terms in force in the month where it is used (``core.terms``);
+the KPI evaluations are ``core.evaluation``'s, the bonus blocks ``core.bonus``'s and the exit
+right ``core.exit``'s. Amounts are Decimal; attainments are exact fractions, rounded once per
+named result. The results are facts (problem months, due months, deemed outcomes, earned-back
+months, leftover units); the outputs put them in words.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
-from functools import lru_cache
 
 from perfsettle.core import months
-from perfsettle.core.model import ContractResult, ExitResult, Kpi, KpiResult, MonthResult, Reading, Terms
+from perfsettle.core.bonus import settle_bonus
+from perfsettle.core.evaluation import ALL, NONE, Evaluation, attainment, evaluate, fraction
+from perfsettle.core.exit import exit_status as _exit_status
+from perfsettle.core.model import (ChronicRight, ContractResult, ExitResult, Kpi, KpiResult, MonthResult, Reading,
+                                   Terms)
 from perfsettle.core.money import exact, from_minor, pinned, round_money, round_product, to_minor
+from perfsettle.core.terms import Schedule
 
 ZERO = Decimal(0)
-NONE, ALL = Fraction(0), Fraction(1)   # attainments shared by every KPI-month at 0 % or 100 %
+
+__all__ = ["settle", "settle_contract", "split_pool", "attainment", "exit_status", "Contract"]
 
 
 @pinned
@@ -44,42 +54,100 @@ def settle(terms: Iterable[Terms], readings: Iterable[Reading], ledger: Mapping[
     return tuple(out)
 
 
+class Contract:
+    """One contract's settlement context: its schedule of terms, L, and every evaluation made
+    (each KPI-month is evaluated once, whether for its own month, a due month, an earnback
+    or the chronic-failure rule)."""
+    __slots__ = ("terms", "schedule", "readings", "period", "start", "last", "end", "p", "_evals", "_basis",
+                 "_kpis", "_fixed")
+
+    def __init__(self, terms: Terms, readings: Mapping[tuple[str, str], Reading], period: str):
+        self.terms = terms
+        self.schedule = Schedule(terms)
+        self.readings = readings
+        self.period = period
+        self.start = terms.contract.start_month
+        self.last = months.contract_month(self.start, terms.last_month)        # L
+        self.p = months.contract_month(self.start, period)                    # P's contract month
+        self.end = min(self.p, self.last)
+        self._evals: dict = {}
+        self._basis: dict = {}
+        self._kpis: dict = {}      # id(terms) -> {kpi_id: (kpi, (target level, floor level))}
+        self._fixed = terms if not terms.amendments else None   # one set of terms for every month
+
+    def month(self, m: int) -> str:
+        return months.calendar_month(self.start, m)
+
+    def at(self, m: int) -> Terms:
+        return self._fixed or self.schedule.at(self.month(m))
+
+    def kpi_at(self, terms: Terms, kpi_id: str):
+        """(kpi, levels) of ``kpi_id`` in ``terms`` (levels computed once per set of terms)."""
+        known = self._kpis.get(id(terms))
+        if known is None:
+            known = self._kpis[id(terms)] = {k.kpi_id: (k, (k.target_level, k.floor_level)) for k in terms.kpis}
+        return known[kpi_id]
+
+    def evaluation(self, kpi_id: str, t: int, hold: bool = True) -> Evaluation:
+        """``kpi_id`` at contract month t with the terms in force at t (hold limit when ``hold``)."""
+        key = (kpi_id, t, hold)
+        ev = self._evals.get(key)
+        if ev is None:
+            terms = self.at(t)
+            c = terms.contract
+            kpi, levels = self.kpi_at(terms, kpi_id)
+            limit = (c.hold_limit_months, c.deemed_outcome) if hold and c.hold_limit_months else None
+            ev = self._evals[key] = evaluate(kpi, self.start, c.requires_verified, self.readings, t, limit,
+                                             self.period, levels)
+        return ev
+
+    def basis(self, terms: Terms) -> "_Basis":
+        b = self._basis.get(id(terms))
+        if b is None:
+            b = self._basis[id(terms)] = _Basis(terms)
+        return b
+
+
 @pinned
 def settle_contract(terms: Terms, readings: Mapping[tuple[str, str], Reading],
                     invoiced: Mapping[str, Decimal], period: str) -> ContractResult:
-    """One contract: every month 1..min(period, last month), plus credits for invoiced months
-    up to ``period`` that no longer belong to the term."""
+    """One contract: every month 1..min(period, L), plus credits for invoiced months up to
+    ``period`` that do not belong to the term 1..L."""
     c = terms.contract
+    last = terms.last_month
+    ctx = Contract(terms, readings, period)
     if period < c.start_month:
-        return ContractResult(c.contract_id, "not_started", c.currency, exit_status(terms, readings, period), (), terms)
-    last = min(period, c.last_month)
-    basis = _Basis(terms)
-    settled = {}
-    for i in range(months.diff(last, c.start_month) + 1):
-        m = i + 1
-        month = months.calendar_month(c.start_month, m)
-        settled[month] = settle_month(terms, basis, readings, m, period, invoiced.get(month, ZERO))
+        return ContractResult(c.contract_id, "not_started", c.currency, _exit_status(ctx), (), terms,
+                              last_month=last)
+    rows = [settle_month(ctx, m, invoiced.get(ctx.month(m), ZERO)) for m in range(1, ctx.end + 1)]
+    rows = settle_bonus(ctx, rows)
+    settled = {r.month: r for r in rows}
     for month, amount in invoiced.items():
-        if month <= period and month not in settled:
+        if month <= period and month not in settled and amount != 0:
             settled[month] = _out_of_term(terms, month, amount)
-    rows = tuple(settled[month] for month in sorted(settled))
-    return ContractResult(c.contract_id, "settled", c.currency, exit_status(terms, readings, period), rows, terms)
+    ordered = tuple(settled[month] for month in sorted(settled))
+    return ContractResult(c.contract_id, "settled", c.currency, _exit_status(ctx), ordered, terms,
+                          last_month=last, chronic=chronic_rights(ctx))
+
+
+@pinned
+def exit_status(terms: Terms, readings: Mapping[tuple[str, str], Reading], period: str) -> ExitResult:
+    """The client's early-exit right (SPEC §3) at close ``period``."""
+    return _exit_status(Contract(terms, readings, period))
 
 
 class _Basis:
-    """What every month of one contract shares: fee, fixed part, the pool split, the paying
-    KPIs in kpi_id order, the bonus KPI (computed once per contract, not per month)."""
-    __slots__ = ("fee", "fixed", "zero", "pools", "paying", "levels", "bonus_kpi")
+    """What every month under one set of terms shares: fee, fixed part, the pool split, the
+    paying KPIs in kpi_id order."""
+    __slots__ = ("fee", "fixed", "zero", "pools", "leftover", "paying")
 
     def __init__(self, terms: Terms):
         c = terms.contract
         self.fee = round_money(c.monthly_fee, c.currency)
         self.fixed = round_product(c.currency, c.monthly_fee, 1 - exact(c.variable_share))
         self.zero = round_money(ZERO, c.currency)
-        self.pools = split_pool(terms)
+        self.pools, self.leftover = _split(terms)
         self.paying = sorted((k for k in terms.kpis if k.weight > 0), key=lambda k: k.kpi_id)
-        self.levels = {k.kpi_id: (k.target_level, k.floor_level) for k in self.paying}
-        self.bonus_kpi = terms.kpi(c.bonus_kpi) if c.bonus_kpi else None
 
 
 def _out_of_term(terms: Terms, month: str, before: Decimal) -> MonthResult:
@@ -93,6 +161,10 @@ def _out_of_term(terms: Terms, month: str, before: Decimal) -> MonthResult:
 def split_pool(terms: Terms) -> dict[str, Decimal]:
     """Largest-remainder split of the variable pool over the paying KPIs, in minor units;
     leftover units go one each by largest fractional part, ties by kpi_id ascending."""
+    return _split(terms)[0]
+
+
+def _split(terms: Terms) -> tuple[dict[str, Decimal], frozenset[str]]:
     c = terms.contract
     fixed = round_product(c.currency, c.monthly_fee, 1 - exact(c.variable_share))
     pool_units = to_minor(c.monthly_fee - fixed, c.currency)
@@ -104,144 +176,88 @@ def split_pool(terms: Terms) -> dict[str, Decimal]:
     order = sorted(quotas, key=lambda kid: (-(quotas[kid] - units[kid]), kid))
     for kid in order[:leftover]:
         units[kid] += 1
-    return {kid: from_minor(u, c.currency) for kid, u in units.items()}
+    return {kid: from_minor(u, c.currency) for kid, u in units.items()}, frozenset(order[:leftover])
 
 
-def evaluate(kpi: Kpi, terms: Terms, readings: Mapping[tuple[str, str], Reading], t: int):
-    """Evaluate a KPI at contract month t over its window.
-
-    Returns (value, problems, window): value is the worst payable reading of the window, or
-    None when any window month is missing, disputed or (under requires_verified) unverified;
-    problems lists those months with their reason.
-    """
+def settle_month(ctx: Contract, m: int, before: Decimal = ZERO) -> MonthResult:
+    """Contract month ``m`` before its bonus-malus; ``before`` is what the ledger says was
+    invoiced for it."""
+    terms = ctx.at(m)
     c = terms.contract
-    window = _window(c.start_month, t, kpi.window_months)
-    kid, higher, strict = kpi.kpi_id, kpi.direction == "higher", c.requires_verified
-    worst, problems = None, []
-    for month in window:
-        r = readings.get((kid, month))
-        if r is None or r.status == "void" or r.value is None:
-            problems.append(f"{month} missing")
-        elif r.status == "disputed":
-            problems.append(f"{month} disputed")
-        elif strict and r.status != "verified":
-            problems.append(f"{month} unverified")
-        elif worst is None or (r.value < worst if higher else r.value > worst):
-            worst = r.value
-    if problems:
-        return None, problems, window
-    return worst, problems, window
-
-
-@lru_cache(maxsize=1 << 16)
-def _fraction(d: Decimal) -> Fraction:
-    """Fraction(d) for the levels and pools every month of a KPI shares (computed once)."""
-    return Fraction(d)
-
-
-@lru_cache(maxsize=1 << 16)
-def _window(start: str, t: int, length: int) -> tuple[str, ...]:
-    """The calendar months of the window of contract month t (one tuple shared by all users)."""
-    return tuple(months.calendar_month(start, n) for n in range(max(1, t - length + 1), t + 1))
-
-
-def attainment(kpi: Kpi, value: Decimal, levels: tuple | None = None) -> Fraction:
-    """Share of the pool earned at ``value``; ``levels`` = (target level, floor level) when
-    the caller has them already."""
-    target, floor = levels or (kpi.target_level, kpi.floor_level)
-    if floor is None:
-        return ALL if not kpi.better(target, value) else NONE
-    if not kpi.better(target, value):
-        return ALL              # at or beyond the target
-    if not kpi.better(value, floor):
-        return NONE             # at or short of the floor
-    a = (Fraction(value) - _fraction(floor)) / (_fraction(target) - _fraction(floor))
-    return ALL if a >= 1 else NONE if a <= 0 else a
-
-
-@pinned
-def settle_month(terms: Terms, basis: _Basis, readings: Mapping[tuple[str, str], Reading],
-                 m: int, period: str, before: Decimal = ZERO) -> MonthResult:
-    """Contract month ``m``; ``before`` is what the ledger says was invoiced for it."""
-    c = terms.contract
-    ccy = c.currency
-    month = months.calendar_month(c.start_month, m)
+    month = ctx.month(m)
+    basis = ctx.basis(terms)
     zero = basis.zero
-    kpi_rows = [_settle_kpi(terms, kpi, basis.pools[kpi.kpi_id], readings, m, month, period, zero,
-                            basis.levels[kpi.kpi_id]) for kpi in basis.paying]
+    kpi_rows = [_settle_kpi(ctx, kpi, basis.pools[kpi.kpi_id], m, month, zero, kpi.kpi_id in basis.leftover)
+                for kpi in basis.paying]
     earned = held = deferred = forfeited = zero
     for k in kpi_rows:
         earned += k.earned_k
         held += k.held_k
         deferred += k.deferred_k
         forfeited += k.forfeited_k
-    bonus_malus, bonus, malus, bonus_value, bonus_reason = "n/a", zero, zero, None, ""
-    bkpi = basis.bonus_kpi
-    if bkpi is not None:
-        v, problems, _ = evaluate(bkpi, terms, readings, m)
-        bonus_value = v
-        if v is None:
-            bonus_malus, bonus_reason = "held", "; ".join(problems)
-        elif bkpi.better(v, c.bonus_target):
-            bonus_malus, bonus = "bonus", round_product(ccy, earned, c.bonus_rate)
-        elif bkpi.better(c.bonus_target, v):
-            bonus_malus, malus = "malus", round_product(ccy, earned, c.malus_rate)
-        else:
-            bonus_malus = "none"
     fee, fixed = basis.fee, basis.fixed
-    due = fixed + earned + bonus - malus
-    return MonthResult(c.contract_id, month, ccy, fee, fixed, fee - fixed, earned, held, deferred, forfeited,
-                       bonus_malus, bonus, malus, due, before, due - before, tuple(kpi_rows), bonus_value,
-                       bonus_reason)
+    due = fixed + earned
+    return MonthResult(c.contract_id, month, c.currency, fee, fixed, fee - fixed, earned, held, deferred, forfeited,
+                       "n/a", zero, zero, due, before, due - before, tuple(kpi_rows),
+                       amendments=ctx.schedule.amendments_at(month))
 
 
-def _settle_kpi(terms, kpi: Kpi, pool_k, readings, m, month, period, zero, levels=None) -> KpiResult:
-    c = terms.contract
-    target, floor = levels or (kpi.target_level, kpi.floor_level)
+def _settle_kpi(ctx: Contract, kpi: Kpi, pool_k: Decimal, m: int, month: str, zero: Decimal,
+                leftover: bool) -> KpiResult:
+    cid = ctx.terms.contract.contract_id
+    kid = kpi.kpi_id
     t = m
     if kpi.due_month is not None and m < kpi.due_month:
-        t = kpi.due_month
-        due_cal = months.calendar_month(c.start_month, t)
-        if due_cal > period:
-            return KpiResult(c.contract_id, month, kpi.kpi_id, "deferred", None, target, floor,
-                             None, pool_k, zero, zero, zero, pool_k, f"due {due_cal}", due_cal)
-    value, problems, window = evaluate(kpi, terms, readings, t)
-    evaluated = months.calendar_month(c.start_month, t)
-    if value is None:
-        return KpiResult(c.contract_id, month, kpi.kpi_id, "held", None, target, floor,
-                         None, pool_k, zero, zero, pool_k, zero, "; ".join(problems), evaluated, window)
-    a = attainment(kpi, value, (target, floor))
-    if a is ALL:
-        earned_k, lost = pool_k, zero
-    elif a is NONE:
-        earned_k, lost = zero, pool_k
-    else:
-        earned_k = round_money(_fraction(pool_k) * a, c.currency)
-        lost = pool_k - earned_k
-    return KpiResult(c.contract_id, month, kpi.kpi_id, "earned", value, target, floor,
-                     a, pool_k, earned_k, lost, zero, zero, "", evaluated, window)
+        t = min(kpi.due_month, ctx.last)
+        due_cal = ctx.month(t)
+        if due_cal > ctx.period:
+            later = ctx.at(t).kpi(kid)
+            return KpiResult(cid, month, kid, "deferred", None, later.target_level, later.floor_level,
+                             None, pool_k, zero, zero, zero, pool_k, (), due_cal, due_month=due_cal,
+                             leftover_unit=leftover)
+    ev = ctx.evaluation(kid, t)
+    if ev.held:
+        return KpiResult(cid, month, kid, "held", None, ev.target_level, ev.floor_level, None, pool_k, zero, zero,
+                         pool_k, zero, ev.problems, ev.month, ev.window, leftover_unit=leftover)
+    a = ev.attainment
+    earned_k, lost = _earned(pool_k, a, zero, ctx.terms.contract.currency)
+    row = KpiResult(cid, month, kid, "earned", ev.value, ev.target_level, ev.floor_level, a, pool_k, earned_k,
+                    lost, zero, zero, ev.problems if ev.deemed else (), ev.month, ev.window,
+                    deemed=ev.deemed, earned_back_k=zero, leftover_unit=leftover)
+    n = kpi.earnback_months
+    own = kpi.due_month is None or m >= kpi.due_month     # evaluated at m itself, not through D
+    if n and own and a < 1 and m + n <= ctx.end:
+        if all(ctx.evaluation(kid, j).met for j in range(m + 1, m + n + 1)):
+            row = replace(row, earned_k=pool_k, forfeited_k=zero, earned_back_k=pool_k - earned_k,
+                          earned_back=(ctx.month(m + 1), ctx.month(m + n)))
+    return row
 
 
-@pinned
-def exit_status(terms: Terms, readings: Mapping[tuple[str, str], Reading], period: str) -> ExitResult:
-    """The client's early-exit right (SPEC §3)."""
-    c = terms.contract
-    kpi = terms.kpi(c.exit_kpi) if c.exit_kpi else None
-    if kpi is None:
-        return ExitResult("n/a")
-    e = c.effective_exit_month
-    e_month = months.calendar_month(c.start_month, e)
-    threshold = c.exit_threshold
-    if e_month <= period:
-        v, problems, _ = evaluate(kpi, terms, readings, e)
-        if v is None:
-            return ExitResult("undetermined", e_month, e_month, None, threshold, "; ".join(problems))
-        status = "exit_right" if kpi.better(threshold, v) else "ok"
-        return ExitResult(status, e_month, e_month, v, threshold)
-    if period < c.start_month:
-        return ExitResult("ok", e_month, "", None, threshold, "not started")
-    p = months.contract_month(c.start_month, period)
-    v, problems, _ = evaluate(kpi, terms, readings, p)
-    if v is not None and kpi.better(threshold, v):
-        return ExitResult("watch", e_month, period, v, threshold)
-    return ExitResult("ok", e_month, period, v, threshold, "; ".join(problems))
+def _earned(pool_k: Decimal, a: Fraction, zero: Decimal, currency: str) -> tuple[Decimal, Decimal]:
+    if a is ALL or a == 1:
+        return pool_k, zero
+    if a is NONE or a == 0:
+        return zero, pool_k
+    earned_k = round_money(fraction(pool_k) * a, currency)
+    return earned_k, pool_k - earned_k
+
+
+def chronic_rights(ctx: Contract) -> tuple[ChronicRight, ...]:
+    """The KPIs missed in at least chronic_misses of the last chronic_months months (SPEC §3)."""
+    out = []
+    q = ctx.end
+    for kpi in sorted(ctx.terms.kpis, key=lambda k: k.kpi_id):
+        if not kpi.chronic_misses or not kpi.chronic_months or q < 1:
+            continue
+        window = range(max(1, q - kpi.chronic_months + 1), q + 1)
+        missed = []
+        for j in window:
+            if kpi.due_month is not None and j < kpi.due_month:
+                continue
+            ev = ctx.evaluation(kpi.kpi_id, j)
+            if not ev.held and ev.attainment < 1:
+                missed.append(ctx.month(j))
+        if len(missed) >= kpi.chronic_misses:
+            out.append(ChronicRight(kpi.kpi_id, tuple(missed), tuple(ctx.month(j) for j in window),
+                                    kpi.chronic_misses))
+    return tuple(out)

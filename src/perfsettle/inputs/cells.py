@@ -203,7 +203,23 @@ def to_email(value: object):
     return ", ".join(good), None
 
 
+def to_raw(value: object):
+    """A cell whose rule depends on another cell (an amendment's value): kept as read."""
+    return value, None
+
+
+def to_field(value: object):
+    """The name of a term (its column name or an alias) as its canonical column name; a name
+    that is no column is kept as written (validation says which fields can be amended)."""
+    text, problem = to_text(value)
+    if text is None:
+        return None, problem
+    col = schema.column_for(schema.KPIS, text) or schema.column_for(schema.CONTRACTS, text)
+    return (col.name if col is not None else text), None
+
+
 CONVERTERS = {
+    "raw": to_raw, "field": to_field,
     "id": to_id, "text": to_text, "money": to_number, "number": to_number, "fraction": to_fraction,
     "int": to_int, "month": to_month, "bool": to_bool, "email": to_email, "currency": to_currency,
 }

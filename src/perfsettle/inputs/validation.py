@@ -19,13 +19,13 @@ from functools import lru_cache
 from sys import intern
 
 
-from perfsettle.inputs import cells
+from perfsettle.inputs import amendments as amending, cells
 
 
 from perfsettle.core import diagnostics, schema
 from perfsettle.core.diagnostics import Text, make, problem
 from perfsettle.inputs.reading import RawWorkbook, col_letter
-from perfsettle.core.model import Contract, Diagnostic, Intake, Kpi, Reading, Source
+from perfsettle.core.model import Contract, Diagnostic, Intake, Kpi, Reading, Source, Terms
 
 warnings.filterwarnings("ignore", module="pandera")
 
@@ -223,11 +223,19 @@ _CHECKS = {
         "bonus_rate": [("bonus-rate-out-of-range", _in(0, 1))],
         "malus_rate": [("malus-rate-out-of-range", _in(0, 1))],
         "exit_month": [("exit-month-out-of-range", _in(1, 120))],
+        "bonus_every": [("bonus-every-out-of-range", _in(1, 120))],
+        "bonus_band": [("bonus-band-out-of-range", _in(0))],
+        "exit_window_months": [("exit-window-out-of-range", _in(1, 120))],
+        "hold_limit_months": [("hold-limit-out-of-range", _in(1, 120))],
     },
     "KPIs": {
         "weight": [("weight-out-of-range", _in(0, 1))],
         "window_months": [("window-out-of-range", _in(1, 120))],
         "due_month": [("due-month-out-of-range", _in(1, 120))],
+        "min_coverage": [("coverage-out-of-range", _in(1, 120))],
+        "earnback_months": [("earnback-out-of-range", _in(1, 120))],
+        "chronic_misses": [("chronic-out-of-range", _in(1, 120))],
+        "chronic_months": [("chronic-out-of-range", _in(1, 120))],
     },
 }
 _UNIQUE = {
@@ -235,6 +243,8 @@ _UNIQUE = {
     "KPIs": ["contract_id", "kpi_id"],
     "Readings": ["contract_id", "kpi_id", "month"],
     "Invoiced": ["contract_id", "month"],
+    "Amendments": ["contract_id", "kpi_id", "field", "effective_month"],
+    "Events": ["contract_id", "event"],
 }
 _MESSAGES: dict[str, str] = {}   # pandera check name -> finding code
 
@@ -273,6 +283,8 @@ def check_sheet_values(name: str, spec: schema.SheetSpec, rows: list[Row]) -> li
     import pandas as pd
     import pandera.pandas as pa
     frame = pd.DataFrame([r.values for r in rows], index=[r.row for r in rows], dtype=object)
+    if spec.name == "Amendments" and "kpi_id" in frame:
+        frame["kpi_id"] = frame["kpi_id"].map(lambda v: "" if v is None else v)   # blank: a contract term
     # A key with a blank part is reported as missing above, not as a duplicate.
     keys = _UNIQUE[spec.name]
     frame = frame[frame[[k for k in keys if k in frame]].notna().all(axis=1)] if set(keys) <= set(frame) else frame
@@ -307,8 +319,13 @@ def check_sheet_values(name: str, spec: schema.SheetSpec, rows: list[Row]) -> li
 # --------------------------------------------------------------------------- layer 3
 
 def check_run(workbooks: list[ParsedWorkbook], stored_contracts: dict, stored_kpis: dict,
-              period: str | None) -> Intake:
-    """Apply SPEC §2's rules to a run's workbooks (in run order) against the stored contracts."""
+              period: str | None, *, stored_amendments: dict | None = None, stored_events: dict | None = None,
+              invoiced: dict | None = None) -> Intake:
+    """Apply SPEC §2's rules to a run's workbooks (in run order) against the stored contracts.
+
+    ``stored_amendments`` (key -> Amendment) and ``stored_events`` (key -> Event) are the
+    store's; ``invoiced`` (cid -> months invoiced by closes) turns changed terms into
+    ``terms-restated`` warnings."""
     out = Intake()
     live = []
     for wb in workbooks:
@@ -361,6 +378,19 @@ def check_run(workbooks: list[ParsedWorkbook], stored_contracts: dict, stored_kp
             _reading(row, known, known_kpis, contract_of, kpis_of, period, out, diags)
         for row in wb.sheets.get("Invoiced", []):
             _invoiced(row, known, contract_of, out, diags)
+        for row in wb.sheets.get("Amendments", []):
+            amending.amendment(row, known, known_kpis, contract_of, out, diags)
+        for row in wb.sheets.get("Events", []):
+            amending.event(row, known, contract_of, out, diags)
+    diags_of = {wb.name: wb.diagnostics for wb in live}
+
+    def row_diags(row: Row) -> list:
+        return diags_of[row.file]
+
+    for cid, (c, row) in run_contracts.items():
+        amending.restated(stored_contracts.get(cid), c, row, (invoiced or {}).get(cid, []), row_diags(row))
+    for (cid, kid), (k, row) in run_kpis.items():
+        amending.restated(stored_kpis.get(cid, {}).get(kid), k, row, (invoiced or {}).get(cid, []), row_diags(row))
 
     # Rules that span a contract, on the contract as it will stand after this run.
     # Checked even when some of the contract's rows have errors, so that every finding comes
@@ -369,6 +399,8 @@ def check_run(workbooks: list[ParsedWorkbook], stored_contracts: dict, stored_kp
     for (cid, kid), row in kpi_rows.items():
         rows_of.setdefault(cid, {})[kid] = row
     by_name = {wb.name: wb for wb in live}
+    _check_amended(out, by_name, run_contracts, contract_rows, run_kpis, kpis_of, contract_of,
+                   stored_amendments or {}, stored_events or {})
     for cid in sorted(set(contract_rows) | set(rows_of)):
         contract = contract_of(cid)
         if contract is None:
@@ -398,6 +430,8 @@ def check_run(workbooks: list[ParsedWorkbook], stored_contracts: dict, stored_kp
             out.kpis[key] = (k, row.source())
     out.readings = {k: v for k, v in out.readings.items() if k[0] not in out.excluded}
     out.invoiced = {k: v for k, v in out.invoiced.items() if k[0] not in out.excluded}
+    out.amendments = {k: v for k, v in out.amendments.items() if k[0] not in out.excluded}
+    out.events = {k: v for k, v in out.events.items() if k[0] not in out.excluded}
     for cid, row in contract_rows.items():
         out.names[cid] = (row.values.get("client") or "", row.values.get("provider") or "",
                           row.values.get("currency") or "EUR")
@@ -417,6 +451,41 @@ def check_run(workbooks: list[ParsedWorkbook], stored_contracts: dict, stored_kp
         else:
             out.outcomes[wb.name] = "accepted"
     return out
+
+
+def _check_amended(out: Intake, by_name: dict, run_contracts: dict, contract_rows: dict, run_kpis: dict,
+                   kpis_of: dict, contract_of, stored_amendments: dict, stored_events: dict) -> None:
+    """The rules of §2 on the terms in force in every month of each contract this run
+    touches, once the stored and this run's amendments apply."""
+    touched = set(contract_rows) | {cid for cid, _ in run_kpis} | {k[0] for k in out.amendments}
+    for cid in sorted(touched):
+        contract = contract_of(cid)
+        if contract is None:
+            continue
+        merged = {k: a for k, a in stored_amendments.items() if k[0] == cid}
+        sources = {}
+        for key, (a, src) in out.amendments.items():
+            if key[0] != cid:
+                continue
+            if a is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = a
+                sources[key] = src
+        if not merged:
+            continue
+        kpis = kpis_of.get(cid, {})
+        if any(a.kpi_id and a.kpi_id not in kpis for a in merged.values()):
+            continue   # reported as unknown-kpi
+        terms = Terms(contract, tuple(sorted(kpis.values(), key=lambda k: k.kpi_id)),
+                      tuple(sorted(merged.values(), key=lambda a: a.key)))
+        row = contract_rows.get(cid) or next((r for (c, _), (_, r) in sorted(run_kpis.items()) if c == cid), None)
+        found: list[Diagnostic] = []
+        amending.check_amended_terms(terms, sources, row.source() if row is not None else None, found)
+        for d in found:
+            wb = by_name.get(d.source.file)
+            if wb is not None:
+                wb.diagnostics.append(d)
 
 
 def _unknown_contract(row: Row) -> Diagnostic:
@@ -463,7 +532,11 @@ def _contract(row: Row, diags: list) -> Contract | None:
         malus_rate=v["malus_rate"] if v.get("malus_rate") is not None else Decimal("0.10"),
         exit_kpi=v.get("exit_kpi"), exit_threshold=v.get("exit_threshold"), exit_month=v.get("exit_month"),
         mediator=v.get("mediator") or "", contact_email=v.get("contact_email") or "",
-        language=v.get("language") or "fr")
+        language=v.get("language") or "fr", bonus_base=v.get("bonus_base") or "earned",
+        bonus_every=v.get("bonus_every") or 1,
+        bonus_band=v["bonus_band"] if v.get("bonus_band") is not None else Decimal(0),
+        exit_window_months=v.get("exit_window_months"), hold_limit_months=v.get("hold_limit_months"),
+        deemed_outcome=v.get("deemed_outcome") or "missed")
 
 
 def _kpi(row: Row, diags: list) -> Kpi | None:
@@ -488,6 +561,15 @@ def _kpi(row: Row, diags: list) -> Kpi | None:
                     "target-direction", mode=mode, change=change,
                     direction=Text("higher", "à la hausse") if sign > 0 else Text("lower", "à la baisse"),
                     sign=Text("positive", "positif") if sign > 0 else Text("negative", "négatif"))))
+    window = v.get("window_months") or 1
+    if v.get("min_coverage") is not None and v["min_coverage"] > window:
+        problems.append(("min_coverage", problem("coverage-over-window", coverage=v["min_coverage"], window=window)))
+    misses, span = v.get("chronic_misses"), v.get("chronic_months")
+    if (misses is None) != (span is None):
+        column = "chronic_misses" if misses is not None else "chronic_months"   # the one given
+        problems.append((column, problem("chronic-pair")))
+    elif misses is not None and misses > span:
+        problems.append(("chronic_misses", problem("chronic-pair", "more", misses=misses, months=span)))
     if not problems and v.get("floor") is not None:
         k = _make_kpi(row)
         if not k.better(k.target_level, k.floor_level):
@@ -502,7 +584,10 @@ def _make_kpi(row: Row) -> Kpi:
     return Kpi(contract_id=row.contract_id, kpi_id=v["kpi_id"], name=v["name"], category=v["category"],
                direction=v["direction"], target_mode=v["target_mode"], target=v["target"], weight=v["weight"],
                unit=v.get("unit") or "", baseline=v.get("baseline"), floor=v.get("floor"),
-               window_months=v.get("window_months") or 1, due_month=v.get("due_month"))
+               window_months=v.get("window_months") or 1, due_month=v.get("due_month"),
+               window_agg=v.get("window_agg") or "worst", min_coverage=v.get("min_coverage"),
+               earnback_months=v.get("earnback_months"), chronic_misses=v.get("chronic_misses"),
+               chronic_months=v.get("chronic_months"))
 
 
 def _reading(row, known, known_kpis, contract_of, kpis_of, period, out: Intake, diags):

@@ -55,6 +55,7 @@ from perfsettle.infra import ooxml
 from perfsettle.infra.files import atomic_path
 
 from perfsettle.outputs import xlsxparts
+from perfsettle.outputs.exports import bonus_reason, exit_reason, kpi_reason
 from perfsettle.core.model import CloseReport, ContractResult, Diagnostic
 from perfsettle.core.money import minor_digits
 from perfsettle.outputs import formatting
@@ -168,9 +169,10 @@ STATUS_WORDS = {
             "partly_met": ("partiellement atteint", "partly met"), "missed": ("manqué", "missed")},
     "bonus_malus": {"bonus": ("bonus", "bonus"), "malus": ("malus", "malus"),
                     "none": ("ni bonus ni malus", "neither"), "held": ("retenu", "held"),
-                    "n/a": ("sans objet", "n/a")},
+                    "n/a": ("sans objet", "n/a"), "pending": ("en attente du bloc", "pending")},
     "reading": {"verified": ("vérifié", "verified"), "provisional": ("provisoire", "provisional"),
                 "disputed": ("contesté", "disputed"), "void": ("annulé", "void")},
+    "right": {"chronic": ("droit de résiliation", "termination right")},
 }
 # Months are dates shown as months; the French format names the months in French whatever
 # the reader's own locale (LCID 040C).
@@ -187,8 +189,10 @@ def status_word(kind: str, code: str, lang: str) -> str:
     return words[1] if lang == "en" else words[0]
 
 
-FLAG_WORDS = {"fr": {"exit": "sortie", "hold": "retenue", "dispute": "litige", "contract": "contrat"},
-              "en": {"exit": "exit", "hold": "hold", "dispute": "dispute", "contract": "contract"}}
+FLAG_WORDS = {"fr": {"exit": "sortie", "hold": "retenue", "dispute": "litige", "contract": "contrat",
+                     "chronic": "échecs répétés", "deemed": "réputé"},
+              "en": {"exit": "exit", "hold": "hold", "dispute": "dispute", "contract": "contract",
+                     "chronic": "chronic", "deemed": "deemed"}}
 ANNOTATION_SHEETS = ("issues", "settlement", "kpis", "flags")
 _RESERVED = {SHEETS[k][lang][0].casefold() for k in ANNOTATION_SHEETS for lang in ("fr", "en")}
 
@@ -368,7 +372,7 @@ def _kpi_rows(results: Sequence[ContractResult], lang: str):
                        status_word("kpi", k.status, lang), _kpi_number(k.value, unit),
                        _kpi_number(k.target_level, unit), _kpi_number(k.floor_level, unit), attainment,
                        _Cell(float(k.pool_k), fmt), _Cell(float(k.earned_k), fmt), _Cell(float(k.held_k), fmt),
-                       _Cell(float(k.deferred_k), fmt), _Cell(float(k.forfeited_k), fmt), k.reason]
+                       _Cell(float(k.deferred_k), fmt), _Cell(float(k.forfeited_k), fmt), kpi_reason(k)]
 
 
 def _unit(r: ContractResult, kpi_id: str | None) -> str:
@@ -388,20 +392,30 @@ def _flag_rows(results: Sequence[ContractResult], lang: str):
             u = _unit(r, c.exit_kpi if c else None)
             yield [r.contract_id, words["exit"], _month(e.month, lang), _month(e.evaluated_month, lang),
                    c.exit_kpi if c else "", status_word("exit", e.status, lang), _kpi_number(e.value, u),
-                   _kpi_number(e.threshold, u), e.reason]
+                   _kpi_number(e.threshold, u),
+                   exit_reason(e) or (f"→ {formatting.month(e.deadline, lang)}" if e.status == "exit_right" and e.deadline else "")]
+        for right in r.chronic:
+            yield [r.contract_id, words["chronic"], _month(right.window[-1], lang), "", right.kpi_id,
+                   status_word("right", "chronic", lang), None, None,
+                   ", ".join(formatting.month(m, lang) for m in right.missed)]
         for m in sorted(r.months, key=lambda m: m.month):
             if m.bonus_malus == "held":
                 u = _unit(r, c.bonus_kpi if c else None)
                 yield [r.contract_id, words["hold"], _month(m.month, lang), "", c.bonus_kpi if c else "",
                        status_word("bonus_malus", "held", lang), _kpi_number(m.bonus_value, u),
-                       _kpi_number(c.bonus_target, u) if c else None, m.bonus_reason]
+                       _kpi_number(c.bonus_target, u) if c else None, bonus_reason(m)]
             for k in sorted(m.kpis, key=lambda k: k.kpi_id):
                 if k.status == "held":
-                    kind = "dispute" if "disputed" in k.reason else "hold"
+                    kind = "dispute" if any(p.why == "disputed" for p in k.problems) else "hold"
                     u = _unit(r, k.kpi_id)
                     yield [r.contract_id, words[kind], _month(k.month, lang), _month(k.evaluated_month, lang),
                            k.kpi_id, status_word("kpi", k.status, lang), None,
-                           _kpi_number(k.target_level, u), k.reason]
+                           _kpi_number(k.target_level, u), kpi_reason(k)]
+                elif k.deemed:
+                    u = _unit(r, k.kpi_id)
+                    yield [r.contract_id, words["deemed"], _month(k.month, lang), _month(k.evaluated_month, lang),
+                           k.kpi_id, status_word("kpi", k.deemed, lang), None,
+                           _kpi_number(k.target_level, u), kpi_reason(k)]
 
 
 def _is_generated(title: str, header: Sequence[object], kinds: Iterable[str]) -> bool:
@@ -1106,5 +1120,5 @@ def _contract_rows(report: CloseReport, lang: str) -> _Table:
         rows.append([r.contract_id, client, provider, currency or r.currency,
                      status_word("contract", r.status, lang), exit_status, errors, warns,
                      _money(r.invoice_now, currency or r.currency, lang), _month(r.exit.month, lang),
-                     r.exit.reason])
+                     exit_reason(r.exit)])
     return _Table(title, headers, rows)

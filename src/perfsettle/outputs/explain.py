@@ -8,19 +8,17 @@ to "why was I paid this?" for a finance reader, in French or English.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from decimal import Decimal
 from fractions import Fraction
 
 from perfsettle.outputs import formatting as fmt
 from perfsettle.core import months
-from perfsettle.core.model import ContractResult, ExitResult, Kpi, KpiResult, MonthResult, Reading, Terms
+from perfsettle.core.model import ContractResult, ExitResult, Kpi, KpiResult, MonthResult, Problem, Reading, Terms
 from perfsettle.core.money import format_number, minor_digits, round_fraction
+from perfsettle.core.terms import Schedule
 
 LANGS = ("fr", "en")
-_ITEM = re.compile(r"(\d{4}-\d{2})\s+(missing|disputed|unverified)")
-_DUE = re.compile(r"due\s+(\d{4}-\d{2})")
 
 
 def explain(result: ContractResult, month: str | None = None, lang: str = "fr", *,
@@ -131,7 +129,10 @@ class _Explainer:
             self.exit_section(r.exit)
             return "\n".join(self.lines).rstrip() + "\n"
         m = self.pick(month)
+        if self.terms is not None and self.terms.amendments:
+            self.terms = Schedule(self.terms).at(m.month)   # the terms in force in the month
         self.month_intro(m)
+        self.amendments_text(m)
         if not m.in_term:
             self.out_of_term(m)
         else:
@@ -197,6 +198,16 @@ class _Explainer:
         else:
             self.out(self.t(f"Mois expliqué : {label}.", f"Month explained: {label}."))
 
+    def amendments_text(self, m: MonthResult) -> None:
+        """The amendments in force in the month (none: the terms as signed)."""
+        for a in m.amendments:
+            what = f"{a.kpi_id}.{a.field}" if a.kpi_id else a.field
+            value = fmt.DASH if a.value is None else (self.num(a.value) if isinstance(a.value, (Decimal, int))
+                                                      and not isinstance(a.value, bool) else str(a.value))
+            ref = f" ({a.reference})" if a.reference else ""
+            self.out(self.t(f"Avenant en vigueur depuis {a.effective_month}{ref} : {what} = {value} — {a.reason}",
+                            f"Amendment in force since {a.effective_month}{ref}: {what} = {value} — {a.reason}"), 1)
+
     def out_of_term(self, m: MonthResult) -> None:
         self.out()
         self.out(self.t(
@@ -261,16 +272,7 @@ class _Explainer:
             if kpi is not None:
                 weights[k.kpi_id] = kpi.weight
         total = sum(weights.values(), Decimal(0))
-        extra = set()
-        if weights and total > 0 and len(weights) == len(m.kpis):
-            units = int(Decimal(m.pool).scaleb(minor_digits(self.cur)))
-            shares = {kid: Fraction(units) * Fraction(w) / Fraction(total)
-                      for kid, w in weights.items()}
-            for kid, q in shares.items():
-                floor_units = q.numerator // q.denominator
-                got = int(self._pool_k(m, kid).scaleb(minor_digits(self.cur)))
-                if got > floor_units:
-                    extra.add(kid)
+        extra = {k.kpi_id for k in m.kpis if k.leftover_unit}
         sep = " : " if self.lang == "fr" else ": "
         for k in m.kpis:
             w = weights.get(k.kpi_id)
@@ -296,12 +298,6 @@ class _Explainer:
                 f"{', '.join(retired)}",
                 f"KPIs with weight 0 (pay nothing; used for the bonus-malus or the exit right): "
                 f"{', '.join(retired)}"), 1)
-
-    def _pool_k(self, m: MonthResult, kpi_id: str) -> Decimal:
-        for k in m.kpis:
-            if k.kpi_id == kpi_id:
-                return Decimal(k.pool_k)
-        return Decimal(0)
 
     def kpi_section(self, m: MonthResult) -> None:
         self.out()
@@ -378,8 +374,7 @@ class _Explainer:
             f"{self.num(abs(change))} = {self.level(level, kpi)}")
 
     def deferred(self, m: MonthResult, k: KpiResult, kpi: Kpi | None) -> None:
-        due = _DUE.search(k.reason or "")
-        due_month = due.group(1) if due else ""
+        due_month = k.due_month or k.evaluated_month
         n = kpi.due_month if kpi is not None else None
         where = due_month
         if n is not None:
@@ -423,17 +418,7 @@ class _Explainer:
                     self.out(f"{mo}{sep}{value} — {st}", 3)
 
     def held(self, k: KpiResult) -> None:
-        items = _ITEM.findall(k.reason or "")
-        why = []
-        for mo, what in items:
-            why.append(f"{mo} " + {
-                "missing": self.t("relevé manquant", "reading missing"),
-                "disputed": self.t("relevé contesté", "reading disputed"),
-                "unverified": self.t("relevé non vérifié (le contrat exige des relevés vérifiés)",
-                                     "reading not verified (the contract requires verified "
-                                     "readings)"),
-            }[what])
-        reason = "; ".join(why) if why else (k.reason or "")
+        reason = self.problems(k.problems)
         self.out(self.t(
             f"Statut : retenu — {reason}. Chaque mois de la fenêtre doit avoir un relevé "
             f"payable. Les {self.money(k.held_k)} ne sont ni payés ni perdus : ils le seront à "
@@ -441,18 +426,38 @@ class _Explainer:
             f"Status: held — {reason}. Every month of the window needs a payable reading. "
             f"The {self.money(k.held_k)} are neither paid nor forfeited: that is decided by the "
             f"close that follows the missing or resolved reading."), 2)
-        if any(w == "disputed" for _, w in items) and self.terms is not None \
+        if any(p.why == "disputed" for p in k.problems) and self.terms is not None \
                 and self.terms.contract.mediator:
             self.out(self.t(f"Médiateur prévu au contrat : {self.terms.contract.mediator}",
                             f"Mediator named in the contract: {self.terms.contract.mediator}"), 2)
 
+    def problems(self, problems: tuple[Problem, ...]) -> str:
+        why = {"missing": self.t("relevé manquant", "reading missing"),
+               "disputed": self.t("relevé contesté", "reading disputed"),
+               "unverified": self.t("relevé non vérifié (le contrat exige des relevés vérifiés)",
+                                    "reading not verified (the contract requires verified readings)")}
+        return "; ".join(f"{p.month} {why.get(p.why, p.why)}" for p in problems)
+
     def earned(self, k: KpiResult, kpi: Kpi | None) -> None:
         v = k.value
-        self.out(self.t(f"Valeur retenue (la pire de la fenêtre) : {self.level(v, kpi)}",
-                        f"Value used (the worst of the window): {self.level(v, kpi)}"), 2)
         a = k.attainment if k.attainment is not None else Fraction(0)
         a_txt = _fraction_text(a, self.lang)
-        if k.floor_level is None:
+        if k.deemed:
+            outcome = self.t("atteint", "met") if k.deemed == "met" else self.t("non atteint", "missed")
+            self.out(self.t(
+                f"Réputé {outcome} : la mesure n'a pas été livrée dans le délai de blocage "
+                f"({self.problems(k.problems)}) → atteinte {a_txt}",
+                f"Deemed {outcome}: the measure was not delivered within the hold limit "
+                f"({self.problems(k.problems)}) → attainment {a_txt}"), 2)
+        elif kpi is not None and kpi.window_agg == "mean":
+            self.out(self.t(f"Valeur retenue (moyenne des mois payables de la fenêtre) : {self.level(v, kpi)}",
+                            f"Value used (the mean of the window's payable months): {self.level(v, kpi)}"), 2)
+        else:
+            self.out(self.t(f"Valeur retenue (la pire de la fenêtre) : {self.level(v, kpi)}",
+                            f"Value used (the worst of the window): {self.level(v, kpi)}"), 2)
+        if k.deemed:
+            pass
+        elif k.floor_level is None:
             at_or_better = a == 1
             if kpi is not None:
                 op = ("≥" if kpi.direction == "higher" else "≤") if at_or_better else \
@@ -478,6 +483,13 @@ class _Explainer:
                     f"Atteinte = {formula} = {_fraction_text(raw, self.lang)}, {bound} → {a_txt}",
                     f"Attainment = {formula} = {_fraction_text(raw, self.lang)}, {bound} → {a_txt}"),
                     2)
+        if k.earned_back:
+            self.out(self.t(
+                f"Rattrapé : atteint chaque mois de {k.earned_back[0]} à {k.earned_back[-1]} → "
+                f"{self.money(k.earned_back_k)} regagnés, acquis = {self.money(k.pool_k)}",
+                f"Earned back: met in every month from {k.earned_back[0]} to {k.earned_back[-1]} → "
+                f"{self.money(k.earned_back_k)} regained, earned = {self.money(k.pool_k)}"), 2)
+            return
         exact = Fraction(k.pool_k) * a
         if exact == Fraction(k.earned_k):
             calc = f"{self.money(k.pool_k)} × {_fraction_short(a, self.lang)} = {self.money(k.earned_k)}"
@@ -507,10 +519,12 @@ class _Explainer:
         target = self.level(c.bonus_target, kpi)
         self.out(self.t(
             f"Indicateur {c.bonus_kpi}{name}, seuil absolu {target} ; bonus {self.pct(c.bonus_rate)} "
-            f"du variable acquis au-dessus (strictement mieux), malus {self.pct(c.malus_rate)} "
+            f"{'de la part variable' if c.bonus_base == 'pool' else 'du variable acquis'} au-dessus "
+            f"(strictement mieux), malus {self.pct(c.malus_rate)} "
             f"en dessous (strictement moins bien), rien à égalité.",
             f"KPI {c.bonus_kpi}{name}, absolute threshold {target}; bonus {self.pct(c.bonus_rate)} "
-            f"of the earned variable when strictly better, malus {self.pct(c.malus_rate)} when "
+            f"of the {'variable pool' if c.bonus_base == 'pool' else 'earned variable'} when strictly better, "
+            f"malus {self.pct(c.malus_rate)} when "
             f"strictly worse, nothing when equal."), 1)
         if kpi is not None and kpi.window_months > 1:
             self.out(self.t(
@@ -519,9 +533,21 @@ class _Explainer:
                 f"Evaluated at {m.month} over its {kpi.window_months}-month window (its due "
                 f"month, if any, does not apply)."), 1)
         v = self.level(m.bonus_value, kpi)
+        if m.bonus_block and m.bonus_block[0] != m.bonus_block[-1]:
+            first, last = m.bonus_block[0], m.bonus_block[-1]
+            if m.bonus_malus == "pending":
+                self.out(self.t(
+                    f"En attente (pending) : ce mois appartient au bloc {first} → {last}, réglé en {last}.",
+                    f"Pending: this month belongs to the block {first} → {last}, settled in {last}."), 1)
+                return
+            self.out(self.t(
+                f"Bloc {first} → {last} réglé ce mois-ci sur une base de {self.money(m.bonus_base)} "
+                f"({'enveloppe variable' if c.bonus_base == 'pool' else 'variable acquis'} du bloc).",
+                f"Block {first} → {last} settled this month on a base of {self.money(m.bonus_base)} "
+                f"(the block's {'variable pool' if c.bonus_base == 'pool' else 'earned variable'})."), 1)
+        base = m.bonus_base if m.bonus_base is not None else m.earned
         if m.bonus_malus == "held":
-            items = _ITEM.findall(m.bonus_reason or "")
-            reason = "; ".join(f"{mo} {_why(w, self.lang)}" for mo, w in items) or m.bonus_reason
+            reason = self.problems(m.bonus_problems)
             self.out(self.t(
                 f"Statut : retenu (held) — {reason}. Ni bonus ni malus ce mois-ci tant que le "
                 f"relevé manque.",
@@ -529,16 +555,21 @@ class _Explainer:
                 f"is there."), 1)
         elif m.bonus_malus == "bonus":
             self.out(self.t(
-                f"Valeur {v} strictement meilleure que {target} → bonus = {self.money(m.earned)} × "
+                f"Valeur {v} strictement meilleure que {target} → bonus = {self.money(base)} × "
                 f"{self.num(c.bonus_rate)} = {self.money(m.bonus)}",
-                f"Value {v} strictly better than {target} → bonus = {self.money(m.earned)} × "
+                f"Value {v} strictly better than {target} → bonus = {self.money(base)} × "
                 f"{self.num(c.bonus_rate)} = {self.money(m.bonus)}"), 1)
         elif m.bonus_malus == "malus":
             self.out(self.t(
-                f"Valeur {v} strictement moins bonne que {target} → malus = {self.money(m.earned)} × "
+                f"Valeur {v} strictement moins bonne que {target} → malus = {self.money(base)} × "
                 f"{self.num(c.malus_rate)} = {self.money(m.malus)}",
-                f"Value {v} strictly worse than {target} → malus = {self.money(m.earned)} × "
+                f"Value {v} strictly worse than {target} → malus = {self.money(base)} × "
                 f"{self.num(c.malus_rate)} = {self.money(m.malus)}"), 1)
+        elif c.bonus_band:
+            band = self.num(c.bonus_band)
+            self.out(self.t(f"Valeur {v} à moins de {band} du seuil (tolérance) → ni bonus ni malus (none).",
+                            f"Value {v} within {band} of the threshold (tolerance) → neither bonus nor malus (none)."),
+                     1)
         else:
             self.out(self.t(f"Valeur {v} égale au seuil → ni bonus ni malus (none).",
                             f"Value {v} equal to the threshold → neither bonus nor malus (none)."),
@@ -651,17 +682,23 @@ class _Explainer:
                                    "est retenue faute de relevé payable",
                                    "undetermined — the evaluation at the exit month is held for "
                                    "lack of a payable reading"),
+            "exercised": self.t("exercé (exercised) — le client a résilié après le mois de sortie",
+                                "exercised — the client terminated after the exit month"),
+            "lapsed": self.t("expiré (lapsed) — le droit de sortie n'a pas été exercé dans son délai",
+                             "lapsed — the exit right was not used within its window"),
         }.get(e.status, e.status)
         self.out(self.t(f"Statut à cette clôture : {msg}.", f"Status at this close: {msg}."), 1)
         if value is not None and at:
             self.out(self.t(f"Valeur évaluée en {at} : {value} (seuil {threshold}).",
                             f"Value evaluated at {at}: {value} (threshold {threshold})."), 1)
-        if e.reason == "not started":
+        if e.deadline and e.status == "exit_right":
+            self.out(self.t(f"Le client peut l'exercer jusqu'à fin {e.deadline}.",
+                            f"The client may use it until the end of {e.deadline}."), 1)
+        if e.not_started:
             self.out(self.t("Le contrat n'a pas commencé : rien à évaluer encore.",
                             "The contract has not started: nothing to evaluate yet."), 1)
-        elif e.reason:
-            items = _ITEM.findall(e.reason)
-            reason = "; ".join(f"{mo} {_why(w, self.lang)}" for mo, w in items) or e.reason
+        elif e.problems:
+            reason = "; ".join(f"{p.month} {_why(p.why, self.lang)}" for p in e.problems)
             if e.status == "ok":
                 self.out(self.t(
                     f"L'évaluation en {at or fmt.DASH} n'est pas disponible ({reason}) : ok "

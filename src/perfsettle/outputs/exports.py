@@ -5,16 +5,17 @@ import csv
 import io
 import json
 from collections.abc import Iterable
+from fractions import Fraction
 
-from perfsettle.core.model import CloseReport
+from perfsettle.core.model import CloseReport, ExitResult, KpiResult, MonthResult, Problem
 from perfsettle.core.money import format_money, format_number
 
 SETTLEMENT_COLUMNS = ["contract_id", "month", "currency", "fee", "fixed", "pool", "earned", "held", "deferred",
                       "forfeited", "bonus_malus", "bonus", "malus", "due", "invoiced_before", "invoice_now"]
 KPI_COLUMNS = ["contract_id", "month", "kpi_id", "status", "value", "target_level", "floor_level", "attainment",
-               "pool_k", "earned_k", "forfeited_k", "held_k", "deferred_k", "reason"]
+               "pool_k", "earned_k", "forfeited_k", "held_k", "deferred_k", "reason", "earned_back_k"]
 CONTRACT_COLUMNS = ["contract_id", "client", "provider", "currency", "status", "exit_status", "errors", "warnings",
-                    "invoice_now"]
+                    "invoice_now", "last_month", "exit_deadline", "chronic"]
 _MONEY = ("fee", "fixed", "pool", "earned", "held", "deferred", "forfeited", "bonus", "malus", "due",
           "invoiced_before", "invoice_now")
 
@@ -24,6 +25,39 @@ def safe_text(text: str) -> str:
     if text and text[0] in "=+-@\t\r":
         return "'" + text
     return text
+
+
+def problems_text(problems: Iterable[Problem]) -> str:
+    """``2026-09 missing; 2026-10 unverified``: the machine reason of a held evaluation."""
+    return "; ".join(f"{p.month} {p.why}" for p in problems)
+
+
+def kpi_reason(k: KpiResult) -> str:
+    """The ``reason`` of a kpi_results row (SPEC §5), rendered from the engine's facts."""
+    if k.status == "deferred":
+        return f"due {k.due_month}"
+    if k.status == "held":
+        return problems_text(k.problems)
+    if k.earned_back:
+        return f"earned back {k.earned_back[0]}..{k.earned_back[-1]}"
+    if k.deemed:
+        return f"deemed {k.deemed}: {problems_text(k.problems)}"
+    return ""
+
+
+def bonus_reason(m: MonthResult) -> str:
+    """Why a month's bonus-malus is held ('' otherwise)."""
+    return problems_text(m.bonus_problems)
+
+
+def exit_reason(e: ExitResult) -> str:
+    """Why the exit right could not be evaluated ('not started', or the problem months)."""
+    return "not started" if e.not_started else problems_text(e.problems)
+
+
+def value_text(value) -> str:
+    """A reading or window value; an exact mean is rounded to 6 places (SPEC §5)."""
+    return format_number(value, 6) if isinstance(value, Fraction) else format_number(value)
 
 
 def _csv(header: list[str], rows: Iterable[list[str]]) -> str:
@@ -52,12 +86,13 @@ def kpi_results_csv(report: CloseReport) -> str:
             for m in sorted(r.months, key=lambda m: m.month):
                 ccy = m.currency
                 for k in sorted(m.kpis, key=lambda k: k.kpi_id):
-                    yield [k.contract_id, k.month, k.kpi_id, k.status, format_number(k.value),
+                    yield [k.contract_id, k.month, k.kpi_id, k.status, value_text(k.value),
                            format_number(k.target_level), format_number(k.floor_level),
                            format_number(k.attainment, 6) if k.attainment is not None else "",
                            format_money(k.pool_k, ccy), format_money(k.earned_k, ccy),
                            format_money(k.forfeited_k, ccy), format_money(k.held_k, ccy),
-                           format_money(k.deferred_k, ccy), safe_text(k.reason)]
+                           format_money(k.deferred_k, ccy), safe_text(kpi_reason(k)),
+                           format_money(k.earned_back_k, ccy)]
     return _csv(KPI_COLUMNS, rows())
 
 
@@ -66,9 +101,12 @@ def contracts_csv(report: CloseReport) -> str:
     for r in report.results:
         client, provider, ccy = report.names.get(r.contract_id, ("", "", r.currency))
         errors, warnings = report.contract_findings.get(r.contract_id, (0, 0))
+        excluded = r.status == "excluded"
         rows.append([r.contract_id, safe_text(client), safe_text(provider), ccy, r.status,
-                     r.exit.status if r.status != "excluded" else "", str(errors), str(warnings),
-                     format_money(r.invoice_now, ccy)])
+                     r.exit.status if not excluded else "", str(errors), str(warnings),
+                     format_money(r.invoice_now, ccy), "" if excluded else r.last_month,
+                     r.exit.deadline if r.exit.status == "exit_right" else "",
+                     ";".join(c.kpi_id for c in r.chronic)])
     rows.sort(key=lambda row: row[0])
     return _csv(CONTRACT_COLUMNS, rows)
 

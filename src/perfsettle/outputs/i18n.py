@@ -51,6 +51,14 @@ PHRASES: dict[str, tuple[str, str]] = {
     "all_or_nothing": ("tout ou rien à l'objectif", "all or nothing at the target"),
     "window": ("pire relevé sur {n} mois ({first} – {last})",
                "worst reading over {n} months ({first} – {last})"),
+    "window_mean": ("moyenne des mois payables sur {n} mois ({first} – {last})",
+                    "mean of the payable months over {n} months ({first} – {last})"),
+    "bonus_rule_pool": ("« {kpi} » ({direction}) comparé à {target} : mieux, bonus de {b} de la part "
+                        "variable ; moins bien, malus de {m} ; à égalité, ni l'un ni l'autre.",
+                        "“{kpi}” ({direction}) compared with {target}: better earns a bonus of {b} of "
+                        "the variable part; worse costs a malus of {m}; equal, neither."),
+    "bonus_band_note": ("Tolérance : ni bonus ni malus à moins de {band} de l'objectif.",
+                        "Tolerance: neither bonus nor malus within {band} of the target."),
     "at_due": ("évalué à l'échéance : {month}", "evaluated at its due month: {month}"),
     "st_met": ("atteint", "met"), "st_partly": ("partiellement atteint", "partly met"),
     "st_missed": ("non atteint", "missed"), "st_held": ("retenu", "held"),
@@ -126,6 +134,44 @@ PHRASES: dict[str, tuple[str, str]] = {
     "x_ok": ("Pas de droit de sortie", "No exit right"), "x_watch": ("Sous surveillance", "Watch"),
     "x_exit_right": ("Droit de sortie ouvert", "Exit right open"),
     "x_undetermined": ("Indéterminé", "Undetermined"), "x_n/a": ("Sans clause", "No clause"),
+    "x_exercised": ("Droit de sortie exercé", "Exit right exercised"),
+    "bonus_pending": ("En attente : ce mois appartient au bloc {first} – {last}, réglé sur son dernier mois.",
+                      "Pending: this month belongs to the block {first} – {last}, settled on its last month."),
+    "bonus_block": ("(Bloc {first} – {last}, sur une base de {base}.)", "(Block {first} – {last}, on a base of {base}.)"),
+    "amendment_line": ("Avenant en vigueur depuis {month}{ref} : {term} = {value} — {reason}.",
+                       "Amendment in force since {month}{ref}: {term} = {value} — {reason}."),
+    "cleared": ("(effacé)", "(cleared)"), "yes": ("oui", "yes"), "no": ("non", "no"),
+    "chronic_title": ("Échecs répétés", "Chronic failure"),
+    "restated_title": ("Termes corrigés", "Terms restated"),
+    "restated_detail": ("Des termes du contrat ont été corrigés dans Contrats ou Indicateurs : les mois déjà "
+                        "facturés sont recalculés, pour {amount} facturés ou crédités par cette clôture.",
+                        "Contract terms were corrected in Contracts or KPIs: the months already invoiced are "
+                        "recalculated, {amount} invoiced or credited by this close."),
+    "restated_rule": ("Pour un changement qui ne vaut qu'à partir d'un mois, utilisez la feuille Avenants.",
+                      "For a change that applies only from a given month, use the Amendments sheet."),
+    "chronic_line": ("« {kpi} » a été manqué {n} fois sur les {months} derniers mois ({missed}) : le client "
+                     "peut résilier le contrat.",
+                     "“{kpi}” was missed {n} times in the last {months} months ({missed}): the client may "
+                     "terminate the contract."),
+    "x_lapsed": ("Droit de sortie expiré", "Exit right lapsed"),
+    "xd_exit_right_until": ("Valeur au point de sortie : {value} (seuil {threshold}). Le client peut "
+                            "résilier le contrat sans pénalité jusqu'à fin {month}.",
+                            "Value at the exit point: {value} (threshold {threshold}). The client may "
+                            "terminate the contract without penalty until the end of {month}."),
+    "xd_exercised": ("Valeur au point de sortie : {value} (seuil {threshold}). Le client a exercé son droit "
+                     "de sortie : dernier mois servi {last}.",
+                     "Value at the exit point: {value} (threshold {threshold}). The client used the exit "
+                     "right: last month served {last}."),
+    "xd_lapsed": ("Valeur au point de sortie : {value} (seuil {threshold}). Le droit de sortie n'a pas été "
+                  "exercé avant fin {month} : il a expiré.",
+                  "Value at the exit point: {value} (threshold {threshold}). The exit right was not used "
+                  "by the end of {month}: it has lapsed."),
+    "r_deemed_missed": ("Réputé non atteint : mesure non livrée dans le délai de blocage ({items}).",
+                        "Deemed missed: the measure was not delivered within the hold limit ({items})."),
+    "r_deemed_met": ("Réputé atteint : mesure non livrée dans le délai de blocage ({items}).",
+                     "Deemed met: the measure was not delivered within the hold limit ({items})."),
+    "r_earned_back": ("Rattrapé : {amount} regagnés grâce aux mois {first} à {last}, tous atteints.",
+                      "Earned back: {amount} regained thanks to {first} to {last}, all met."),
     "x_": ("—", "—"),
     "xd_exit_right": ("Valeur au point de sortie : {value} (seuil {threshold}). Le client peut "
                       "résilier le contrat sans pénalité.",

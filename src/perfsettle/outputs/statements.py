@@ -27,6 +27,7 @@ from perfsettle.outputs import formatting as fmt
 from perfsettle.outputs import messages
 from perfsettle.infra.files import write_atomic
 from perfsettle.core import months
+from perfsettle.core.terms import Schedule
 from perfsettle.outputs.i18n import PHRASES as _PHRASES, translator
 from perfsettle.core.model import CloseReport, ContractResult, Kpi, KpiResult, MonthResult, ReadingChange, Terms
 
@@ -116,14 +117,10 @@ def _footer(key: str, report: CloseReport, lang: str, timezone: str = TIMEZONE, 
     return {"footer_html": html, "footer_text": phrase.format(run=run, when=when, **kw)}
 
 
-def _reason_items(reason: str, lang: str) -> list[str]:
-    """The engine's reason ('2026-09 missing; 2026-10 unverified') in words."""
+def _reason_items(problems, lang: str) -> list[str]:
+    """The engine's problem months (month, why) in words."""
     t = _t(lang)
-    items = []
-    for part in filter(None, (p.strip() for p in (reason or "").split(";"))):
-        m = re.fullmatch(r"(\d{4}-\d{2}) (missing|disputed|unverified)", part)
-        items.append(t("r_" + m.group(2), month=fmt.month(m.group(1), lang)) if m else part)
-    return items
+    return [t("r_" + p.why, month=fmt.month(p.month, lang)) for p in problems]
 
 
 def _kpi_name(terms: Terms | None, kpi_id: str) -> str:
@@ -271,18 +268,18 @@ def _disputed(result: ContractResult, report: CloseReport, lang: str) -> list[st
     """Disputed readings that hold something in this statement (period month or adjustments)."""
     terms, contract = result.terms, result.terms.contract
     pm = _period_month(report, result)
-    held: list[tuple[str, str]] = []            # (kpi_id, engine reason)
+    held: list[tuple[str, tuple]] = []          # (kpi_id, the engine's problem months)
     for m in ([pm] if pm else []) + _adjusted_months(report, result):
-        held += [(kr.kpi_id, kr.reason) for kr in m.kpis if kr.status == "held"]
+        held += [(kr.kpi_id, kr.problems) for kr in m.kpis if kr.status == "held"]
         if m.bonus_malus == "held":
-            held.append((contract.bonus_kpi or "", m.bonus_reason))
+            held.append((contract.bonus_kpi or "", m.bonus_problems))
     if result.exit.status == "undetermined":
-        held.append((contract.exit_kpi or "", result.exit.reason))
+        held.append((contract.exit_kpi or "", result.exit.problems))
     items: list[str] = []
-    for kpi_id, reason in held:
-        parts = [p for p in reason.split(";") if "disputed" in p]
+    for kpi_id, problems in held:
+        parts = [p for p in problems if p.why == "disputed"]
         if parts:
-            text = f"{_kpi_name(terms, kpi_id)}, " + ", ".join(_reason_items(";".join(parts), lang))
+            text = f"{_kpi_name(terms, kpi_id)}, " + ", ".join(_reason_items(parts, lang))
             if text not in items:
                 items.append(text)
     return items
@@ -302,13 +299,18 @@ def _exit_view(result: ContractResult, report: CloseReport, lang: str) -> dict |
                                                   contract.effective_exit_month)
     value = fmt.kpi_value(x.value, unit, lang)
     thr = fmt.kpi_value(threshold, unit, lang)
-    if x.status == "exit_right":
+    if x.status == "exit_right" and x.deadline:
+        detail = t("xd_exit_right_until", value=value, threshold=thr, month=fmt.month(x.deadline, lang))
+    elif x.status == "exit_right":
         detail = t("xd_exit_right", value=value, threshold=thr)
+    elif x.status in ("exercised", "lapsed"):
+        detail = t("xd_" + x.status, value=value, threshold=thr, month=fmt.month(x.deadline or exit_month, lang),
+                   last=fmt.month(result.last_month or exit_month, lang))
     elif x.status == "watch":
         detail = t("xd_watch", month=fmt.month(x.evaluated_month or report.period, lang),
                    value=value, threshold=thr)
     elif x.status == "undetermined":
-        detail = t("xd_undetermined", reason="; ".join(_reason_items(x.reason, lang)) or "—")
+        detail = t("xd_undetermined", reason="; ".join(_reason_items(x.problems, lang)) or "—")
     elif exit_month <= report.period:
         detail = t("xd_ok_past", value=value, threshold=thr)
     elif x.value is not None:
@@ -322,7 +324,7 @@ def _exit_view(result: ContractResult, report: CloseReport, lang: str) -> dict |
                   kpi=_kpi_name(result.terms, contract.exit_kpi),
                   cmp=t("cmp_" + direction), threshold=thr),
         "detail": detail,
-        "tone": {"exit_right": "bad", "watch": "warn", "undetermined": "warn"}.get(x.status, "good"),
+        "tone": {"exit_right": "bad", "exercised": "bad", "watch": "warn", "undetermined": "warn"}.get(x.status, "good"),
     }
 
 
@@ -358,16 +360,13 @@ def _held_reading(kr: KpiResult, unit: str, lang: str, readings: dict) -> tuple[
             latest = r
             break
     reasons = []
-    for part in filter(None, (p.strip() for p in (kr.reason or "").split(";"))):
-        m = re.fullmatch(r"(\d{4}-\d{2}) (missing|disputed|unverified)", part)
-        r = readings.get((kr.contract_id, kr.kpi_id, m.group(1))) if m else None
-        if m and r is not None and r.value is not None and m.group(2) in ("unverified", "disputed"):
-            reasons.append(t("held_why_" + m.group(2), month=fmt.month(m.group(1), lang),
+    for problem in kr.problems:
+        r = readings.get((kr.contract_id, kr.kpi_id, problem.month))
+        if r is not None and r.value is not None and problem.why in ("unverified", "disputed"):
+            reasons.append(t("held_why_" + problem.why, month=fmt.month(problem.month, lang),
                              value=fmt.kpi_value(r.value, unit, lang)))
-        elif m:
-            reasons.append(t("r_" + m.group(2), month=fmt.month(m.group(1), lang)))
         else:
-            reasons.append(part)
+            reasons.append(t("r_" + problem.why, month=fmt.month(problem.month, lang)))
     if latest is None:
         return fmt.DASH, reasons
     shown = _reading_text(latest.value, latest.status, unit, lang)
@@ -381,7 +380,7 @@ def _kpi_view(kr: KpiResult, terms: Terms, currency: str, lang: str, readings: d
     cmp = "≤" if kpi and kpi.direction == "lower" else "≥"
     notes = []
     if len(kr.window) > 1:
-        notes.append(t("window", n=len(kr.window), first=fmt.month(kr.window[0], lang),
+        notes.append(t("window_mean" if kpi is not None and kpi.window_agg == "mean" else "window", n=len(kr.window), first=fmt.month(kr.window[0], lang),
                        last=fmt.month(kr.window[-1], lang)))
     if kr.evaluated_month and kr.evaluated_month != kr.month and kr.status != "deferred":
         notes.append(t("at_due", month=fmt.month(kr.evaluated_month, lang)))
@@ -400,10 +399,14 @@ def _kpi_view(kr: KpiResult, terms: Terms, currency: str, lang: str, readings: d
         reading, why = _held_reading(kr, unit, lang, readings or {})
         reasons = why + [t("held_note")]
     elif kr.status == "deferred":
-        due = re.fullmatch(r"due (\d{4}-\d{2})", kr.reason or "")
-        due_month = due.group(1) if due else kr.evaluated_month
+        due_month = kr.due_month or kr.evaluated_month
         n = kpi.due_month if kpi and kpi.due_month else "?"
-        reasons = [t("r_due", month=fmt.month(due_month, lang), n=n)] if due_month else [kr.reason]
+        reasons = [t("r_due", month=fmt.month(due_month, lang), n=n)]
+    elif kr.deemed:
+        reasons = [t("r_deemed_" + kr.deemed, items="; ".join(_reason_items(kr.problems, lang)))]
+    if kr.earned_back:
+        reasons.append(t("r_earned_back", amount=fmt.money(kr.earned_back_k, currency, lang),
+                         first=fmt.month(kr.earned_back[0], lang), last=fmt.month(kr.earned_back[-1], lang)))
     floor = None
     if kr.floor_level is not None:
         floor_def = (fmt.kpi_value(kr.floor_level, unit, lang)
@@ -439,9 +442,11 @@ def _bonus_view(m: MonthResult | None, terms: Terms, lang: str) -> dict | None:
         return None
     kpi = terms.kpi(c.bonus_kpi)
     unit = kpi.unit if kpi else ""
-    rule = t("bonus_rule", kpi=_kpi_name(terms, c.bonus_kpi),
+    rule = t("bonus_rule_pool" if c.bonus_base == "pool" else "bonus_rule", kpi=_kpi_name(terms, c.bonus_kpi),
              direction=t(kpi.direction) if kpi else "", target=fmt.kpi_value(c.bonus_target, unit, lang),
              b=fmt.percent(c.bonus_rate, lang), m=fmt.percent(c.malus_rate, lang))
+    if c.bonus_band:
+        rule += " " + t("bonus_band_note", band=fmt.kpi_value(c.bonus_band, unit, lang))
     outcome, tone = "", "neutral"
     if m is not None and m.in_term:
         value = fmt.kpi_value(m.bonus_value, unit, lang)
@@ -452,7 +457,13 @@ def _bonus_view(m: MonthResult | None, terms: Terms, lang: str) -> dict | None:
         elif m.bonus_malus == "none":
             outcome = t("bonus_none", value=value)
         elif m.bonus_malus == "held":
-            outcome, tone = t("bonus_held", reason="; ".join(_reason_items(m.bonus_reason, lang)) or "—"), "warn"
+            outcome, tone = t("bonus_held", reason="; ".join(_reason_items(m.bonus_problems, lang)) or "—"), "warn"
+        elif m.bonus_malus == "pending" and m.bonus_block:
+            outcome = t("bonus_pending", first=fmt.month(m.bonus_block[0], lang),
+                        last=fmt.month(m.bonus_block[-1], lang))
+        if m.bonus_block and m.bonus_block[0] != m.bonus_block[-1] and m.bonus_malus in ("bonus", "malus", "none"):
+            outcome += " " + t("bonus_block", first=fmt.month(m.bonus_block[0], lang),
+                               last=fmt.month(m.bonus_block[-1], lang), base=fmt.money(m.bonus_base, m.currency, lang))
     return {"rule": rule, "outcome": outcome, "tone": tone}
 
 
@@ -486,7 +497,31 @@ def _month_view(m: MonthResult, contract, lang: str, report: CloseReport | None 
     if m.invoiced_before:
         rows.append((_before_label(report, m, lang), money(m.invoiced_before), ""))
         rows.append((t("invoice_month"), money(m.invoice_now), "strong"))
-    return {"title": t("month_title", month=fmt.month(m.month, lang)), "rows": rows}
+    return {"title": t("month_title", month=fmt.month(m.month, lang)), "rows": rows,
+            "notes": [_amendment_line(a, lang) for a in m.amendments]}
+
+
+def _amendment_line(a, lang: str) -> str:
+    """A term in force and the amendment that set it."""
+    t = _t(lang)
+    if a.value is None:
+        value = t("cleared")
+    elif isinstance(a.value, bool):
+        value = t("yes") if a.value else t("no")
+    elif isinstance(a.value, (Decimal, int)):
+        value = fmt.number(a.value, lang)
+    else:
+        value = str(a.value)
+    term = f"{a.kpi_id} · {a.field}" if a.kpi_id else a.field
+    ref = f" ({a.reference})" if a.reference else ""
+    return t("amendment_line", ref=ref, month=fmt.month(a.effective_month, lang), term=term, value=value,
+             reason=a.reason)
+
+
+def _chronic_lines(result: ContractResult, lang: str) -> list[str]:
+    t = _t(lang)
+    return [t("chronic_line", kpi=_kpi_name(result.terms, c.kpi_id), n=len(c.missed), months=len(c.window),
+              missed=", ".join(fmt.month(m, lang) for m in c.missed)) for c in result.chronic]
 
 
 def whole_period(report: CloseReport, result: ContractResult) -> tuple[ContractResult, Decimal | None]:
@@ -521,6 +556,7 @@ def _statement_view(report: CloseReport, result: ContractResult, timezone: str =
     this_close = result.invoice_now
     result, earlier = whole_period(report, result)
     pm = _period_month(report, result)
+    in_force = Schedule(result.terms).at(pm.month) if pm is not None else result.terms   # the month's terms
     adjusted = _adjusted_months(report, result)
     adjust_total = sum((m.invoice_now for m in adjusted), Decimal(0))
     n_month = months.contract_month(contract.start_month, report.period)
@@ -564,14 +600,15 @@ def _statement_view(report: CloseReport, result: ContractResult, timezone: str =
         "total_label": total_label, "total": money(total), "total_negative": total < 0,
         "total_note": total_note,
         "breakdown": breakdown,
-        "month": _month_view(pm, contract, lang, report) if pm else None,
+        "month": _month_view(pm, in_force.contract, lang, report) if pm else None,
+        "chronic_title": t("chronic_title"), "chronic": _chronic_lines(result, lang),
         "no_month": None if pm else t("no_month", month=fmt.month(report.period, lang),
-                                       end=fmt.month(contract.last_month, lang)),
+                                       end=fmt.month(result.last_month or contract.last_month, lang)),
         "kpis_title": t("kpis"),
         "kpi_headers": {k: t(k) for k in ("reading", "target", "floor", "attainment")},
         "kpis": [_kpi_view(kr, result.terms, cur, lang, report.readings) for kr in kpis],
         "bonus_title": t("bonus_title"),
-        "bonus": _bonus_view(pm, result.terms, lang),
+        "bonus": _bonus_view(pm, in_force, lang),
         "adjustments_title": t("adjustments"),
         "adjust_headers": [t("month"), t("due_now"), t("invoiced_before"), t("adjustment")],
         "adjustments": [{"month": fmt.month(m.month, lang), "due": money(m.due),
@@ -655,15 +692,15 @@ def _holds(settled: list[ContractResult], lang: str, readings: dict | None = Non
                                  "amount": fmt.money(kr.held_k, r.currency, lang),
                                  "reason": "; ".join(_held_reading(kr, _unit(r.terms, kr.kpi_id), lang,
                                                                    readings)[1] if readings
-                                                     else _reason_items(kr.reason, lang)),
-                                 "mediator": mediator if "disputed" in kr.reason else ""})
+                                                     else _reason_items(kr.problems, lang)),
+                                 "mediator": mediator if any(p.why == "disputed" for p in kr.problems) else ""})
             if m.bonus_malus == "held":
                 rows.append({"cid": r.contract_id, "client": contract.client,
                              "kpi": f"{_kpi_name(r.terms, contract.bonus_kpi or '')} "
                                     f"({t('bonus_held_row')})",
                              "month": fmt.month(m.month, lang), "amount": fmt.DASH,
-                             "reason": "; ".join(_reason_items(m.bonus_reason, lang)),
-                             "mediator": mediator if "disputed" in m.bonus_reason else ""})
+                             "reason": "; ".join(_reason_items(m.bonus_problems, lang)),
+                             "mediator": mediator if any(p.why == "disputed" for p in m.bonus_problems) else ""})
     return rows
 
 
@@ -772,6 +809,17 @@ def _summary_view(report: CloseReport, lang: str, timezone: str = TIMEZONE) -> d
         if r.exit.status in severity:
             alerts.append({"cid": r.contract_id, "client": r.terms.contract.client,
                            "provider": r.terms.contract.provider, **_exit_view(r, report, lang)})
+    restated = {d.contract_id for f in report.files for d in f.diagnostics if d.code == "terms-restated"}
+    for r in settled:
+        who = {"cid": r.contract_id, "client": r.terms.contract.client, "provider": r.terms.contract.provider}
+        for line in _chronic_lines(r, lang):
+            alerts.append({**who, "status": "chronic", "label": t("chronic_title"), "detail": line, "rule": "",
+                           "tone": "bad"})
+        if r.contract_id in restated:
+            amount = sum((m.invoice_now for m in r.months if m.invoiced_before), Decimal(0))
+            alerts.append({**who, "status": "restated", "label": t("restated_title"),
+                           "detail": t("restated_detail", amount=fmt.money(amount, r.currency, lang)),
+                           "rule": t("restated_rule"), "tone": "warn"})
     contracts = []
     for r in results:
         client, provider = _names(report, r)

@@ -14,9 +14,9 @@ from pathlib import Path
 from sys import intern
 
 from perfsettle.infra.faults import checkpoint
-from perfsettle.core.model import Contract, Kpi, Reading
+from perfsettle.core.model import Amendment, Contract, Event, Kpi, Reading
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS = {
     1: """
@@ -62,6 +62,24 @@ _MIGRATIONS = {
     CREATE TABLE sent_messages (
         message_id TEXT PRIMARY KEY, recipients TEXT, subject TEXT, sent_at TEXT);
     """,
+    2: """
+    CREATE TABLE amendments (
+        contract_id TEXT NOT NULL, kpi_id TEXT NOT NULL, field TEXT NOT NULL, effective_month TEXT NOT NULL,
+        value TEXT, reason TEXT, reference TEXT,
+        file TEXT, cell TEXT, run_id TEXT, recorded_at TEXT,
+        PRIMARY KEY (contract_id, kpi_id, field, effective_month));
+    CREATE TABLE amendment_versions (
+        contract_id TEXT NOT NULL, kpi_id TEXT NOT NULL, field TEXT NOT NULL, effective_month TEXT NOT NULL,
+        value TEXT, reason TEXT, reference TEXT, withdrawn INTEGER NOT NULL,
+        file TEXT, cell TEXT, run_id TEXT, recorded_at TEXT);
+    CREATE INDEX amendment_versions_key ON amendment_versions (contract_id, kpi_id, field, effective_month);
+    CREATE TABLE events (
+        contract_id TEXT NOT NULL, event TEXT NOT NULL, month TEXT NOT NULL, reason TEXT,
+        file TEXT, cell TEXT, run_id TEXT, recorded_at TEXT, PRIMARY KEY (contract_id, event));
+    CREATE TABLE event_versions (
+        contract_id TEXT NOT NULL, event TEXT NOT NULL, month TEXT, reason TEXT,
+        file TEXT, cell TEXT, run_id TEXT, recorded_at TEXT);
+    """,
 }
 
 
@@ -93,6 +111,15 @@ def _field_names(cls) -> frozenset[str]:
 
 def _d(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
+
+
+def _value_text(value) -> str | None:
+    """An amendment's typed value as JSON text (a Decimal as {"$d": "…"}, exactly); None: cleared."""
+    return None if value is None else json.dumps(_enc(value), ensure_ascii=False)
+
+
+def _value_of(text: str | None):
+    return None if text is None else _dec(json.loads(text))
 
 
 class Store:
@@ -143,6 +170,16 @@ class Store:
         return [Reading(intern(cid), intern(kid), intern(month), _d(value), intern(status), comment or "")
                 for cid, kid, month, value, status, comment in self.db.execute(
                     "SELECT contract_id, kpi_id, month, value, status, comment FROM readings")]
+
+    def amendments(self) -> dict[tuple[str, str, str, str], Amendment]:
+        """Amendments in force, by (contract, kpi or '', field, effective month)."""
+        return {(cid, kid, f, month): Amendment(cid, kid, f, _value_of(value), month, reason or "", reference or "")
+                for cid, kid, f, month, value, reason, reference in self.db.execute(
+                    "SELECT contract_id, kpi_id, field, effective_month, value, reason, reference FROM amendments")}
+
+    def events(self) -> dict[tuple[str, str], Event]:
+        return {(cid, ev): Event(cid, ev, month, reason or "")
+                for cid, ev, month, reason in self.db.execute("SELECT contract_id, event, month, reason FROM events")}
 
     def opening(self) -> dict[tuple[str, str], Decimal]:
         """Opening entries: what was invoiced outside perfsettle, per (contract, month)."""
@@ -211,6 +248,28 @@ class Store:
                     for (cid, month), (amount, src) in intake.invoiced.items()]
             db.executemany("INSERT OR REPLACE INTO opening VALUES (?,?,?,?,?,?,?)", rows)
             db.executemany("INSERT INTO opening_versions VALUES (?,?,?,?,?,?,?)", rows)
+            checkpoint("store transaction")
+            for (cid, kid, name, month), (a, src) in getattr(intake, "amendments", {}).items():
+                if a is None:   # void: withdrawn, its earlier versions kept
+                    db.execute("DELETE FROM amendments WHERE contract_id=? AND kpi_id=? AND field=? AND effective_month=?",
+                               (cid, kid, name, month))
+                    db.execute("INSERT INTO amendment_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                               (cid, kid, name, month, None, None, None, 1, src.file, src.cell, run_id, now))
+                    continue
+                values = (cid, kid, name, month, _value_text(a.value), a.reason, a.reference)
+                db.execute("INSERT OR REPLACE INTO amendments VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                           values + (src.file, src.cell, run_id, now))
+                db.execute("INSERT INTO amendment_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                           values + (0, src.file, src.cell, run_id, now))
+            for (cid, name), (e, src) in getattr(intake, "events", {}).items():
+                if e is None:   # a blank month withdraws the event
+                    db.execute("DELETE FROM events WHERE contract_id=? AND event=?", (cid, name))
+                    db.execute("INSERT INTO event_versions VALUES (?,?,?,?,?,?,?,?)",
+                               (cid, name, None, None, src.file, src.cell, run_id, now))
+                    continue
+                values = (cid, name, e.month, e.reason, src.file, src.cell, run_id, now)
+                db.execute("INSERT OR REPLACE INTO events VALUES (?,?,?,?,?,?,?,?)", values)
+                db.execute("INSERT INTO event_versions VALUES (?,?,?,?,?,?,?,?)", values)
             checkpoint("store transaction")
             db.executemany("INSERT INTO ledger (run_id, period, contract_id, month, amount, currency, recorded_at) "
                            "VALUES (?,?,?,?,?,?,?)",
