@@ -99,7 +99,6 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
         clock = now
 
     period = period or months.previous(today or dt.date.today())
-    settings.store.parent.mkdir(parents=True, exist_ok=True)
     with _Incidents() as incidents, Store(settings.store) as store:
         finished = recover(store)
         if finished:
