@@ -28,7 +28,8 @@ from contextlib import contextmanager
 import psycopg
 
 from perfsettle.store.urls import redacted
-from perfsettle.store.sql import MIGRATIONS, SCHEMA_VERSION, Locked, SqlStore, StoreError, StoreLost, statements
+from perfsettle.store import sql
+from perfsettle.store.sql import Locked, SqlStore, StoreError, StoreLost, statements
 
 _LOCK_CLASS = 0x70657266            # 'perf': the first key of perfsettle's advisory locks
 _RUN_LOCK, _MIGRATION_LOCK = 1, 2    # the second: which lock
@@ -189,11 +190,11 @@ class Store(SqlStore):
                 self.db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
                 self.db.execute("INSERT INTO schema_version (version) VALUES (0)")
             version = self.schema_version()
-            if version > SCHEMA_VERSION:
+            if version > sql.SCHEMA_VERSION:
                 raise StoreError(f"the store {self.location} has schema version {version}, newer than this "
-                                 f"perfsettle's ({SCHEMA_VERSION}): use a newer perfsettle")
-            for v in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in statements(MIGRATIONS[v]):
+                                 f"perfsettle's ({sql.SCHEMA_VERSION}): use a newer perfsettle")
+            for v in range(version + 1, sql.SCHEMA_VERSION + 1):
+                for statement in statements(sql.MIGRATIONS[v]):
                     self.db.execute(translate_ddl(statement))
                     self.db.forget_tables()
                 self.db.execute("UPDATE schema_version SET version = ?", (v,))

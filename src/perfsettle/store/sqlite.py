@@ -12,9 +12,8 @@ import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 
-from perfsettle.store.sql import MIGRATIONS, SCHEMA_VERSION, Locked, SqlStore, StoreError, statements
-
-_MIGRATIONS = MIGRATIONS   # the name earlier code imported
+from perfsettle.store import sql
+from perfsettle.store.sql import Locked, SqlStore, StoreError, statements
 
 
 class Store(SqlStore):
@@ -36,13 +35,13 @@ class Store(SqlStore):
 
     def _migrate(self) -> None:
         version = self.schema_version()
-        if version > SCHEMA_VERSION:
+        if version > sql.SCHEMA_VERSION:
             self.db.close()
             raise StoreError(f"the store {self.path} has schema version {version}, newer than this perfsettle's "
-                             f"({SCHEMA_VERSION}): use a newer perfsettle")
-        for v in range(version + 1, SCHEMA_VERSION + 1):
+                             f"({sql.SCHEMA_VERSION}): use a newer perfsettle")
+        for v in range(version + 1, sql.SCHEMA_VERSION + 1):
             with self.write():
-                for statement in statements(MIGRATIONS[v]):
+                for statement in statements(sql.MIGRATIONS[v]):
                     self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {v}")
 
