@@ -248,8 +248,16 @@ def run_lock(url: str):
     """Hold the run lock of the store at ``url`` for the ``with`` block; ``Locked`` if taken."""
     conn = _connect(url, "run")
     try:
-        if not conn.execute(f"SELECT pg_try_advisory_lock({_LOCK_CLASS}, {_RUN_LOCK})").fetchone()[0]:
-            raise Locked(f"another run holds the lock of the store {redacted(url)}{_holder(conn)}")
+        # A run killed a moment ago releases its lock once the server sees its connection
+        # close: wait that moment (a short lock_timeout), not for a run that is alive.
+        conn.execute(f"SET lock_timeout = '{int(float(os.environ.get('PERFSETTLE_LOCK_WAIT', '2')) * 1000)}ms'")
+        try:
+            conn.execute(f"SELECT pg_advisory_lock({_LOCK_CLASS}, {_RUN_LOCK})")
+        except psycopg.errors.LockNotAvailable:
+            raise Locked(f"another run holds the lock of the store {redacted(url)}{_holder(conn)}") from None
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot take the run lock of the store {redacted(url)}: {_one_line(exc)}") from None
+        conn.execute("RESET lock_timeout")
         yield
     finally:
         conn.close()
