@@ -59,9 +59,10 @@ _INSERT = re.compile(r"^\s*INSERT\s+(?:OR\s+(REPLACE|IGNORE)\s+)?INTO\s+(\w+)\s*
 
 
 def _placeholders(sql: str) -> str:
-    """``?`` to ``%s`` and ``%`` to ``%%``, outside string literals."""
-    parts = _LITERAL.split(sql)
-    return "".join(p if i % 2 else p.replace("%", "%%").replace("?", "%s") for i, p in enumerate(parts))
+    """``%`` to ``%%`` (psycopg reads placeholders inside literals too), then ``?`` to ``%s``
+    outside string literals."""
+    parts = _LITERAL.split(sql.replace("%", "%%"))
+    return "".join(p if i % 2 else p.replace("?", "%s") for i, p in enumerate(parts))
 
 
 def translate(sql: str, table_info, with_params: bool = True) -> str:
