@@ -81,6 +81,8 @@ def test_a_migration_written_once_in_sqlite_style_serves_both_stores(pg, tmp_pat
             with store.write() as db:
                 db.execute("INSERT INTO notes (key, score, raw, n) VALUES (?, ?, ?, ?)", ("a", 0.5, b"\x00\x01", 2 ** 40))
                 db.execute("INSERT INTO notes (key, score) VALUES (?, ?)", ("b 100%", None))
+                assert db.execute("INSERT OR REPLACE INTO notes (key) VALUES (?) RETURNING id", ("c",)).fetchone() == (3,)
+                db.execute("DELETE FROM notes WHERE key = ?", ("c",))
                 db.execute("INSERT INTO sent_messages VALUES (?,?,?,?,?)", ("<m1>", "x@y.fr", "s", "", "smtp"))
                 db.execute("INSERT OR IGNORE INTO sent_messages VALUES (?,?,?,?,?)", ("<m1>", "z", "z", "", "z"))
             seen[store.__class__.__module__] = (
@@ -100,6 +102,8 @@ def test_sqlite_style_statements_are_translated_for_postgresql():
     assert translate("INSERT OR REPLACE INTO t (k, v) VALUES (?, ?)", info).endswith(
         "DO UPDATE SET v = EXCLUDED.v, w = DEFAULT, rowid = DEFAULT")   # a replaced row: unnamed columns reset
     assert translate("INSERT OR IGNORE INTO t VALUES (?,?,?)", info).endswith("ON CONFLICT DO NOTHING")
+    assert translate("INSERT OR REPLACE INTO t (k, v, w) VALUES (?,?,?) RETURNING rowid", info).endswith(
+        "w = EXCLUDED.w, rowid = DEFAULT RETURNING rowid")
     assert translate("SELECT '?%' || v FROM t WHERE k LIKE ?", info) == "SELECT '?%%' || v FROM t WHERE k LIKE %s"
     assert translate("BEGIN IMMEDIATE", info, with_params=False) == "BEGIN"
 

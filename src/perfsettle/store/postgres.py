@@ -73,6 +73,9 @@ def translate(sql: str, table_info, with_params: bool = True) -> str:
         verb, table, cols, rest = m.group(1), m.group(2), m.group(3), m.group(4)
         declared, key = table_info(table)
         listed = [c.strip() for c in cols.split(",")] if cols else declared
+        returning = re.search(r"\s+RETURNING\s.*$", rest, re.IGNORECASE | re.DOTALL)
+        tail = returning.group(0) if returning else ""
+        rest = rest[:len(rest) - len(tail)] if tail else rest
         sql = f"INSERT INTO {table} ({', '.join(listed)}) {rest.rstrip()}"
         if verb and verb.upper() == "IGNORE":
             sql += " ON CONFLICT DO NOTHING"
@@ -81,6 +84,7 @@ def translate(sql: str, table_info, with_params: bool = True) -> str:
             sets += [f"{c} = DEFAULT" for c in declared if c not in listed and c not in key]
             sets.append("rowid = DEFAULT")
             sql += f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(sets)}"
+        sql += tail
     elif re.match(r"^\s*INSERT\s+OR\s", sql, re.IGNORECASE):
         raise ValueError(f"cannot translate for PostgreSQL: {sql}")
     sql = re.sub(r"^\s*BEGIN\s+(IMMEDIATE|EXCLUSIVE|DEFERRED)\b", "BEGIN", sql, flags=re.IGNORECASE)

@@ -7,6 +7,12 @@ migration is one more entry of ``MIGRATIONS`` (SQLite-style DDL, statements sepa
 no ``;`` inside literals) and a new read or write one more method of ``SqlStore``: both stores
 get them.
 
+What both engines accept: ``?`` placeholders, ``INSERT OR REPLACE`` / ``INSERT OR IGNORE`` /
+``INSERT … ON CONFLICT``, ``ORDER BY rowid`` (every table has one), ``RETURNING`` (not
+``cursor.lastrowid``), types ``TEXT``, ``INTEGER``, ``REAL``, ``BLOB`` written in capitals in
+DDL, ``CREATE TABLE`` / ``CREATE INDEX`` / ``ALTER TABLE … ADD COLUMN``; no ``PRAGMA``, no
+``executescript``, no SQLite-only functions.
+
 Each store keeps ``self.db``, an object with the ``execute`` / ``executemany`` of ``sqlite3``
 (cursors with ``fetchone``, ``fetchall`` and iteration), in autocommit mode: transactions are
 opened by ``write()`` (everything a run stores, atomically) and ``snapshot()`` (reads that see
