@@ -55,8 +55,10 @@ class Cluster:
     def start(self) -> str:
         if self.bin is None:
             raise RuntimeError("PostgreSQL is not installed (no initdb found; apt-get install postgresql)")
-        self.root = Path(tempfile.mkdtemp(prefix="perfsettle-pg-"))
-        if os.geteuid() == 0:
+        root_user = os.geteuid() == 0
+        # as root, under /tmp: the postgres user must reach the folder (a TMPDIR in /root is closed to it)
+        self.root = Path(tempfile.mkdtemp(prefix="perfsettle-pg-", dir="/tmp" if root_user else None))
+        if root_user:
             try:
                 owner = pwd.getpwnam("postgres")
             except KeyError:
