@@ -246,3 +246,11 @@ def test_store_copy_there_and_back_keeps_every_digest_and_every_close(pg, tmp_pa
         csvs.append([site.text("2026-11", n) for n in ("settlement.csv", "kpi_results.csv", "contracts.csv")])
     assert csvs[0] == csvs[1] == csvs[2]
     assert query(url, "SELECT count(*) FROM runs") == query(back, "SELECT count(*) FROM runs") == [(3,)]
+
+
+def test_store_copy_refuses_a_missing_source_and_the_same_store(tmp_path, capsys):
+    err = _one_line_exit_2(["store", "copy", str(tmp_path / "none.sqlite"), str(tmp_path / "new.sqlite")], capsys)
+    assert "no store at" in err and not (tmp_path / "new.sqlite").exists()
+    Store(tmp_path / "a.sqlite").close()
+    err = _one_line_exit_2(["store", "copy", str(tmp_path / "a.sqlite"), str(tmp_path / "a.sqlite")], capsys)
+    assert "the same store" in err

@@ -260,13 +260,12 @@ def cmd_history(args) -> int:
         print("no store yet: no close recorded")
         return EXIT_OK
     with Store(s.store) as store, store.snapshot():
-        runs = store.runs()
-    for r in runs:
-        totals = r["totals"] or "{}"
-        print(f"{r['period']}  {r['run_id']}  {r['state']:<9}  exit {r['exit_code']}  "
-              f"started {r['started_at']}  finished {r['finished_at'] or '-'}  totals {totals}")
-        for f in r["files"]:
-            print(f"    {f['outcome']:<18} {f['name']}  ({f['errors']} errors, {f['warnings']} warnings)")
+        for r in store.runs():
+            totals = r["totals"] or "{}"
+            print(f"{r['period']}  {r['run_id']}  {r['state']:<9}  exit {r['exit_code']}  "
+                  f"started {r['started_at']}  finished {r['finished_at'] or '-'}  totals {totals}")
+            for f in r["files"]:
+                print(f"    {f['outcome']:<18} {f['name']}  ({f['errors']} errors, {f['warnings']} warnings)")
     return EXIT_OK
 
 
