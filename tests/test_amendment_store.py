@@ -57,14 +57,14 @@ def test_amendments_and_events_are_stored_replaced_and_withdrawn_with_every_vers
     assert [(r["fee"], r["invoice_now"]) for r in march] == [("10000.00", "10000.00")]
 
 
-def test_a_store_of_schema_1_is_migrated_to_2(ws):
+def test_a_store_of_schema_1_is_migrated_to_the_latest(ws):
     db = sqlite3.connect(ws.store)
-    from perfsettle.store import sqlite as impl
-    db.executescript(impl._MIGRATIONS[1] + "; PRAGMA user_version = 1;")
+    from perfsettle.store import sql
+    db.executescript(sql.MIGRATIONS[1] + "; PRAGMA user_version = 1;")
     db.close()
     with Store(ws.store) as store:
         assert store.amendments() == {} and store.events() == {}
-    assert rows(ws, "PRAGMA user_version") == [(2,)]
+    assert rows(ws, "PRAGMA user_version") == [(sql.SCHEMA_VERSION,)]
 
 
 def test_a_corrected_contract_row_warns_and_the_summary_lists_the_restatement(ws, tmp_path):

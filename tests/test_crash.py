@@ -4,7 +4,8 @@ A run is traced to list its fault-injection points; then, for every point, a fre
 the same situation is run in a child process that SIGKILLs itself at that point, and run
 again. The store, the ledger, the outbox and the inbox folders must then equal those of one
 uninterrupted run: the CSVs and the manifest's totals byte for byte, statements, summary and
-e-mails once the run id and times are set aside, workbooks cell by cell.
+e-mails once the run id and times are set aside, workbooks cell by cell. On SQLite and on
+PostgreSQL (each copy of the situation a copy of its database: CREATE DATABASE … TEMPLATE).
 """
 from __future__ import annotations
 
@@ -16,14 +17,13 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 from pathlib import Path
 
 import openpyxl
 import pytest
 
 from builders import contract, kpis, workbook
-from conftest import EXAMPLES
+from conftest import EXAMPLES, database_name, query
 from perfsettle.infra import faults
 from perfsettle.cli import main
 
@@ -33,14 +33,33 @@ GIRARD = EXAMPLES / "opening-balance" / "step-1" / "inbox" / "girard.xlsx"
 RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
 
 
+BOTH_STORES = True
+
+STORES: dict[Path, str] = {}   # a site folder -> its PostgreSQL database, when it has one
+
+
+def store_of(root: Path):
+    return STORES.get(root, root / "store.sqlite")
+
+
 def args(root: Path) -> list[str]:
     return ["run", "--period", "2026-10", "--min-age", "0", "--inbox", str(root / "inbox"),
-            "--outbox", str(root / "outbox"), "--store", str(root / "store.sqlite")]
+            "--outbox", str(root / "outbox"), "--store", str(store_of(root))]
 
 
-def situation(root: Path) -> Path:
+def copy_site(pg, baseline: Path, root: Path) -> Path:
+    """A fresh copy of a site: its folders, and its database when on PostgreSQL."""
+    shutil.copytree(baseline, root)
+    if baseline in STORES:
+        STORES[root] = pg.new_database(template=database_name(STORES[baseline]))
+    return root
+
+
+def situation(root: Path, store: str | None = None) -> Path:
     """A store with one close of 2026-10 done, and new files dropped for a rerun of it."""
     (root / "inbox").mkdir(parents=True)
+    if store:
+        STORES[root] = store
     shutil.copy(STEP1, root / "inbox")
     assert main(args(root)) == 0
     for p in (STEP2, GIRARD):
@@ -56,8 +75,7 @@ def situation(root: Path) -> Path:
 
 
 def snapshot(root: Path) -> dict:
-    db = sqlite3.connect(root / "store.sqlite")
-    q = lambda sql: sorted(db.execute(sql).fetchall())  # noqa: E731
+    q = lambda sql: sorted(query(store_of(root), sql))  # noqa: E731
     store = {
         "contracts": q("SELECT contract_id, data FROM contracts"),
         "kpis": q("SELECT contract_id, kpi_id, data FROM kpis"),
@@ -68,7 +86,6 @@ def snapshot(root: Path) -> dict:
         "runs": q("SELECT period, state, exit_code FROM runs"),
         "run_files": q("SELECT name, outcome, errors, warnings FROM run_files"),
     }
-    db.close()
     outbox = {RUN_ID.sub("RUN", str(p.relative_to(root / "outbox"))): content(p)
               for p in sorted((root / "outbox").rglob("*")) if p.is_file()}
     inbox = {str(p.relative_to(root / "inbox")): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -128,16 +145,17 @@ def run_killed_at(root: Path, point: int) -> int | None:
     return os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
 
 
-@pytest.fixture(scope="module")
-def baseline(tmp_path_factory):
-    root = situation(tmp_path_factory.mktemp("baseline") / "site")
+@pytest.fixture
+def baseline(tmp_path_factory, store_kind, request):
+    store = request.getfixturevalue("pg").new_database() if store_kind == "postgresql" else None
+    root = situation(tmp_path_factory.mktemp("baseline") / "site", store)
     return root
 
 
-def test_crash_at_every_point_then_rerun_equals_one_complete_run(baseline, tmp_path, monkeypatch):
+def test_crash_at_every_point_then_rerun_equals_one_complete_run(baseline, tmp_path, monkeypatch, request):
+    pg = request.getfixturevalue("pg") if baseline in STORES else None
     monkeypatch.chdir(tmp_path)
-    reference = tmp_path / "reference"
-    shutil.copytree(baseline, reference)
+    reference = copy_site(pg, baseline, tmp_path / "reference")
     trace = tmp_path / "points.txt"
     monkeypatch.setenv("PERFSETTLE_TRACE_POINTS", str(trace))
     faults._count = 0
@@ -150,8 +168,7 @@ def test_crash_at_every_point_then_rerun_equals_one_complete_run(baseline, tmp_p
     assert expected["store"]["runs"] == [("2026-10", "done", 0), ("2026-10", "done", 1)]
 
     for n, line in enumerate(points, start=1):
-        root = tmp_path / f"crash-{n}"
-        shutil.copytree(baseline, root)
+        root = copy_site(pg, baseline, tmp_path / f"crash-{n}")
         assert run_killed_at(root, n) == signal.SIGKILL, f"point {line} was not reached"
         code = main(args(root))
         assert code == 1, f"after a crash at {line}: exit {code}"

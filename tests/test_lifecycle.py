@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +11,22 @@ from pathlib import Path
 import pytest
 
 from builders import contract, kpis, readings, workbook
-from conftest import EXAMPLES
+from conftest import EXAMPLES, query
 from perfsettle.cli import main
 
+BOTH_STORES = True   # every test here runs on SQLite and on PostgreSQL
+
 PORTFOLIO = EXAMPLES / "portfolio-basic" / "step-1" / "inbox" / "portfolio.xlsx"
+
+# Another perfsettle holding the run lock of a store, as a run does, until killed.
+HOLDER = ("import sys, time\nfrom perfsettle.store import run_lock\nwith run_lock(sys.argv[1]):\n"
+          "    print('locked', flush=True)\n    time.sleep(120)\n")
+
+
+def hold_lock(store) -> subprocess.Popen:
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(store)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
 
 
 def perfsettle(*args, env=None, cwd=None):
@@ -85,18 +97,26 @@ def test_exit_2_for_a_period_before_the_latest_close(ws, capsys):
 
 def test_exit_3_when_another_run_holds_the_lock(ws, capsys):
     ws.drop(PORTFOLIO)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, sys, time\n"
-         "f = open(sys.argv[1], 'a+'); fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
-         str(ws.root / "store.sqlite.lock")], stdout=subprocess.PIPE, text=True)
-    try:
+    if ws.kind == "sqlite":   # the lock file as any process may hold it
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import fcntl, sys, time\n"
+             "f = open(sys.argv[1], 'a+'); fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
+             str(ws.root / "store.sqlite.lock")], stdout=subprocess.PIPE, text=True)
         assert holder.stdout.readline().strip() == "locked"
-        assert ws.run("2026-10") == 3
+    else:
+        holder = hold_lock(ws.store)
+    try:
+        assert ws.run("2026-10", "--lang", "en") == 3
     finally:
         holder.kill()
         holder.wait()
-    assert "lock" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "another run holds the lock" in err and "nothing done" in err
+    if ws.kind == "postgresql":   # the holder is named, as the server tells it
+        assert f"perfsettle run on {os.uname().nodename}"[:40] in err and f"pid {holder.pid}" in err
+        assert "password" not in err.lower()
     assert files_under(ws.inbox) == ["portfolio.xlsx"] and not ws.outbox.exists()
+    assert ws.query("SELECT count(*) FROM runs") == [(0,)]
 
 
 def test_exit_4_on_an_internal_error_without_a_traceback(ws, monkeypatch, capsys):
@@ -176,12 +196,19 @@ def test_dry_run_changes_nothing(ws):
     assert files_under(ws.inbox) == ["portfolio.xlsx"]
     assert (ws.outbox / "dry-run" / "2026-10" / "settlement.csv").exists()
     assert not (ws.outbox / "2026-10").exists()
-    db = sqlite3.connect(ws.store)
-    assert db.execute("SELECT count(*) FROM contracts").fetchone() == (0,)
-    assert db.execute("SELECT count(*) FROM ledger").fetchone() == (0,)
+    assert ws.query("SELECT count(*) FROM contracts") == [(0,)]
+    assert ws.query("SELECT count(*) FROM ledger") == [(0,)]
 
 
 def test_config_file_sets_folders_and_flags_override(ws):
+    if ws.kind == "postgresql":
+        (ws.root / "perfsettle.toml").write_text(f'inbox = "drop"\noutbox = "out"\nstore = "{ws.store}"\nmin_age = 0\n')
+        (ws.root / "drop").mkdir()
+        shutil.copy(PORTFOLIO, ws.root / "drop")
+        assert main(["run", "--period", "2026-10"]) == 0
+        assert (ws.root / "out" / "2026-10" / "settlement.csv").exists()
+        assert ws.query("SELECT count(*) FROM runs") == [(1,)] and not list(ws.root.glob("*.sqlite"))
+        return
     (ws.root / "perfsettle.toml").write_text('inbox = "drop"\noutbox = "out"\nstore = "db/close.sqlite"\n'
                                              'min_age = 0\nlanguage = "en"\n')
     (ws.root / "drop").mkdir()
@@ -203,18 +230,25 @@ def test_history_lists_runs(ws, capsys):
 
 # --------------------------------------------------------------------------- concurrency
 
-def test_two_runs_started_together_one_closes_the_other_exits_3(tmp_path):
+def test_two_runs_started_together_one_closes_the_other_exits_3(tmp_path, store_kind, request):
     (tmp_path / "inbox").mkdir()
     shutil.copy(PORTFOLIO, tmp_path / "inbox")
-    args = ["run", "--period", "2026-10", "--min-age", "0"]
+    store = tmp_path / "perfsettle.sqlite"
+    if store_kind == "postgresql":   # two machines would name the same database
+        store = request.getfixturevalue("pg").new_database()
+        (tmp_path / "perfsettle.toml").write_text(f'store = "{store}"\n')
+    args = ["run", "--period", "2026-10", "--min-age", "0", "--lang", "en"]
     exe = Path(sys.executable).with_name("perfsettle")
     env = {**os.environ, "PERFSETTLE_HOLD_LOCK_SECONDS": "3"}
     procs = [subprocess.Popen([str(exe), *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    codes = sorted(p.wait(timeout=120) for p in procs)
-    assert codes == [0, 3]
-    db = sqlite3.connect(tmp_path / "perfsettle.sqlite")
-    assert db.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+    codes = [p.wait(timeout=120) for p in procs]
+    assert sorted(codes) == [0, 3]
+    loser = procs[codes.index(3)].stderr.read()
+    assert "another run holds the lock" in loser and "Traceback" not in loser
+    assert query(store, "SELECT count(*) FROM runs") == [(1,)]
+    # nothing invoiced twice: the ledger holds one close's lines, one per contract month
+    assert query(store, "SELECT count(*), count(DISTINCT contract_id || month) FROM ledger") == [(18, 18)]
 
 
 def test_a_bug_met_on_one_file_costs_that_file_only(ws, monkeypatch, capsys):
@@ -237,8 +271,12 @@ def test_a_bug_met_on_one_file_costs_that_file_only(ws, monkeypatch, capsys):
     assert {r["contract_id"] for r in ws.csv("2026-10", "contracts.csv")} == {"C-ETI-02", "C-PME-01", "C-TPE-03"}
 
 
-def test_a_lock_file_left_by_a_dead_run_does_not_block(ws):
-    (ws.root / "store.sqlite.lock").write_text("12345\n")
+def test_a_lock_left_by_a_dead_run_does_not_block(ws):
+    if ws.kind == "sqlite":
+        (ws.root / "store.sqlite.lock").write_text("12345\n")
+    holder = hold_lock(ws.store)
+    holder.send_signal(signal.SIGKILL)   # a run killed while holding the lock
+    holder.wait()
     ws.drop(PORTFOLIO)
     assert ws.run("2026-10") == 0
 
@@ -255,7 +293,5 @@ def test_a_reading_voided_later_is_withdrawn_and_the_month_credited(ws):
     assert (jan["held"], jan["invoiced_before"], jan["invoice_now"]) == ("2100.00", "10000.00", "-2100.00")
     [det] = [k for k in ws.csv("2026-01", "kpi_results.csv") if k["kpi_id"] == "detection"]
     assert (det["status"], det["reason"]) == ("held", "2026-01 missing")
-    import sqlite3
-    db = sqlite3.connect(ws.store)
-    versions = db.execute("SELECT status, file FROM reading_versions WHERE kpi_id='detection' ORDER BY rowid").fetchall()
+    versions = ws.query("SELECT status, file FROM reading_versions WHERE kpi_id='detection' ORDER BY rowid")
     assert versions == [("verified", "terms.xlsx"), ("void", "void.xlsx")]

@@ -1,4 +1,4 @@
-"""Command line (SPEC §7): run, check, template, explain, history, send.
+"""Command line (SPEC §7): run, check, template, explain, history, send, store copy.
 
 Exit codes: 0 everything accepted; 1 something rejected or excluded; 2 usage or
 configuration error; 3 another run holds the lock; 4 internal error.
@@ -6,8 +6,6 @@ configuration error; 3 another run holds the lock; 4 internal error.
 from __future__ import annotations
 
 import argparse
-import errno
-import fcntl
 import logging
 import os
 import sys
@@ -17,8 +15,9 @@ from pathlib import Path
 from perfsettle import __version__
 
 from perfsettle.core import months
-from perfsettle.config import ConfigError, Settings, load, override
+from perfsettle.config import ConfigError, Settings, load, override, store_location
 from perfsettle.outputs import terminal
+from perfsettle.store import Locked, StoreError, StoreLost, describe, exists, run_lock
 from perfsettle.pipeline import (EXIT_FINDINGS, EXIT_INTERNAL, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, read_workbook, run,
                        send_outputs, utcnow)
 
@@ -100,7 +99,8 @@ def parser() -> argparse.ArgumentParser:
 
     def common(sp):
         sp.add_argument("--config", type=Path, help="configuration file (default: ./perfsettle.toml)")
-        sp.add_argument("--store", type=Path, help="SQLite store (default: ./perfsettle.sqlite)")
+        sp.add_argument("--store", type=store_location, metavar="PATH|URL",
+                        help="SQLite file or postgresql:// URL (default: ./perfsettle.sqlite)")
         sp.add_argument("-v", "--verbose", action="count", default=0)
         if not any(a.dest == "lang" for a in sp._actions):
             sp.add_argument("--lang", choices=terminal.LANGS,
@@ -142,6 +142,12 @@ def parser() -> argparse.ArgumentParser:
     common(s)
     s.add_argument("period", type=_period)
     s.add_argument("--outbox", type=Path)
+
+    st = sub.add_parser("store", help="manage stores")
+    st_sub = st.add_subparsers(dest="store_command", required=True, parser_class=_Parser)
+    cp = st_sub.add_parser("copy", help="copy a whole store into an empty one (SQLite <-> PostgreSQL), then check it")
+    cp.add_argument("source", type=store_location, metavar="FROM", help="SQLite file or postgresql:// URL")
+    cp.add_argument("target", type=store_location, metavar="TO", help="SQLite file or postgresql:// URL (empty)")
     return p
 
 
@@ -172,13 +178,16 @@ def main(argv: list[str] | None = None) -> int:
     lang = args.term
     try:
         return {"run": cmd_run, "check": cmd_check, "template": cmd_template, "explain": cmd_explain,
-                "history": cmd_history, "send": cmd_send}[args.command](args)
+                "history": cmd_history, "send": cmd_send, "store": cmd_store}[args.command](args)
     except Usage as exc:
         print(f"perfsettle: {exc.text(args.term)}", file=sys.stderr)
         return EXIT_USAGE
-    except ConfigError as exc:
+    except (ConfigError, StoreError) as exc:
         print(f"perfsettle: {terminal.translate(str(exc), args.term)}", file=sys.stderr)
         return EXIT_USAGE
+    except StoreLost as exc:
+        print(f"perfsettle: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
     except KeyboardInterrupt:
         print(f"perfsettle: {terminal.say('interrupted', lang)}", file=sys.stderr)
         return EXIT_INTERNAL
@@ -202,21 +211,12 @@ def _crash_log(exc: BaseException) -> str:
 
 def cmd_run(args) -> int:
     s = settings_from(args)
-    s.store.parent.mkdir(parents=True, exist_ok=True)
-    lock = open(s.lock_path, "a+")
     try:
-        # A POSIX record lock: released when this process dies, and never inherited by the
-        # worker processes it forks (so a killed run never leaves the lock held).
-        try:
-            fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EACCES, errno.EAGAIN):
-                raise
-            print("perfsettle: " + terminal.say("locked", args.term, path=s.lock_path), file=sys.stderr)
-            return EXIT_LOCKED
-        result = run(s, args.period, dry_run=args.dry_run, send=args.send)
-    finally:
-        lock.close()
+        with run_lock(s.store):   # one run at a time: a lock file (SQLite), an advisory lock (PostgreSQL)
+            result = run(s, args.period, dry_run=args.dry_run, send=args.send)
+    except Locked as exc:
+        print("perfsettle: " + terminal.translate(f"{exc}; nothing done", args.term), file=sys.stderr)
+        return EXIT_LOCKED
     lang = args.term
     if result.report is None:
         print(f"perfsettle: {terminal.translate(result.message, lang)}")
@@ -258,8 +258,8 @@ def cmd_check(args) -> int:
     from perfsettle.inputs.validation import check_run
     s = settings_from(args)
     stored_contracts, stored_kpis, stored_amendments, stored_events = {}, {}, {}, {}
-    if s.store.exists():
-        with Store(s.store) as store:
+    if exists(s.store):
+        with Store(s.store) as store, store.snapshot():
             stored_contracts, stored_kpis = store.contracts(), store.kpis()
             stored_amendments, stored_events = store.amendments(), store.events()
     parsed, paths = [], {}
@@ -303,9 +303,9 @@ def cmd_explain(args) -> int:
     from perfsettle.core.settle import settle
     from perfsettle.store import Store
     s = settings_from(args)
-    if not s.store.exists():
-        raise Usage("explain_no_store", path=s.store)
-    with Store(s.store) as store:
+    if not exists(s.store):
+        raise Usage("explain_no_store", path=describe(s.store))
+    with Store(s.store) as store, store.snapshot():
         contracts, kpis = store.contracts(), store.kpis()
         if args.contract not in contracts:
             raise Usage("explain_no_contract", cid=args.contract)
@@ -340,10 +340,10 @@ def cmd_history(args) -> int:
     from perfsettle.store import Store
     s = settings_from(args)
     lang = args.term
-    if not s.store.exists():
+    if not exists(s.store):
         print(terminal.say("no_store", lang))
         return EXIT_OK
-    with Store(s.store) as store:
+    with Store(s.store) as store, store.snapshot():
         for r in store.runs():
             print(terminal.say("history_run", lang, period=r["period"], run_id=r["run_id"],
                                state=terminal.word(terminal.STATES, r["state"], lang), exit_code=r["exit_code"],
@@ -383,6 +383,22 @@ def cmd_send(args) -> int:
                                             messages=terminal.count(sent.failures, "message", args.term)),
               file=sys.stderr)
         return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def cmd_store(args) -> int:
+    from perfsettle.store.copy import copy_store
+    with run_lock(args.target):   # no run may start on the target while it is being filled
+        copied = copy_store(args.source, args.target)
+    width = max(len(c.table) for c in copied)
+    for c in copied:
+        print(f"{c.table:<{width}}  {c.rows:>9} rows  sha256 {c.digest}  {'same' if c.same else 'DIFFERS'}")
+    bad = [c.table for c in copied if not c.same]
+    if bad:
+        print(f"perfsettle: the copy differs from {describe(args.source)} in {', '.join(bad)}", file=sys.stderr)
+        return EXIT_INTERNAL
+    print(f"copied {describe(args.source)} to {describe(args.target)}: {len(copied)} tables, "
+          f"{sum(c.rows for c in copied)} rows, every table checked")
     return EXIT_OK
 
 

@@ -8,6 +8,8 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from perfsettle.store.urls import has_password, is_url, redacted
+
 
 class ConfigError(ValueError):
     """A usage or configuration error (exit code 2)."""
@@ -27,7 +29,7 @@ class Smtp:
 class Settings:
     inbox: Path = Path("inbox")
     outbox: Path = Path("outbox")
-    store: Path = Path("perfsettle.sqlite")
+    store: Path | str = Path("perfsettle.sqlite")   # a SQLite file, or a postgresql:// URL
     min_age: float = 10.0
     incomplete_grace: float = 900.0   # seconds an incomplete-looking workbook is waited for
     language: str = "fr"
@@ -38,11 +40,14 @@ class Settings:
     limits: dict = field(default_factory=dict)   # read by preflight.Limits.from_mapping
 
     @property
-    def lock_path(self) -> Path:
+    def lock_path(self) -> Path | None:
+        """The SQLite store's lock file (a PostgreSQL store locks in the database)."""
+        if is_url(self.store):
+            return None
         return self.store.with_name(self.store.name + ".lock")
 
 
-_TOP = {"inbox": Path, "outbox": Path, "store": Path, "min_age": float, "incomplete_grace": float, "language": str, "timezone": str,
+_TOP = {"inbox": Path, "outbox": Path, "store": "store", "min_age": float, "incomplete_grace": float, "language": str, "timezone": str,
         "sender": str,
         "finance_recipients": tuple}
 _SMTP = {"host": str, "port": int, "security": str, "user": str, "password_env": str, "timeout": int}
@@ -82,7 +87,7 @@ def load(path: Path | None, base: Path | None = None) -> Settings:
             raise ConfigError(f"unknown key '{key}' in {path} (known: {', '.join(sorted([*_TOP, 'smtp', 'limits']))})")
     for key in ("inbox", "outbox", "store"):
         p = values.get(key, Settings.__dataclass_fields__[key].default)
-        values[key] = p if p.is_absolute() else root / p
+        values[key] = p if is_url(p) or p.is_absolute() else root / p
     settings = Settings(**values)
     check(settings)
     return settings
@@ -99,7 +104,22 @@ def _section(value, spec, cls, name):
     return cls(**out)
 
 
+def store_location(text: str) -> Path | str:
+    """A store setting: a ``postgresql://`` URL (kept as text) or the path of a SQLite file."""
+    text = text.strip()
+    if not text:
+        raise ConfigError("store must be a path or a postgresql:// URL")
+    return text if is_url(text) else Path(text)
+
+
 def _coerce(key, value, kind):
+    if kind == "store":
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{key} must be a path or a postgresql:// URL (text)")
+        if is_url(value) and has_password(value):
+            raise ConfigError(f"{key} = {redacted(value)!r}: a password does not belong in perfsettle.toml; "
+                              "give it in PGPASSWORD or ~/.pgpass")
+        return store_location(value)
     if kind is Path:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{key} must be a path (text)")

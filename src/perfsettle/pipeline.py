@@ -100,7 +100,6 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
     """The whole close. Exceptions other than ConfigError are bugs (exit 4, logged)."""
     mail = sending(settings) if send else None      # a configuration error, before anything is stored
     ctx = _Run(settings, period or months.previous(today or dt.date.today()), dry_run)
-    settings.store.parent.mkdir(parents=True, exist_ok=True)
     with _Incidents() as incidents, Store(settings.store) as store:
         if finished := recover(store):
             return completed_interrupted(finished)

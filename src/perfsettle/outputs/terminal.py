@@ -69,6 +69,11 @@ SEVERITIES = {"error": ("erreur", "error"), "warning": ("avertissement", "warnin
 # (config), usage errors (argparse, pipeline) and the run's log lines. Groups are kept as they are.
 _TRANSLATIONS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(en), fr) for en, fr in (
     (r"configuration file (.+) not found", r"fichier de configuration \1 introuvable"),
+    (r"another run holds the lock of the store (.+?)(?:: (.+))?; nothing done",
+     lambda m: f"une autre exécution détient le verrou de la base {m.group(1)}"
+               + (f" : {m.group(2)}" if m.group(2) else "") + " ; rien n'a été fait"),
+    (r"another run holds the lock (.+); nothing done", r"une autre exécution détient le verrou \1 ; rien n'a été fait"),
+    (r"no store at (.+): run a close first", r"pas de base à \1 : lancez d'abord une clôture"),
     (r"configuration file (.+) is not valid TOML: (.+)", r"le fichier de configuration \1 n'est pas du TOML valide : \2"),
     (r"limits must be a table \(\[limits\]\)", r"limits doit être une table ([limits])"),
     (r"\[limits\] in (.+?): (.+)", r"[limits] dans \1 : \2"),

@@ -1,299 +1,101 @@
-"""The SQLite store: contract terms, KPIs, readings (every version kept), the ledger, runs.
+"""The SQLite store: a file in the working folder, nothing to install (the default).
 
-One connection per run; everything a run stores, and its ledger lines, are written in one
-transaction (``commit_run``). Decimals are stored as text, exactly.
+The reads, writes and migrations are those of ``sql.py``; here: the connection (WAL, full
+sync), the schema version in ``PRAGMA user_version``, and the run lock, a POSIX lock on
+``<store>.lock``. Decimals are stored as text, exactly.
 """
 from __future__ import annotations
 
-import json
+import errno
+import fcntl
 import sqlite3
-from dataclasses import asdict, fields
-from decimal import Decimal
-from functools import lru_cache
+from contextlib import contextmanager
 from pathlib import Path
-from sys import intern
 
-from perfsettle.infra.faults import checkpoint
-from perfsettle.core.model import Amendment, Contract, Event, Kpi, Reading
-
-SCHEMA_VERSION = 2
-
-_MIGRATIONS = {
-    1: """
-    CREATE TABLE contracts (
-        contract_id TEXT PRIMARY KEY, data TEXT NOT NULL,
-        file TEXT, cell TEXT, run_id TEXT, recorded_at TEXT);
-    CREATE TABLE contract_versions (
-        contract_id TEXT NOT NULL, data TEXT NOT NULL, file TEXT, cell TEXT, run_id TEXT, recorded_at TEXT);
-    CREATE TABLE kpis (
-        contract_id TEXT NOT NULL, kpi_id TEXT NOT NULL, data TEXT NOT NULL,
-        file TEXT, cell TEXT, run_id TEXT, recorded_at TEXT, PRIMARY KEY (contract_id, kpi_id));
-    CREATE TABLE kpi_versions (
-        contract_id TEXT NOT NULL, kpi_id TEXT NOT NULL, data TEXT NOT NULL,
-        file TEXT, cell TEXT, run_id TEXT, recorded_at TEXT);
-    CREATE TABLE readings (
-        contract_id TEXT NOT NULL, kpi_id TEXT NOT NULL, month TEXT NOT NULL,
-        value TEXT, status TEXT NOT NULL, comment TEXT,
-        file TEXT, cell TEXT, run_id TEXT, recorded_at TEXT,
-        PRIMARY KEY (contract_id, kpi_id, month));
-    CREATE TABLE reading_versions (
-        contract_id TEXT NOT NULL, kpi_id TEXT NOT NULL, month TEXT NOT NULL,
-        value TEXT, status TEXT NOT NULL, comment TEXT,
-        file TEXT, cell TEXT, run_id TEXT, recorded_at TEXT);
-    CREATE INDEX reading_versions_key ON reading_versions (contract_id, kpi_id, month);
-    CREATE TABLE opening (
-        contract_id TEXT NOT NULL, month TEXT NOT NULL, amount TEXT NOT NULL,
-        file TEXT, cell TEXT, run_id TEXT, recorded_at TEXT, PRIMARY KEY (contract_id, month));
-    CREATE TABLE opening_versions (
-        contract_id TEXT NOT NULL, month TEXT NOT NULL, amount TEXT NOT NULL,
-        file TEXT, cell TEXT, run_id TEXT, recorded_at TEXT);
-    CREATE TABLE ledger (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, period TEXT NOT NULL,
-        contract_id TEXT NOT NULL, month TEXT NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL,
-        recorded_at TEXT);
-    CREATE INDEX ledger_key ON ledger (contract_id, month);
-    CREATE TABLE runs (
-        run_id TEXT PRIMARY KEY, period TEXT NOT NULL, started_at TEXT, finished_at TEXT,
-        exit_code INTEGER, state TEXT NOT NULL, staging TEXT, plan TEXT, totals TEXT);
-    CREATE TABLE run_files (
-        run_id TEXT NOT NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL, outcome TEXT NOT NULL,
-        errors INTEGER, warnings INTEGER);
-    CREATE INDEX run_files_sha ON run_files (sha256);
-    CREATE TABLE sent_messages (
-        message_id TEXT PRIMARY KEY, recipients TEXT, subject TEXT, sent_at TEXT);
-    """,
-    2: """
-    CREATE TABLE amendments (
-        contract_id TEXT NOT NULL, kpi_id TEXT NOT NULL, field TEXT NOT NULL, effective_month TEXT NOT NULL,
-        value TEXT, reason TEXT, reference TEXT,
-        file TEXT, cell TEXT, run_id TEXT, recorded_at TEXT,
-        PRIMARY KEY (contract_id, kpi_id, field, effective_month));
-    CREATE TABLE amendment_versions (
-        contract_id TEXT NOT NULL, kpi_id TEXT NOT NULL, field TEXT NOT NULL, effective_month TEXT NOT NULL,
-        value TEXT, reason TEXT, reference TEXT, withdrawn INTEGER NOT NULL,
-        file TEXT, cell TEXT, run_id TEXT, recorded_at TEXT);
-    CREATE INDEX amendment_versions_key ON amendment_versions (contract_id, kpi_id, field, effective_month);
-    CREATE TABLE events (
-        contract_id TEXT NOT NULL, event TEXT NOT NULL, month TEXT NOT NULL, reason TEXT,
-        file TEXT, cell TEXT, run_id TEXT, recorded_at TEXT, PRIMARY KEY (contract_id, event));
-    CREATE TABLE event_versions (
-        contract_id TEXT NOT NULL, event TEXT NOT NULL, month TEXT, reason TEXT,
-        file TEXT, cell TEXT, run_id TEXT, recorded_at TEXT);
-    """,
-}
+from perfsettle.store import sql
+from perfsettle.store.sql import Locked, SqlStore, StoreError, statements
 
 
-def _enc(value):
-    if isinstance(value, Decimal):
-        return {"$d": format(value, "f")}
-    return value
-
-
-def _dec(value):
-    if isinstance(value, dict) and "$d" in value:
-        return Decimal(value["$d"])
-    return value
-
-
-def _to_json(record) -> str:
-    return json.dumps({k: _enc(v) for k, v in asdict(record).items()}, ensure_ascii=False, sort_keys=True)
-
-
-def _from_json(cls, text: str):
-    names = _field_names(cls)
-    return cls(**{k: _dec(v) for k, v in json.loads(text).items() if k in names})
-
-
-@lru_cache(maxsize=None)
-def _field_names(cls) -> frozenset[str]:
-    return frozenset(f.name for f in fields(cls))
-
-
-def _d(text: str | None) -> Decimal | None:
-    return None if text is None else Decimal(text)
-
-
-def _value_text(value) -> str | None:
-    """An amendment's typed value as JSON text (a Decimal as {"$d": "…"}, exactly); None: cleared."""
-    return None if value is None else json.dumps(_enc(value), ensure_ascii=False)
-
-
-def _value_of(text: str | None):
-    return None if text is None else _dec(json.loads(text))
-
-
-class Store:
+class Store(SqlStore):
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.location = str(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+        except (OSError, sqlite3.DatabaseError) as exc:
+            raise StoreError(f"cannot open the store {self.path}: {exc}") from None
         self.db.execute("PRAGMA synchronous=FULL")
         self._migrate()
 
-    def close(self) -> None:
-        self.db.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     # ----------------------------------------------------------------- schema
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
     def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise RuntimeError(f"store {self.path} has schema version {version}, newer than this perfsettle ({SCHEMA_VERSION})")
-        for v in range(version + 1, SCHEMA_VERSION + 1):
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _MIGRATIONS[v].split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
+        version = self.schema_version()
+        if version > sql.SCHEMA_VERSION:
+            self.db.close()
+            raise StoreError(f"the store {self.path} has schema version {version}, newer than this perfsettle's "
+                             f"({sql.SCHEMA_VERSION}): use a newer perfsettle")
+        for v in range(version + 1, sql.SCHEMA_VERSION + 1):
+            with self.write():
+                for statement in statements(sql.MIGRATIONS[v]):
+                    self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {v}")
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
 
-    # ----------------------------------------------------------------- reads
-    def contracts(self) -> dict[str, Contract]:
-        return {cid: _from_json(Contract, data) for cid, data in self.db.execute("SELECT contract_id, data FROM contracts")}
+    def table_names(self) -> list[str]:
+        return [name for (name,) in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
 
-    def kpis(self) -> dict[str, dict[str, Kpi]]:
-        out: dict[str, dict[str, Kpi]] = {}
-        for cid, kid, data in self.db.execute("SELECT contract_id, kpi_id, data FROM kpis"):
-            out.setdefault(cid, {})[kid] = _from_json(Kpi, data)
-        return out
+    def columns(self, table: str) -> list[str]:
+        return [row[1] for row in self.db.execute(f"PRAGMA table_info({table})")]
 
-    def readings(self) -> list[Reading]:
-        return [Reading(intern(cid), intern(kid), intern(month), _d(value), intern(status), comment or "")
-                for cid, kid, month, value, status, comment in self.db.execute(
-                    "SELECT contract_id, kpi_id, month, value, status, comment FROM readings")]
+    def _rowid_alias(self, table: str) -> str | None:
+        """The INTEGER PRIMARY KEY column that is the table's rowid, if any."""
+        info = self.db.execute(f"PRAGMA table_info({table})").fetchall()
+        keys = [row for row in info if row[5]]
+        if len(keys) == 1 and keys[0][2].upper() == "INTEGER":
+            return keys[0][1]
+        return None
 
-    def amendments(self) -> dict[tuple[str, str, str, str], Amendment]:
-        """Amendments in force, by (contract, kpi or '', field, effective month)."""
-        return {(cid, kid, f, month): Amendment(cid, kid, f, _value_of(value), month, reason or "", reference or "")
-                for cid, kid, f, month, value, reason, reference in self.db.execute(
-                    "SELECT contract_id, kpi_id, field, effective_month, value, reason, reference FROM amendments")}
+    # ----------------------------------------------------------------- transactions
+    def _begin_write(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
 
-    def events(self) -> dict[tuple[str, str], Event]:
-        return {(cid, ev): Event(cid, ev, month, reason or "")
-                for cid, ev, month, reason in self.db.execute("SELECT contract_id, event, month, reason FROM events")}
+    def _begin_read(self) -> None:
+        self.db.execute("BEGIN")   # in WAL mode, the first read fixes the snapshot
 
-    def opening(self) -> dict[tuple[str, str], Decimal]:
-        """Opening entries: what was invoiced outside perfsettle, per (contract, month)."""
-        return {(cid, month): Decimal(amount)
-                for cid, month, amount in self.db.execute("SELECT contract_id, month, amount FROM opening")}
+    # ----------------------------------------------------------------- store copy
+    def load_rows(self, table: str, columns: list[str], rows) -> None:
+        alias = self._rowid_alias(table)
+        if alias:   # the rowid is that column: its own value keeps the order
+            cols = columns
+            rows = (row[1:] for row in rows)
+        else:
+            cols = ["rowid", *columns]
+        marks = ", ".join("?" * len(cols))
+        self.db.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})", rows)
 
-    def closed(self, since: str = "") -> dict[tuple[str, str], Decimal]:
-        """What closes invoiced, per (contract, month); with ``since``, only closes of that period or later."""
-        out: dict[tuple[str, str], Decimal] = {}
-        for cid, month, amount in self.db.execute("SELECT contract_id, month, amount FROM ledger WHERE period >= ?",
-                                                  (since,)):
-            out[(cid, month)] = out.get((cid, month), Decimal(0)) + Decimal(amount)
-        return out
 
-    def latest_closed_period(self) -> str | None:
-        row = self.db.execute("SELECT max(period) FROM runs WHERE state IN ('committed', 'done')").fetchone()
-        return row[0]
+def exists(path: Path | str) -> bool:
+    return Path(path).exists()
 
-    def known_sha256(self) -> set[str]:
-        return {sha for (sha,) in self.db.execute(
-            "SELECT sha256 FROM run_files f JOIN runs r USING (run_id) WHERE r.state IN ('committed', 'done') "
-            "AND f.outcome IN ('accepted', 'partially_accepted')")}
 
-    def runs(self) -> list[dict]:
-        cols = ("run_id", "period", "started_at", "finished_at", "exit_code", "state", "totals")
-        rows = self.db.execute(f"SELECT {', '.join(cols)} FROM runs ORDER BY started_at, run_id").fetchall()
-        out = []
-        for row in rows:
-            item = dict(zip(cols, row))
-            item["files"] = [dict(zip(("name", "sha256", "outcome", "errors", "warnings"), f)) for f in self.db.execute(
-                "SELECT name, sha256, outcome, errors, warnings FROM run_files WHERE run_id=? ORDER BY rowid",
-                (item["run_id"],))]
-            out.append(item)
-        return out
+@contextmanager
+def run_lock(path: Path | str):
+    """Hold the run lock of the store at ``path`` for the ``with`` block; ``Locked`` if taken.
 
-    def pending_runs(self) -> list[tuple[str, str, str, str]]:
-        """Runs committed but not finished: (run_id, period, staging, plan json, exit code)."""
-        return self.db.execute("SELECT run_id, period, staging, plan, exit_code FROM runs WHERE state='committed' "
-                               "ORDER BY started_at").fetchall()
-
-    # ----------------------------------------------------------------- the run transaction
-    def commit_run(self, *, run_id: str, period: str, started_at: str, now: str, intake, ledger_lines,
-                   files, staging: str, plan: dict, totals: dict, exit_code: int) -> None:
-        """Store a run's accepted data, its ledger lines and its record, atomically."""
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
+    A POSIX record lock on ``<store>.lock``: released when this process dies, and never
+    inherited by the worker processes it forks (so a killed run never leaves the lock held)."""
+    lock_path = Path(path).with_name(Path(path).name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as lock:
         try:
-            for cid, (contract, src) in intake.contracts.items():
-                data = _to_json(contract)
-                db.execute("INSERT OR REPLACE INTO contracts VALUES (?,?,?,?,?,?)",
-                           (cid, data, src.file, src.cell, run_id, now))
-                db.execute("INSERT INTO contract_versions VALUES (?,?,?,?,?,?)", (cid, data, src.file, src.cell, run_id, now))
-            checkpoint("store transaction")
-            for (cid, kid), (kpi, src) in intake.kpis.items():
-                data = _to_json(kpi)
-                db.execute("INSERT OR REPLACE INTO kpis VALUES (?,?,?,?,?,?,?)",
-                           (cid, kid, data, src.file, src.cell, run_id, now))
-                db.execute("INSERT INTO kpi_versions VALUES (?,?,?,?,?,?,?)", (cid, kid, data, src.file, src.cell, run_id, now))
-            checkpoint("store transaction")
-            rows = [(r.contract_id, r.kpi_id, r.month, None if r.value is None else format(r.value, "f"), r.status,
-                     r.comment, src.file, src.cell, run_id, now) for r, src in intake.readings.values()]
-            db.executemany("INSERT OR REPLACE INTO readings VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-            db.executemany("INSERT INTO reading_versions VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-            checkpoint("store transaction")
-            rows = [(cid, month, format(amount, "f"), src.file, src.cell, run_id, now)
-                    for (cid, month), (amount, src) in intake.invoiced.items()]
-            db.executemany("INSERT OR REPLACE INTO opening VALUES (?,?,?,?,?,?,?)", rows)
-            db.executemany("INSERT INTO opening_versions VALUES (?,?,?,?,?,?,?)", rows)
-            checkpoint("store transaction")
-            for (cid, kid, name, month), (a, src) in getattr(intake, "amendments", {}).items():
-                if a is None:   # void: withdrawn, its earlier versions kept
-                    db.execute("DELETE FROM amendments WHERE contract_id=? AND kpi_id=? AND field=? AND effective_month=?",
-                               (cid, kid, name, month))
-                    db.execute("INSERT INTO amendment_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                               (cid, kid, name, month, None, None, None, 1, src.file, src.cell, run_id, now))
-                    continue
-                values = (cid, kid, name, month, _value_text(a.value), a.reason, a.reference)
-                db.execute("INSERT OR REPLACE INTO amendments VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                           values + (src.file, src.cell, run_id, now))
-                db.execute("INSERT INTO amendment_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                           values + (0, src.file, src.cell, run_id, now))
-            for (cid, name), (e, src) in getattr(intake, "events", {}).items():
-                if e is None:   # a blank month withdraws the event
-                    db.execute("DELETE FROM events WHERE contract_id=? AND event=?", (cid, name))
-                    db.execute("INSERT INTO event_versions VALUES (?,?,?,?,?,?,?,?)",
-                               (cid, name, None, None, src.file, src.cell, run_id, now))
-                    continue
-                values = (cid, name, e.month, e.reason, src.file, src.cell, run_id, now)
-                db.execute("INSERT OR REPLACE INTO events VALUES (?,?,?,?,?,?,?,?)", values)
-                db.execute("INSERT INTO event_versions VALUES (?,?,?,?,?,?,?,?)", values)
-            checkpoint("store transaction")
-            db.executemany("INSERT INTO ledger (run_id, period, contract_id, month, amount, currency, recorded_at) "
-                           "VALUES (?,?,?,?,?,?,?)",
-                           [(run_id, period, cid, month, format(amount, "f"), ccy, now)
-                            for cid, month, amount, ccy in ledger_lines])
-            checkpoint("store transaction")
-            db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
-                       (run_id, period, started_at, None, exit_code, "committed", staging,
-                        json.dumps(plan), json.dumps(totals)))
-            checkpoint("store transaction")
-            db.executemany("INSERT INTO run_files VALUES (?,?,?,?,?,?)",
-                           [(run_id, f.name, f.sha256, f.outcome, f.errors, f.warnings) for f in files])
-            checkpoint("store transaction")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-
-    def finish_run(self, run_id: str, finished_at: str) -> None:
-        self.db.execute("UPDATE runs SET state='done', finished_at=? WHERE run_id=?", (finished_at, run_id))
-
-    # ----------------------------------------------------------------- e-mail log
-    def was_sent(self, message_id: str) -> bool:
-        return self.db.execute("SELECT 1 FROM sent_messages WHERE message_id=?", (message_id,)).fetchone() is not None
-
-    def record_sent(self, message_id: str, recipients: str, subject: str, sent_at: str = "") -> None:
-        self.db.execute("INSERT OR IGNORE INTO sent_messages VALUES (?,?,?,?)", (message_id, recipients, subject, sent_at))
+            fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
+            raise Locked(f"another run holds the lock {lock_path}") from None
+        yield
