@@ -100,6 +100,16 @@ class Contract:
     mediator: str = ""
     contact_email: str = ""
     language: str = "fr"
+    # Invoicing (SPEC §8): VAT, payment term, the buyer of the documents.
+    vat_rate: Decimal = Decimal("0.20")
+    vat_category: str = "S"
+    payment_days: int = 30
+    client_siren: str = ""
+    client_vat_id: str = ""
+    client_address: str = ""
+    client_postcode: str = ""
+    client_city: str = ""
+    client_country: str = "FR"
 
     @property
     def last_month(self) -> str:
@@ -314,6 +324,7 @@ class Intake:
     kpis: dict = field(default_factory=dict)        # (cid, kid) -> (Kpi, Source)
     readings: dict = field(default_factory=dict)    # (cid, kid, month) -> (Reading, Source)
     invoiced: dict = field(default_factory=dict)    # (cid, month) -> (Decimal, Source)
+    invoice_refs: dict = field(default_factory=dict)  # (cid, month) -> (invoice_number, invoice_date 'YYYY-MM-DD'), of invoiced
     excluded: set = field(default_factory=set)
     diagnostics: list = field(default_factory=list)
     outcomes: dict = field(default_factory=dict)    # file -> outcome

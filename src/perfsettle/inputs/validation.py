@@ -12,6 +12,7 @@ Three layers, each producing ``Diagnostic`` values located at their cell:
 """
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -223,6 +224,8 @@ _CHECKS = {
         "bonus_rate": [("bonus-rate-out-of-range", _in(0, 1))],
         "malus_rate": [("malus-rate-out-of-range", _in(0, 1))],
         "exit_month": [("exit-month-out-of-range", _in(1, 120))],
+        "vat_rate": [("vat-rate-out-of-range", _in(0, 1))],
+        "payment_days": [("payment-days-out-of-range", _in(0, 60))],
     },
     "KPIs": {
         "weight": [("weight-out-of-range", _in(0, 1))],
@@ -398,6 +401,7 @@ def check_run(workbooks: list[ParsedWorkbook], stored_contracts: dict, stored_kp
             out.kpis[key] = (k, row.source())
     out.readings = {k: v for k, v in out.readings.items() if k[0] not in out.excluded}
     out.invoiced = {k: v for k, v in out.invoiced.items() if k[0] not in out.excluded}
+    out.invoice_refs = {k: v for k, v in out.invoice_refs.items() if k in out.invoiced}
     for cid, row in contract_rows.items():
         out.names[cid] = (row.values.get("client") or "", row.values.get("provider") or "",
                           row.values.get("currency") or "EUR")
@@ -449,6 +453,7 @@ def _contract(row: Row, diags: list) -> Contract | None:
         share = f"{v['variable_share'] * 100:f}".rstrip("0").rstrip(".")
         problems.append(("variable_share", problem("share-band", share=share, company_size=v["company_size"],
                                                    low=Decimal(lo) * 100, high=Decimal(hi) * 100)))
+    problems += _invoicing_problems(v)
     for column, p in problems:
         diags.append(p.at(row.source(column), cid))
     if any(p.is_error for _, p in problems):
@@ -463,7 +468,34 @@ def _contract(row: Row, diags: list) -> Contract | None:
         malus_rate=v["malus_rate"] if v.get("malus_rate") is not None else Decimal("0.10"),
         exit_kpi=v.get("exit_kpi"), exit_threshold=v.get("exit_threshold"), exit_month=v.get("exit_month"),
         mediator=v.get("mediator") or "", contact_email=v.get("contact_email") or "",
-        language=v.get("language") or "fr")
+        language=v.get("language") or "fr",
+        **_invoicing_terms(v))
+
+
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+def _invoicing_problems(v: dict) -> list:
+    """SPEC §8's rules on the Contracts row: a VAT rate only under category S, a country code."""
+    out = []
+    rate, category = v.get("vat_rate"), v.get("vat_category") or "S"
+    if rate is not None and category != "S" and rate != 0:
+        out.append(("vat_rate", problem("vat-rate-category", category=category, rate=rate)))
+    country = v.get("client_country")
+    if country is not None and not _COUNTRY.match(country.strip().upper()):
+        out.append(("client_country", problem("bad-country", country=country)))
+    return out
+
+
+def _invoicing_terms(v: dict) -> dict:
+    return dict(
+        vat_rate=v["vat_rate"] if v.get("vat_rate") is not None else Decimal("0.20"),
+        vat_category=v.get("vat_category") or "S",
+        payment_days=v["payment_days"] if v.get("payment_days") is not None else 30,
+        client_siren=v.get("client_siren") or "", client_vat_id=v.get("client_vat_id") or "",
+        client_address=v.get("client_address") or "", client_postcode=v.get("client_postcode") or "",
+        client_city=v.get("client_city") or "",
+        client_country=(v.get("client_country") or "FR").strip().upper())
 
 
 def _kpi(row: Row, diags: list) -> Kpi | None:
@@ -492,6 +524,7 @@ def _kpi(row: Row, diags: list) -> Kpi | None:
         k = _make_kpi(row)
         if not k.better(k.target_level, k.floor_level):
             problems.append(("floor", problem("floor-not-worse", floor=k.floor_level, target=k.target_level)))
+    problems += _invoicing_problems(v)
     for column, p in problems:
         diags.append(p.at(row.source(column), cid))
     return None if problems else _make_kpi(row)
@@ -565,6 +598,7 @@ def _invoiced(row, known, contract_of, out: Intake, diags):
             diags.append(p.at(row.source("amount"), cid))
             return
     out.invoiced[(cid, v["month"])] = (v["amount"], row.source("amount"))
+    out.invoice_refs[(cid, v["month"])] = (v.get("invoice_number") or "", v.get("invoice_date") or "")
 
 
 @dataclass(frozen=True)
