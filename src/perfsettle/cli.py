@@ -137,6 +137,7 @@ def parser() -> argparse.ArgumentParser:
     dc = sub.add_parser("documents", help="list the register of issued invoices and credit notes")
     common(dc)
     dc.add_argument("--period", type=_period)
+    dc.add_argument("--outbox", type=Path)
 
     c = sub.add_parser("check", help="validate workbooks without storing anything")
     common(c)
