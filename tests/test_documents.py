@@ -234,7 +234,7 @@ def test_finalize_waits_for_the_lock_of_a_run(tmp_path):
         os.waitpid(pid, 0)
         os.close(held_r)
         os.close(held_w)
-    assert not documents_dir(root, "2026-09").exists()
+    assert not (documents_dir(root, "2026-09") / "documents.csv").exists()
 
 
 def test_unknown_documents_keys_are_a_configuration_error(tmp_path):
