@@ -19,6 +19,7 @@ import pytest
 from builders import contract, kpis, readings, workbook
 from conftest import main
 from perfsettle.infra import faults
+from test_mail import smtp_server  # noqa: F401  (the local SMTP server fixture)
 
 SELLER_TOML = """
 [seller]
@@ -318,3 +319,28 @@ def test_finalize_killed_at_each_step_then_rerun_issues_the_same_documents(tmp_p
         staging = root / "outbox" / ".staging"
         assert not staging.exists() or not any(p.name.startswith("finalize-") for p in staging.iterdir())
         shutil.rmtree(root)
+
+
+def test_send_attaches_the_documents_pdf_when_configured(tmp_path, smtp_server):
+    from test_mail import LOCAL, Mailbox
+    box = Mailbox()
+    controller = smtp_server(box)
+    root = site(tmp_path / "s", toml=SELLER_TOML + f'''
+[documents]
+attach_documents = true
+[smtp]
+host = "{LOCAL}"
+port = {controller.port}
+security = "none"
+''')
+    drop(root, "book.xlsx", contracts=[contract(contract_id="C1", start_month="2026-09", contact_email="ap@client.example",
+                                                **BUYER)],
+         kpis=kpis("C1"), readings=readings("C1", ("2026-09",)))
+    assert close(root, "2026-09") == 0
+    assert finalize(root, "2026-09", "2026-10-02") == 0
+    assert main(["send", "2026-09", *common(root)]) == 0
+    statement = next(m for m in box.received if "ap@client.example" in str(m["To"]))
+    pdfs = [part for part in statement.iter_attachments() if part.get_content_type() == "application/pdf"]
+    assert [p.get_filename() for p in pdfs] == ["F2026-00001.pdf"]
+    assert pdfs[0].get_content() == (documents_dir(root, "2026-09") / "F2026-00001.pdf").read_bytes()
+    assert statement.get_body(("html",)) is not None

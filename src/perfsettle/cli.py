@@ -246,15 +246,15 @@ def cmd_run(args) -> int:
     finally:
         lock.close()
     lang = args.term
-    if finalized is not None:
-        _print_finalized(finalized)
-        result.exit_code = max(result.exit_code, finalized.exit_code)
     if result.report is None:
         print(f"perfsettle: {terminal.translate(result.message, lang)}")
         return result.exit_code
     report = result.report
     if result.unchanged:   # a rerun that changed nothing: one line
         print(terminal.translate(result.message, lang))
+        if finalized is not None:
+            _print_finalized(finalized)
+            return max(result.exit_code, finalized.exit_code)
         return result.exit_code
     for f in report.files:
         print(terminal.say("file_line", lang, name=f.name, outcome=terminal.word(terminal.OUTCOMES, f.outcome, lang),
@@ -276,6 +276,9 @@ def cmd_run(args) -> int:
         print(line)
     if result.message:
         print(f"perfsettle: {terminal.translate(result.message, lang)}", file=sys.stderr)
+    if finalized is not None:
+        _print_finalized(finalized)
+        result.exit_code = max(result.exit_code, finalized.exit_code)
     if args.timings:
         import json
         print("timings " + json.dumps({"seconds": {k: round(v, 3) for k, v in result.timings.items()},

@@ -284,6 +284,35 @@ def _sync(folder: Path) -> None:
         os.close(fd)
 
 
+# --------------------------------------------------------------------------- e-mail
+
+def with_documents(paths: list[Path], settings: Settings, period: str) -> list:
+    """The statements of ``period`` to send, each with the PDFs of its contract's documents of
+    that period attached (``attach_documents = true``); the others as they are."""
+    if not settings.documents.attach_documents or not settings.store.exists():
+        return list(paths)
+    from perfsettle.outputs.messages import read_message
+    with Store(settings.store) as store:
+        issued: dict[str, list[str]] = {}
+        for d in store.documents(period):
+            issued.setdefault(d["contract_id"], []).append(d["number"])
+    folder = settings.outbox / period / "documents"
+    out: list = []
+    for path in paths:
+        numbers = [n for n in issued.get(Path(path).stem, []) if (folder / f"{n}.pdf").is_file()]
+        if not numbers or Path(path).parent.name != "statements":
+            out.append(path)
+            continue
+        msg = read_message(Path(path))
+        if not msg.is_multipart() or msg.get_content_type() != "multipart/mixed":
+            msg.make_mixed()
+        for n in numbers:
+            msg.add_attachment((folder / f"{n}.pdf").read_bytes(), maintype="application", subtype="pdf",
+                               filename=f"{n}.pdf")
+        out.append(msg)
+    return out
+
+
 # --------------------------------------------------------------------------- the register
 
 def register_lines(store: Store, period: str | None = None) -> list[str]:

@@ -507,6 +507,8 @@ def send_outputs(settings: Settings, period: str, config: smtp.SmtpConfig | None
     paths = smtp.outbox_messages(settings.outbox / period)
     if not paths:
         return Sent(())
+    from perfsettle.invoices import with_documents
+    paths = with_documents(paths, settings, period)   # the invoices' PDFs, when attach_documents = true
     with Store(settings.store) as store:
         outcomes = smtp.send_messages(paths, config, store)
     for o in outcomes:
