@@ -344,3 +344,57 @@ security = "none"
     assert [p.get_filename() for p in pdfs] == ["F2026-00001.pdf"]
     assert pdfs[0].get_content() == (documents_dir(root, "2026-09") / "F2026-00001.pdf").read_bytes()
     assert statement.get_body(("html",)) is not None
+
+
+@pytest.mark.parametrize("over,code,column", [
+    ({"vat_rate": 0.2, "vat_category": "E"}, "vat-rate-category", "vat_rate"),
+    ({"vat_rate": -0.1}, "out-of-range", "vat_rate"),
+    ({"payment_days": 61}, "out-of-range", "payment_days"),
+    ({"client_country": "France"}, "bad-country", "client_country"),
+    ({"vat_category": "X"}, "bad-value", "vat_category"),
+])
+def test_invoicing_columns_are_checked_at_their_cell(tmp_path, capsys, over, code, column):
+    path = workbook(tmp_path / "c.xlsx", contracts=[contract(**over)], kpis=kpis())
+    assert main(["check", str(path)]) == 1
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if f"[{code}]" in line)
+    from builders import HEADERS
+    cols = HEADERS["Contracts"] + [k for k in contract(**over) if k not in HEADERS["Contracts"]]
+    letter = chr(ord("A") + cols.index(column))
+    assert line.startswith(f"Contracts!{letter}2")
+
+
+def test_invoicing_columns_have_their_defaults(tmp_path):
+    from perfsettle.inputs.validation import check_run
+    from perfsettle.pipeline import parse, read_workbook
+    from perfsettle.config import Settings
+    path = workbook(tmp_path / "c.xlsx", contracts=[contract(vat_category="e", vat_rate=0, client_country="be")],
+                    kpis=kpis(), invoiced=[{"contract_id": "C1", "month": "2026-01", "amount": 100,
+                                            "invoice_number": "X-1", "invoice_date": "05/02/2026"}])
+    raw, _ = read_workbook(path, Settings())
+    intake = check_run([parse("c.xlsx", raw)], {}, {}, "2026-01")
+    c = intake.contracts["C1"][0]
+    assert (c.vat_rate, c.vat_category, c.payment_days, c.client_country) == (0, "E", 30, "BE")
+    assert intake.invoice_refs == {("C1", "2026-01"): ("X-1", "2026-02-05")}
+    plain = workbook(tmp_path / "d.xlsx", contracts=[contract()], kpis=kpis())
+    raw, _ = read_workbook(plain, Settings())
+    c = check_run([parse("d.xlsx", raw)], {}, {}, "2026-01").contracts["C1"][0]
+    assert (c.vat_rate, c.vat_category, c.payment_days, c.client_country, c.client_siren) == (D("0.20"), "S", 30, "FR", "")
+
+
+def test_finalize_auto_issues_after_every_run(tmp_path):
+    root = site(tmp_path / "s", toml='finalize = "auto"\n' + SELLER_TOML)
+    two_contracts(root)
+    assert close(root, "2026-09") == 0
+    assert [d["number"] for d in rows(documents_dir(root, "2026-09") / "documents.csv")] == ["F2026-00001",
+                                                                                           "F2026-00002"]
+
+
+def test_a_dry_run_writes_drafts_and_issues_nothing(tmp_path):
+    root = site(tmp_path / "s")
+    two_contracts(root)
+    assert close(root, "2026-09", "--dry-run") == 0
+    assert len(list((root / "outbox" / "dry-run" / "2026-09" / "documents" / "draft").glob("*.pdf"))) == 2
+    assert close(root, "2026-09") == 0
+    assert finalize(root, "2026-09", "2026-10-02") == 0
+    assert rows(documents_dir(root, "2026-09") / "documents.csv")[0]["number"] == "F2026-00001"
