@@ -398,3 +398,11 @@ def test_a_dry_run_writes_drafts_and_issues_nothing(tmp_path):
     assert close(root, "2026-09") == 0
     assert finalize(root, "2026-09", "2026-10-02") == 0
     assert rows(documents_dir(root, "2026-09") / "documents.csv")[0]["number"] == "F2026-00001"
+
+
+def test_a_period_not_closed_yet_cannot_be_finalised(tmp_path, capsys):
+    root = site(tmp_path / "s")
+    two_contracts(root)
+    assert close(root, "2026-09") == 0
+    assert finalize(root, "2026-10", "2026-11-02") == 2
+    assert "2026-10 has not been closed" in capsys.readouterr().err

@@ -136,6 +136,9 @@ def finalize(settings: Settings, period: str | None = None, issue_date: dt.date 
             if latest is None:
                 raise ConfigError("no close recorded yet: nothing to finalise")
             period = latest
+        elif latest is None or period > latest:
+            raise ConfigError(f"period {period} has not been closed yet (latest close: {latest or 'none'}): "
+                              f"run the close of {period} first")
         issue = issue_date or dt.date.today()
         seller = seller_of(settings)
         contracts = store.contracts()
