@@ -189,6 +189,8 @@ def test_a_restatement_after_finalise_issues_a_complementary_document_and_keeps_
     first = (documents_dir(root, "2026-09") / "F2026-00001.xml").read_bytes()
     drop(root, "late.xlsx", readings=readings("C1", ("2026-09",), detection=0.7))
     assert close(root, "2026-10") == 0
+    statement = root / "outbox" / "2026-10" / "statements" / "C1.html"
+    assert "Déjà facturé par : F2026-00001" in statement.read_text(encoding="utf-8")   # the month's invoice cited
     assert finalize(root, "2026-10", "2026-11-02") == 0
     docs = rows(documents_dir(root, "2026-10") / "documents.csv")
     kinds = {(d["contract_id"], d["type"]) for d in docs}

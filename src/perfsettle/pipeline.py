@@ -280,7 +280,7 @@ def close_period(ctx: _Run, store: Store, checked: _Checked, taken: _Taken) -> C
         earlier.setdefault(cid, {})[month] = amount
     checkpoint("settled")
     ctx.lap("settle")
-    return replace(report, skipped=tuple(taken.skipped), earlier=earlier)
+    return replace(report, skipped=tuple(taken.skipped), earlier=earlier, documents=issued_documents(store))
 
 
 # --------------------------------------------------------------------------- render
@@ -310,6 +310,14 @@ def render_outputs(ctx: _Run, store: Store, report: CloseReport, checked: _Check
     _sync_tree(staging)
     checkpoint("staged")
     return _Staged(staging, report, totals, checked.exit_code, earlier, record_only)
+
+
+def issued_documents(store) -> dict:
+    """(contract, month) -> the numbers of the documents issued for it, for the statements."""
+    out: dict = {}
+    for cid, month, number, _kind, _date in store.document_months():
+        out.setdefault((cid, month), []).append(number)
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def draft_documents(store, settings: Settings, report: CloseReport, today: dt.date | None = None) -> tuple:

@@ -291,6 +291,7 @@ class CloseReport:
     earlier: dict = field(default_factory=dict)   # contract_id -> {month: invoiced by earlier closes of the period}
     readings: dict = field(default_factory=dict)            # (cid, kid, month) -> Reading the close used
     openings: dict = field(default_factory=dict)            # (cid, month) -> amount invoiced outside perfsettle
+    documents: dict = field(default_factory=dict)           # (contract_id, month) -> issued document numbers (SPEC §8)
 
     def result(self, contract_id: str) -> ContractResult | None:
         return self._results_by_id.get(contract_id)
