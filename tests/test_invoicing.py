@@ -192,3 +192,29 @@ def test_drafts_are_unnumbered_and_consume_no_number():
 def test_a_contract_with_nothing_left_gets_no_document(lines, expected):
     p = plan(ledger(*lines), {"C1": contract()}, "2026-09", DAY, seller=SELLER)
     assert len(p.documents) == expected and p.settled == tuple(range(1, len(lines) + 1))
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_amounts = st.decimals(min_value=-5000, max_value=5000, places=2, allow_nan=False, allow_infinity=False)
+_rows = st.lists(st.tuples(st.sampled_from(["A", "B", "C"]), st.sampled_from(["2026-07", "2026-08", "2026-09"]),
+                           _amounts), max_size=14)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_rows, st.sampled_from([D("0.2"), D("0.055"), D("0.1")]))
+def test_every_line_is_documented_once_and_the_documents_add_up_to_the_ledger(rows, rate):
+    lines = [Line(i, c, m, a, "EUR", "2026-09") for i, (c, m, a) in enumerate(rows, 1)]
+    contracts = {c: contract(c, vat_rate=rate) for c in "ABC"}
+    cited = {(c, m): (Cited(f"OLD-{c}-{m}"),) for c in "ABC" for m in ("2026-07", "2026-08", "2026-09")}
+    p = plan(lines, contracts, "2026-09", DAY, seller=SELLER, cited=cited)
+    documented = [i for d in p.documents for i in d.line_ids] + list(p.settled)
+    assert sorted(documented) == [line.line_id for line in lines]          # each line once, none left
+    assert sum((d.signed_base for d in p.documents), D(0)) == sum((line.amount for line in lines), D(0))
+    for d in p.documents:
+        assert d.base >= 0 and d.total == d.base + d.vat and d.base == sum((ln.amount for ln in d.lines), D(0))
+        assert all(ln.amount != 0 for ln in d.lines)
+    numbers = [d.number for d in p.documents]
+    for prefix in ("F", "AV"):
+        series = [n for n in numbers if n.startswith(prefix + "2")]
+        assert series == [f"{prefix}2026-{k:05d}" for k in range(1, len(series) + 1)]   # gapless
