@@ -149,6 +149,10 @@ def test_a_contract_missing_buyer_data_is_refused_and_the_others_issued(tmp_path
     assert [(d["number"], d["contract_id"]) for d in rows(documents_dir(root, "2026-09") / "documents.csv")] == [
         ("F2026-00002", "C2")]
     assert (documents_dir(root, "2026-09") / "superseded").is_dir()   # the first documents.csv kept aside
+    # the close's rerun superseded its other outputs, not the documents issued before it
+    assert (documents_dir(root, "2026-09") / "F2026-00001.pdf").is_file()
+    first = next((documents_dir(root, "2026-09") / "superseded").iterdir())
+    assert [d["number"] for d in rows(first / "documents.csv")] == ["F2026-00001"]
 
 
 def test_a_rerun_with_nothing_to_document_issues_nothing(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""Command line (SPEC §7): run, check, template, explain, history, send.
+"""Command line (SPEC §7): run, check, template, explain, history, send, finalize, documents.
 
 Exit codes: 0 everything accepted; 1 something rejected or excluded; 2 usage or
 configuration error; 3 another run holds the lock; 4 internal error.
