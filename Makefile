@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test e2e-tools node-tools pdf-libs bench clean
+.PHONY: demo test e2e-tools node-tools pdf-libs bench bench-documents clean
 
 # WeasyPrint renders the invoices and credit notes (PDF/A-3) with Pango and HarfBuzz; DejaVu is
 # the font the document template names. Installed with apt-get when missing and we are root.
