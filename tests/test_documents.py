@@ -412,3 +412,20 @@ def test_a_period_not_closed_yet_cannot_be_finalised(tmp_path, capsys):
     assert close(root, "2026-09") == 0
     assert finalize(root, "2026-10", "2026-11-02") == 2
     assert "2026-10 has not been closed" in capsys.readouterr().err
+
+
+def test_a_rerun_reuses_the_draft_pdfs_whose_content_is_unchanged(tmp_path):
+    root = site(tmp_path / "s")
+    two_contracts(root)
+    assert close(root, "2026-09") == 0
+    drafts = root / "outbox" / "2026-09" / "documents" / "draft"
+    pdfs = sorted(drafts.glob("*.pdf"))
+    assert [p.name.split("-")[1] for p in pdfs] == ["C1", "C2"]
+    for p in pdfs:   # mark the earlier drafts: a reused one keeps the mark, a rendered one has none
+        p.write_bytes(p.read_bytes() + b"%earlier draft\n")
+    drop(root, "late.xlsx", readings=readings("C2", ("2026-09",), detection=0.7))   # C2 changes, C1 does not
+    assert close(root, "2026-09") == 0
+    c1, c2 = (drafts / p.name for p in pdfs)
+    assert c1.read_bytes().endswith(b"%earlier draft\n")
+    assert not c2.read_bytes().endswith(b"%earlier draft\n")
+    assert facturx.get_xml_from_pdf(c2.read_bytes())[1] == (drafts / c2.name.replace(".pdf", ".xml")).read_bytes()

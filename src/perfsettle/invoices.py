@@ -115,13 +115,23 @@ def draft_plan(store: Store, settings: Settings, contracts: dict, new_lines, per
                           numbered=False)
 
 
-def write_drafts(documents, folder: Path, seller: Seller) -> list[Path]:
-    """Draft files (PDF and XML, marked draft, unnumbered) of some documents."""
-    from perfsettle.outputs.documents import write_document
-    out: list[Path] = []
+def write_drafts(documents, folder: Path, seller: Seller, previous: Path | None = None) -> list[Path]:
+    """Draft files (PDF and XML, marked draft, unnumbered) of some documents. A draft whose
+    XML equals the one in ``previous`` (the drafts of the earlier close of the period) takes
+    that PDF again instead of rendering it: a rerun costs no PDF rendering."""
+    from perfsettle.outputs import documents as out
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
     for doc in documents:
-        out += write_document(doc, seller, folder)
-    return out
+        stem = out.draft_stem(doc)
+        xml = out.cii_xml(doc, seller)
+        old_xml, old_pdf = (previous / f"{stem}.xml", previous / f"{stem}.pdf") if previous else (None, None)
+        paths.append(_write_bytes(folder / f"{stem}.xml", xml))
+        if old_xml is not None and old_pdf.is_file() and old_xml.is_file() and old_xml.read_bytes() == xml:
+            paths.append(_write_bytes(folder / f"{stem}.pdf", old_pdf.read_bytes()))
+        else:
+            paths.append(_write_bytes(folder / f"{stem}.pdf", out.pdf(doc, seller, xml)))
+    return paths
 
 
 # --------------------------------------------------------------------------- finalise

@@ -400,7 +400,8 @@ def _render_jobs(report: CloseReport, outdir: Path, settings: Settings, csvs: di
         for i in range(0, len(drafts), 25):
             part = drafts[i:i + 25]
             jobs.append(_Job("drafts", f"{part[0].contract_id}..{part[-1].contract_id}", "html", write_drafts,
-                             (part, outdir / "documents" / "draft", seller_of(settings))))
+                             (part, outdir / "documents" / "draft", seller_of(settings),
+                              settings.outbox / report.period / "documents" / "draft")))
     return jobs
 
 
