@@ -354,8 +354,8 @@ security = "none"
 
 @pytest.mark.parametrize("over,code,column", [
     ({"vat_rate": 0.2, "vat_category": "E"}, "vat-rate-category", "vat_rate"),
-    ({"vat_rate": -0.1}, "out-of-range", "vat_rate"),
-    ({"payment_days": 61}, "out-of-range", "payment_days"),
+    ({"vat_rate": -0.1}, "vat-rate-out-of-range", "vat_rate"),
+    ({"payment_days": 61}, "payment-days-out-of-range", "payment_days"),
     ({"client_country": "France"}, "bad-country", "client_country"),
     ({"vat_category": "X"}, "bad-value", "vat_category"),
 ])

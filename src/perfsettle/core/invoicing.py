@@ -17,7 +17,8 @@ from decimal import Context, Decimal, localcontext
 from fractions import Fraction
 from typing import Callable, Iterable, Mapping
 
-from perfsettle.core.model import ERROR, Contract, Diagnostic, MonthResult
+from perfsettle.core.diagnostics import make
+from perfsettle.core.model import Contract, Diagnostic, MonthResult, Source
 from perfsettle.core.money import format_money, round_money
 
 INVOICE, CREDIT_NOTE = "invoice", "credit_note"
@@ -201,12 +202,8 @@ def plan(lines: Iterable[Line], contracts: Mapping[str, Contract], period: str, 
             unciteable = [m.month for m in doc.lines if doc.kind == CREDIT_NOTE and _reduces(doc, m)
                           and (not m.cites or any(not c.number for c in m.cites))]
             if unciteable:
-                findings += [_finding(
-                    "credit-note-no-reference", cid,
-                    f"{cid}: the credit note for {month} cannot cite the invoice it corrects: give the "
-                    f"invoice_number of {month} in the Invoiced sheet; not issued",
-                    f"{cid} : l'avoir pour {month} ne peut pas citer la facture qu'il corrige : indiquez le "
-                    f"numero_facture de {month} dans la feuille Deja_facture ; non émis") for month in unciteable]
+                findings += [make("credit-note-no-reference", Source(), cid, contract=cid, month=month)
+                             for month in unciteable]
                 refused.append(cid)
                 continue
             settled += zero_ids
@@ -216,10 +213,7 @@ def plan(lines: Iterable[Line], contracts: Mapping[str, Contract], period: str, 
         missing = list(_buyer_missing(contract, {d.vat_category for d in drafts}))
         if missing or missing_seller:
             what = ", ".join(missing + [f"[seller] {k}" for k in missing_seller])
-            findings.append(_finding(
-                "finalize-missing-party", cid,
-                f"{cid}: not finalised: missing {what} (required on an invoice)",
-                f"{cid} : non émis : il manque {what} (obligatoire sur une facture)"))
+            findings.append(make("finalize-missing-party", Source(), cid, contract=cid, missing=what))
             refused.append(cid)
             continue
         documents += drafts
@@ -343,7 +337,3 @@ def _label(month: str, net: Decimal, again: bool, result: MonthResult | None, cu
             + ", ".join(why_en),
             f"Régularisation de {month} ({direction_fr}) : recalcul après révision des relevés ou des conditions, "
             + ", ".join(why_fr))
-
-
-def _finding(code: str, cid: str, en: str, fr: str) -> Diagnostic:
-    return Diagnostic(code, ERROR, en, contract_id=cid, message_fr=fr)
