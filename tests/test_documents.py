@@ -331,7 +331,7 @@ def test_send_attaches_the_documents_pdf_when_configured(tmp_path, smtp_server):
     from test_mail import LOCAL, Mailbox
     box = Mailbox()
     controller = smtp_server(box)
-    root = site(tmp_path / "s", toml=SELLER_TOML + f'''
+    root = site(tmp_path / "s", toml='sender = "cloture@agence.example"\n' + SELLER_TOML + f'''
 [documents]
 attach_documents = true
 [smtp]
