@@ -5,9 +5,21 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test e2e-tools node-tools pg-tools bench clean
+.PHONY: demo test e2e-tools node-tools pg-tools pdf-libs bench bench-documents clean
 
-$(BIN)/.installed: pyproject.toml
+# WeasyPrint renders the invoices and credit notes (PDF/A-3) with Pango and HarfBuzz; DejaVu is
+# the font the document template names. Installed with apt-get when missing and we are root.
+PDF_LIBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fonts-dejavu-core
+pdf-libs:
+	@missing=""; for p in $(PDF_LIBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ] && command -v dpkg >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing the PDF libraries of WeasyPrint:$$missing"; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing$$missing and not root: install them to issue invoices (perfsettle finalize)"; fi; \
+	fi
+
+$(BIN)/.installed: pyproject.toml | pdf-libs
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
@@ -15,11 +27,13 @@ $(BIN)/.installed: pyproject.toml
 
 demo: $(BIN)/.installed
 	rm -rf demo && mkdir -p demo/inbox
+	cp samples/perfsettle.toml demo/
 	cp samples/2026-10-*.xlsx demo/inbox/
 	cd demo && ../$(BIN)/perfsettle run --period 2026-10 --min-age 0
 	cp samples/2026-11-*.xlsx demo/inbox/
-	cd demo && ../$(BIN)/perfsettle run --period 2026-11 --min-age 0
+	cd demo && ../$(BIN)/perfsettle run --period 2026-11 --min-age 0 --finalize
 	@echo "Outputs: demo/outbox/2026-10/ and demo/outbox/2026-11/ (store: demo/perfsettle.sqlite)"
+	@echo "Invoices and credit notes: demo/outbox/2026-11/documents/ (perfsettle documents lists them)"
 
 # LibreOffice and Chromium serve the end-to-end checks of output workbooks and HTML.
 # Installed with apt-get when missing and we are root; otherwise those checks are skipped

@@ -1,4 +1,4 @@
-"""Command line (SPEC §7): run, check, template, explain, history, send, store copy.
+"""Command line (SPEC §7): run, check, template, explain, history, send, finalize, documents, store copy.
 
 Exit codes: 0 everything accepted; 1 something rejected or excluded; 2 usage or
 configuration error; 3 another run holds the lock; 4 internal error.
@@ -92,6 +92,14 @@ def _period(text: str) -> str:
     return m
 
 
+def _date(text: str):
+    import datetime as dt
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+
+
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="perfsettle", description="Monthly close for AI performance contracts.")
     p.add_argument("--version", action="version", version=f"perfsettle {__version__}")
@@ -116,6 +124,20 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--send", action="store_true", help="e-mail the statements over the configured SMTP server")
     r.add_argument("--timings", action="store_true",
                    help="print each phase's seconds and peak memory (store and publish included) as JSON on stderr")
+
+    r.add_argument("--finalize", action="store_true",
+                   help="after the close, issue the numbered invoices and credit notes (SPEC §8)")
+
+    fz = sub.add_parser("finalize", help="issue the numbered invoices and credit notes of the closes")
+    common(fz)
+    fz.add_argument("period", nargs="?", type=_period, help="YYYY-MM (default: the latest closed period)")
+    fz.add_argument("--date", type=_date, help="issue date YYYY-MM-DD (default: today)")
+    fz.add_argument("--outbox", type=Path)
+
+    dc = sub.add_parser("documents", help="list the register of issued invoices and credit notes")
+    common(dc)
+    dc.add_argument("--period", type=_period)
+    dc.add_argument("--outbox", type=Path)
 
     c = sub.add_parser("check", help="validate workbooks without storing anything")
     common(c)
@@ -178,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     lang = args.term
     try:
         return {"run": cmd_run, "check": cmd_check, "template": cmd_template, "explain": cmd_explain,
-                "history": cmd_history, "send": cmd_send, "store": cmd_store}[args.command](args)
+                "history": cmd_history, "send": cmd_send, "finalize": cmd_finalize,
+                "documents": cmd_documents, "store": cmd_store}[args.command](args)
     except Usage as exc:
         print(f"perfsettle: {exc.text(args.term)}", file=sys.stderr)
         return EXIT_USAGE
@@ -211,9 +234,14 @@ def _crash_log(exc: BaseException) -> str:
 
 def cmd_run(args) -> int:
     s = settings_from(args)
+    finalized = None
     try:
         with run_lock(s.store):   # one run at a time: a lock file (SQLite), an advisory lock (PostgreSQL)
             result = run(s, args.period, dry_run=args.dry_run, send=args.send)
+            if (getattr(args, "finalize", False) or s.finalize == "auto") and not args.dry_run \
+                    and result.report is not None and result.exit_code in (EXIT_OK, EXIT_FINDINGS):
+                from perfsettle.invoices import finalize
+                finalized = finalize(s, result.report.period)
     except Locked as exc:
         print("perfsettle: " + terminal.translate(f"{exc}; nothing done", args.term), file=sys.stderr)
         return EXIT_LOCKED
@@ -224,6 +252,9 @@ def cmd_run(args) -> int:
     report = result.report
     if result.unchanged:   # a rerun that changed nothing: one line
         print(terminal.translate(result.message, lang))
+        if finalized is not None:
+            _print_finalized(finalized)
+            return max(result.exit_code, finalized.exit_code)
         return result.exit_code
     for f in report.files:
         print(terminal.say("file_line", lang, name=f.name, outcome=terminal.word(terminal.OUTCOMES, f.outcome, lang),
@@ -245,11 +276,70 @@ def cmd_run(args) -> int:
         print(line)
     if result.message:
         print(f"perfsettle: {terminal.translate(result.message, lang)}", file=sys.stderr)
+    if finalized is not None:
+        _print_finalized(finalized)
+        result.exit_code = max(result.exit_code, finalized.exit_code)
     if args.timings:
         import json
         print("timings " + json.dumps({"seconds": {k: round(v, 3) for k, v in result.timings.items()},
                                        "peak_rss_mib": result.memory}), file=sys.stderr)
     return result.exit_code
+
+
+def _print_finalized(result) -> None:
+    for f in result.findings:
+        print(f"perfsettle: {f.message}", file=sys.stderr)
+    invoices = [d.number for d in result.documents if d.kind == "invoice"]
+    credits = [d.number for d in result.documents if d.kind == "credit_note"]
+    if not result.documents:
+        print(f"finalize {result.period}: nothing to document" + (f" ({len(result.findings)} refused)"
+                                                                  if result.findings else ""))
+        return
+
+    def span(numbers):
+        return "" if not numbers else f" ({numbers[0]}" + (f"..{numbers[-1]})" if len(numbers) > 1 else ")")
+    print(f"finalize {result.period}: {len(invoices)} invoice(s){span(invoices)}, "
+          f"{len(credits)} credit note(s){span(credits)} issued"
+          + (f"; {len(result.findings)} refused" if result.findings else ""))
+    print(f"documents: {result.outdir}")
+
+
+def _locked(s: Settings, fn, lang: str):
+    """Run fn() holding the run lock (the same as ``run``); None when another run holds it."""
+    try:
+        with run_lock(s.store):
+            return fn()
+    except Locked as exc:
+        print("perfsettle: " + terminal.translate(f"{exc}; nothing done", lang), file=sys.stderr)
+        return None
+
+
+def cmd_finalize(args) -> int:
+    from perfsettle.invoices import finalize
+    s = settings_from(args)
+    if not exists(s.store):
+        raise Usage("explain_no_store", path=describe(s.store))
+    result = _locked(s, lambda: finalize(s, args.period, args.date), args.term)
+    if result is None:
+        return EXIT_LOCKED
+    _print_finalized(result)
+    return result.exit_code
+
+
+def cmd_documents(args) -> int:
+    from perfsettle.invoices import register_lines
+    from perfsettle.store import Store
+    s = settings_from(args)
+    if not exists(s.store):
+        print("no store yet: no document issued")
+        return EXIT_OK
+    with Store(s.store) as store, store.snapshot():
+        lines = register_lines(store, args.period)
+    for line in lines:
+        print(line)
+    if not lines:
+        print("no document issued" + (f" for {args.period}" if args.period else ""))
+    return EXIT_OK
 
 
 def cmd_check(args) -> int:

@@ -26,6 +26,36 @@ class Smtp:
 
 
 @dataclass(frozen=True)
+class SellerSettings:
+    """[seller]: the issuer of the invoices (SPEC §8)."""
+    name: str = ""
+    siren: str = ""
+    vat_id: str = ""
+    address: str = ""
+    postcode: str = ""
+    city: str = ""
+    country: str = "FR"
+    iban: str = ""
+    bic: str = ""
+    email: str = ""
+    late_payment: str = ""
+
+
+@dataclass(frozen=True)
+class DocumentSettings:
+    invoice_prefix: str = "F"
+    credit_prefix: str = "AV"
+    attach_documents: bool = False
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    receivable: str = "411"
+    revenue: str = "706"
+    vat: str = "44571"
+
+
+@dataclass(frozen=True)
 class Settings:
     inbox: Path = Path("inbox")
     outbox: Path = Path("outbox")
@@ -38,6 +68,10 @@ class Settings:
     finance_recipients: tuple[str, ...] = ()
     smtp: Smtp = field(default_factory=Smtp)
     limits: dict = field(default_factory=dict)   # read by preflight.Limits.from_mapping
+    finalize: str = "manual"                     # manual | auto (SPEC §8)
+    seller: SellerSettings = field(default_factory=SellerSettings)
+    documents: DocumentSettings = field(default_factory=DocumentSettings)
+    accounts: AccountSettings = field(default_factory=AccountSettings)
 
     @property
     def lock_path(self) -> Path | None:
@@ -49,8 +83,13 @@ class Settings:
 
 _TOP = {"inbox": Path, "outbox": Path, "store": "store", "min_age": float, "incomplete_grace": float, "language": str, "timezone": str,
         "sender": str,
-        "finance_recipients": tuple}
+        "finance_recipients": tuple, "finalize": str}
 _SMTP = {"host": str, "port": int, "security": str, "user": str, "password_env": str, "timeout": int}
+_SELLER = {k: str for k in SellerSettings.__dataclass_fields__}
+_DOCUMENTS = {"invoice_prefix": str, "credit_prefix": str, "attach_documents": bool}
+_ACCOUNTS = {k: str for k in AccountSettings.__dataclass_fields__}
+_SECTIONS = {"seller": (_SELLER, SellerSettings), "documents": (_DOCUMENTS, DocumentSettings),
+             "accounts": (_ACCOUNTS, AccountSettings)}
 
 
 def load(path: Path | None, base: Path | None = None) -> Settings:
@@ -81,10 +120,12 @@ def load(path: Path | None, base: Path | None = None) -> Settings:
             except ValueError as exc:
                 raise ConfigError(f"[limits] in {path}: {exc}") from None
             values["limits"] = dict(value)
+        elif key in _SECTIONS:
+            values[key] = _section(value, *_SECTIONS[key], key)
         elif key in _TOP:
             values[key] = _coerce(key, value, _TOP[key])
         else:
-            raise ConfigError(f"unknown key '{key}' in {path} (known: {', '.join(sorted([*_TOP, 'smtp', 'limits']))})")
+            raise ConfigError(f"unknown key '{key}' in {path} (known: {', '.join(sorted([*_TOP, 'smtp', 'limits', *_SECTIONS]))})")
     for key in ("inbox", "outbox", "store"):
         p = values.get(key, Settings.__dataclass_fields__[key].default)
         values[key] = p if is_url(p) or p.is_absolute() else root / p
@@ -130,6 +171,10 @@ def _coerce(key, value, kind):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{key} must be a list of e-mail addresses")
         return tuple(value)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false")
+        return value
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key} must be a number")
@@ -157,6 +202,18 @@ def check(s: Settings) -> None:
         raise ConfigError(f"smtp.security must be starttls, ssl or none (found {s.smtp.security!r})")
     if not 0 < s.smtp.port < 65536:
         raise ConfigError(f"smtp.port must be between 1 and 65535 (found {s.smtp.port})")
+    if s.finalize not in ("manual", "auto"):
+        raise ConfigError(f"finalize must be manual or auto (found {s.finalize!r})")
+    import re
+    for key in ("invoice_prefix", "credit_prefix"):
+        prefix = getattr(s.documents, key)
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,9}", prefix):
+            raise ConfigError(f"documents.{key} must be 1–10 letters, digits, '_' or '-', starting with a letter "
+                              f"(found {prefix!r})")
+    if s.documents.invoice_prefix == s.documents.credit_prefix:
+        raise ConfigError("documents.invoice_prefix and documents.credit_prefix must differ (two series)")
+    if s.seller.country and not re.fullmatch(r"[A-Z]{2}", s.seller.country):
+        raise ConfigError(f"seller.country must be an ISO 3166 alpha-2 code such as FR (found {s.seller.country!r})")
     from perfsettle.core.addresses import parse_recipients
     for addr in ((s.sender,) if s.sender else ()) + s.finance_recipients:
         good, bad = parse_recipients(addr)

@@ -282,7 +282,7 @@ def close_period(ctx: _Run, store: Store, checked: _Checked, taken: _Taken) -> C
         earlier.setdefault(cid, {})[month] = amount
     checkpoint("settled")
     ctx.lap("settle")
-    return replace(report, skipped=tuple(taken.skipped), earlier=earlier)
+    return replace(report, skipped=tuple(taken.skipped), earlier=earlier, documents=issued_documents(store))
 
 
 # --------------------------------------------------------------------------- render
@@ -300,7 +300,8 @@ def render_outputs(ctx: _Run, store: Store, report: CloseReport, checked: _Check
     earlier = earlier_close(ctx.settings.outbox / ctx.period, ctx.period)
     changed = None if earlier is None else changed_contracts(earlier, csvs, report)
     record_only = changed == set() and not ctx.dry_run
-    outputs = [] if record_only else render(report, staging, ctx.settings, ctx, csvs, earlier, changed)
+    drafts = () if record_only else draft_documents(store, ctx.settings, report)
+    outputs = [] if record_only else render(report, staging, ctx.settings, ctx, csvs, earlier, changed, drafts)
     totals = exports.totals(report)   # once: the log, the manifest, the store and the CLI show them
     _write(staging / "run.log", run_log(report, checked.exit_code, ctx.timings, incidents.lines, totals))
     outputs.append({"name": "run.log", "sha256": sha256_of(staging / "run.log")})
@@ -313,8 +314,27 @@ def render_outputs(ctx: _Run, store: Store, report: CloseReport, checked: _Check
     return _Staged(staging, report, totals, checked.exit_code, earlier, record_only)
 
 
+def issued_documents(store) -> dict:
+    """(contract, month) -> the numbers of the documents issued for it, for the statements."""
+    out: dict = {}
+    for cid, month, number, _kind, _date in store.document_months():
+        out.setdefault((cid, month), []).append(number)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def draft_documents(store, settings: Settings, report: CloseReport, today: dt.date | None = None) -> tuple:
+    """The documents finalising would issue once this close is committed (SPEC §8 drafts)."""
+    from perfsettle.invoices import draft_plan
+    contracts = store.contracts()
+    contracts.update({r.contract_id: r.terms.contract for r in report.results if r.terms is not None})
+    results = {(m.contract_id, m.month): m for r in report.results for m in r.months}
+    plan = draft_plan(store, settings, contracts, ledger_lines(report), report.period, today or dt.date.today(),
+                      results)
+    return plan.documents
+
+
 def render(report: CloseReport, outdir: Path, settings: Settings, ctx: _Run, csvs: dict[str, str],
-           earlier: EarlierClose | None = None, changed: set[str] | None = None) -> list[dict]:
+           earlier: EarlierClose | None = None, changed: set[str] | None = None, drafts=()) -> list[dict]:
     """Every output file of a close, written into ``outdir``; returns the manifest's list.
 
     The CSVs, the workbooks and the HTML/e-mail files are independent jobs, shared between
@@ -323,7 +343,7 @@ def render(report: CloseReport, outdir: Path, settings: Settings, ctx: _Run, csv
     the wall time of them all.
     """
     written: list[tuple[Path, str]] = []
-    for job, outcome in _run_jobs(_render_jobs(report, outdir, settings, csvs, earlier, changed)):
+    for job, outcome in _run_jobs(_render_jobs(report, outdir, settings, csvs, earlier, changed, drafts)):
         if isinstance(outcome, BaseException):
             if job.kind != "annotated":
                 raise outcome
@@ -350,7 +370,7 @@ class _Job:
 
 
 def _render_jobs(report: CloseReport, outdir: Path, settings: Settings, csvs: dict[str, str],
-                 earlier: EarlierClose | None, changed: set[str] | None) -> list[_Job]:
+                 earlier: EarlierClose | None, changed: set[str] | None, drafts=()) -> list[_Job]:
     from perfsettle.outputs import statements   # Jinja2, Babel and css-inline load only when HTML is written
     (outdir / "annotated").mkdir(exist_ok=True)
     jobs = [_Job("csv", name, "csv", _write, (outdir / name, text)) for name, text in csvs.items()]
@@ -377,6 +397,13 @@ def _render_jobs(report: CloseReport, outdir: Path, settings: Settings, csvs: di
         ids = settled[i:i + chunk]
         jobs.append(_Job("statements", f"{ids[0]}..{ids[-1]}", "html", statements.write_statements,
                          (report, outdir, ids), dict(sender=settings.sender, timezone=settings.timezone)))
+    if drafts:
+        from perfsettle.invoices import seller_of, write_drafts
+        for i in range(0, len(drafts), 25):
+            part = drafts[i:i + 25]
+            jobs.append(_Job("drafts", f"{part[0].contract_id}..{part[-1].contract_id}", "html", write_drafts,
+                             (part, outdir / "documents" / "draft", seller_of(settings),
+                              settings.outbox / report.period / "documents" / "draft")))
     return jobs
 
 
@@ -491,6 +518,8 @@ def send_outputs(settings: Settings, period: str, config: smtp.SmtpConfig | None
     paths = smtp.outbox_messages(settings.outbox / period)
     if not paths:
         return Sent(())
+    from perfsettle.invoices import with_documents
+    paths = with_documents(paths, settings, period)   # the invoices' PDFs, when attach_documents = true
     with Store(settings.store) as store:
         outcomes = smtp.send_messages(paths, config, store)
     for o in outcomes:

@@ -383,6 +383,34 @@ _entry("target-direction", ERROR, CONTRACT, "a relative/points target that is no
 _entry("floor-not-worse", ERROR, CONTRACT, "a floor level not strictly worse than the target level",
        "the floor level {floor:f} must be strictly worse than the target level {target:f}",
        "le niveau plancher {floor:num} doit être strictement moins bon que l'objectif {target:num}")
+# Invoicing columns (SPEC §8)
+
+_entry("not-a-date", ERROR, CONTRACT, "a date (invoice_date) that is neither a date cell nor `YYYY-MM-DD`/`DD/MM/YYYY` text",
+       "'{text}' is not a date: use a date cell or YYYY-MM-DD",
+       "« {text} » n'est pas une date : saisissez une date ou AAAA-MM-JJ")
+_entry("vat-rate-out-of-range", ERROR, CONTRACT, "a VAT rate outside 0–1",
+       "the VAT rate must be a fraction from 0 to 1 (20 % = 0.20) (found {found})",
+       "le taux de TVA doit être une fraction de 0 à 1 (20 % = 0,20) (trouvé {found})")
+_entry("payment-days-out-of-range", ERROR, CONTRACT, "a payment term outside 0–60 days",
+       "the payment term must be a whole number of days from 0 to 60 (found {found})",
+       "le délai de paiement doit être un nombre entier de jours de 0 à 60 (trouvé {found})")
+_entry("vat-rate-category", ERROR, CONTRACT, "a VAT rate other than 0 under a VAT category other than S",
+       "VAT category {category} takes a rate of 0 (found {rate:f}); only S has a rate",
+       "la catégorie de TVA {category} a un taux de 0 (trouvé {rate:num}) ; seule S a un taux")
+_entry("bad-country", ERROR, CONTRACT, "a client_country that is not an ISO 3166 alpha-2 code",
+       "'{country}' is not an ISO 3166 alpha-2 country code (FR, BE, DE…)",
+       "« {country} » n'est pas un code pays ISO 3166 alpha-2 (FR, BE, DE…)")
+_entry("finalize-missing-party", ERROR, CONTRACT,
+       "finalize: the contract (or the [seller] settings) lacks data an invoice requires; the contract is not finalised",
+       "{contract}: not finalised: missing {missing} (required on an invoice)",
+       "{contract} : non émis : il manque {missing} (obligatoire sur une facture)")
+_entry("credit-note-no-reference", ERROR, CONTRACT,
+       "finalize: a credit note for a month whose opening invoice has no invoice_number; not issued",
+       "{contract}: the credit note for {month} cannot cite the invoice it corrects: give the invoice_number "
+       "of {month} in the Invoiced sheet; not issued",
+       "{contract} : l'avoir pour {month} ne peut pas citer la facture qu'il corrige : indiquez le "
+       "numero_facture de {month} dans la feuille Deja_facture ; non émis")
+
 _entry("month-outside-term", WARNING, CELL, "a reading for a month outside the contract's term (stored all the same)",
        "{month} is outside the term of {contract} ({start} to {last}); stored all the same",
        "{month} est hors de la durée de {contract} ({start} à {last}) ; enregistré quand même")

@@ -106,6 +106,16 @@ class Contract:
     exit_window_months: int | None = None
     hold_limit_months: int | None = None
     deemed_outcome: str = "missed"  # missed | met
+    # Invoicing (SPEC §8): VAT, payment term, the buyer of the documents.
+    vat_rate: Decimal = Decimal("0.20")
+    vat_category: str = "S"
+    payment_days: int = 30
+    client_siren: str = ""
+    client_vat_id: str = ""
+    client_address: str = ""
+    client_postcode: str = ""
+    client_city: str = ""
+    client_country: str = "FR"
 
     @property
     def last_month(self) -> str:
@@ -372,6 +382,7 @@ class CloseReport:
     earlier: dict = field(default_factory=dict)   # contract_id -> {month: invoiced by earlier closes of the period}
     readings: dict = field(default_factory=dict)            # (cid, kid, month) -> Reading the close used
     openings: dict = field(default_factory=dict)            # (cid, month) -> amount invoiced outside perfsettle
+    documents: dict = field(default_factory=dict)           # (contract_id, month) -> issued document numbers (SPEC §8)
 
     def result(self, contract_id: str) -> ContractResult | None:
         return self._results_by_id.get(contract_id)
@@ -407,6 +418,7 @@ class Intake:
     invoiced: dict = field(default_factory=dict)    # (cid, month) -> (Decimal, Source)
     amendments: dict = field(default_factory=dict)  # (cid, kid, field, month) -> (Amendment | None, Source); None withdraws
     events: dict = field(default_factory=dict)      # (cid, event) -> (Event | None, Source); None withdraws
+    invoice_refs: dict = field(default_factory=dict)  # (cid, month) -> (invoice_number, invoice_date 'YYYY-MM-DD'), of invoiced
     excluded: set = field(default_factory=set)
     diagnostics: list = field(default_factory=list)
     outcomes: dict = field(default_factory=dict)    # file -> outcome

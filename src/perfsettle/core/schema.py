@@ -73,6 +73,8 @@ ENUMS: dict[str, dict[str, str]] = {
     "deemed_outcome": {"missed": "missed", "nonatteint": "missed", "met": "met", "atteint": "met"},
     "window_agg": {"worst": "worst", "min": "worst", "pire": "worst", "mean": "mean", "moyenne": "mean"},
     "event": {"terminated": "terminated", "resilie": "terminated", "resiliation": "terminated"},
+    # EN 16931 VAT category codes (UNTDID 5305 subset) of SPEC §8
+    "vat_category": {c.lower(): c for c in ("S", "Z", "E", "AE", "K", "G", "O")},
 }
 BOOLS = {"yes": True, "oui": True, "true": True, "vrai": True, "1": True, "y": True, "o": True,
          "no": False, "non": False, "false": False, "faux": False, "0": False, "n": False}
@@ -156,6 +158,35 @@ CONTRACTS = SheetSpec("Contracts", ("contrats",), (
            help_en="How a measure never delivered counts after the hold limit: missed or met.",
            help_fr="Comment compte une mesure jamais livrée après le délai de blocage : non_atteint ou atteint.",
            example="missed"),
+    # Invoicing columns (SPEC §8): VAT, payment term and the buyer of the documents.
+    Column("vat_rate", "fraction", ("taux_tva",), False, "0.20", label_fr="taux_tva",
+           help_en="VAT rate as a fraction (20 % = 0.20; default 0.20).",
+           help_fr="Taux de TVA en fraction (20 % = 0,20 ; 0,20 par défaut).", example=0.2),
+    Column("vat_category", "enum", ("categorie_tva",), False, "S", label_fr="categorie_tva",
+           help_en="EN 16931 VAT category: S (standard, default), Z, E, AE, K, G or O; rate 0 unless S.",
+           help_fr="Catégorie de TVA EN 16931 : S (normale, par défaut), Z, E, AE, K, G ou O ; taux 0 sauf S.",
+           example="S"),
+    Column("payment_days", "int", ("delai_paiement",), False, 30, label_fr="delai_paiement",
+           help_en="Days from the invoice date to the due date, 0 to 60 (default 30).",
+           help_fr="Jours entre la date de facture et l'échéance, de 0 à 60 (30 par défaut).", example=30),
+    Column("client_siren", "text", ("siren_client",), label_fr="siren_client",
+           help_en="Client's SIREN (9 digits); required to finalise invoices.",
+           help_fr="SIREN du client (9 chiffres) ; requis pour émettre les factures.", example="552100554"),
+    Column("client_vat_id", "text", ("tva_client",), label_fr="tva_client",
+           help_en="Client's VAT identification number (optional).",
+           help_fr="Numéro de TVA intracommunautaire du client (facultatif).", example="FR40552100554"),
+    Column("client_address", "text", ("adresse_client",), label_fr="adresse_client",
+           help_en="Client's street address; required to finalise invoices.",
+           help_fr="Adresse du client ; requise pour émettre les factures.", example="4 quai des Chartrons"),
+    Column("client_postcode", "text", ("code_postal_client",), label_fr="code_postal_client",
+           help_en="Client's postcode; required to finalise invoices.",
+           help_fr="Code postal du client ; requis pour émettre les factures.", example="33000"),
+    Column("client_city", "text", ("ville_client",), label_fr="ville_client",
+           help_en="Client's city; required to finalise invoices.",
+           help_fr="Ville du client ; requise pour émettre les factures.", example="Bordeaux"),
+    Column("client_country", "text", ("pays_client",), False, "FR", label_fr="pays_client",
+           help_en="Client's country, ISO 3166 alpha-2 code (default FR).",
+           help_fr="Pays du client, code ISO 3166 alpha-2 (FR par défaut).", example="FR"),
 ), "Contrats")
 
 KPIS = SheetSpec("KPIs", ("indicateurs",), (
@@ -244,6 +275,11 @@ INVOICED = SheetSpec("Invoiced", ("deja_facture", "facture"), (
     Column("amount", "money", ("montant",), True, label_fr="montant",
            help_en="Amount invoiced (may be 0 or negative).", help_fr="Montant facturé (peut être 0 ou négatif).",
            example=9000),
+    Column("invoice_number", "text", ("numero_facture",), label_fr="numero_facture",
+           help_en="Number of the invoice that invoiced it (credit notes cite it).",
+           help_fr="Numéro de la facture qui l'a facturé (les avoirs le citent).", example="FM-2025-118"),
+    Column("invoice_date", "date", ("date_facture",), label_fr="date_facture",
+           help_en="Date of that invoice.", help_fr="Date de cette facture.", example="2026-01-05"),
 ), "Deja_facture")
 
 AMENDMENTS = SheetSpec("Amendments", ("avenants",), (

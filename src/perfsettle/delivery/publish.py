@@ -95,11 +95,28 @@ def publish(staging: Path, outdir: Path, run_id: str) -> None:
                     if not (outdir / kept / child.name).exists():
                         os.replace(child, outdir / kept / child.name)
                 nested.rmdir()
+        _keep_issued_documents(old, outdir)
         target = superseded / old_run
         if target.exists():
             shutil.rmtree(target)
         os.replace(old, target)
         checkpoint("superseded")
+
+
+def _keep_issued_documents(old: Path, outdir: Path) -> None:
+    """Issued invoices and credit notes (``documents/``, SPEC §8) stay in ``outbox/<P>/documents/``
+    when a rerun of the close supersedes the other outputs; only the drafts are superseded."""
+    issued = old / "documents"
+    if not issued.is_dir():
+        return
+    for child in sorted(issued.iterdir()):
+        if child.name == "draft":
+            continue
+        dest = outdir / "documents" / child.name
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(child, dest)
+            checkpoint("kept issued documents")
 
 
 def recover(store) -> list[tuple[str, int]]:

@@ -218,10 +218,27 @@ def to_field(value: object):
     return (col.name if col is not None else text), None
 
 
+def to_date(value: object):
+    """A calendar date: an Excel date, or text YYYY-MM-DD or DD/MM/YYYY ('YYYY-MM-DD')."""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat(), None
+    if isinstance(value, dt.date):
+        return value.isoformat(), None
+    if isinstance(value, str):
+        text = value.strip()
+        for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
+            try:
+                return dt.datetime.strptime(text, fmt).date().isoformat(), None
+            except ValueError:
+                pass
+    return None, problem("not-a-date", text=_show(value))
+
+
 CONVERTERS = {
     "raw": to_raw, "field": to_field,
     "id": to_id, "text": to_text, "money": to_number, "number": to_number, "fraction": to_fraction,
     "int": to_int, "month": to_month, "bool": to_bool, "email": to_email, "currency": to_currency,
+    "date": to_date,
 }
 
 

@@ -12,6 +12,7 @@ Three layers, each producing ``Diagnostic`` values located at their cell:
 """
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -227,6 +228,8 @@ _CHECKS = {
         "bonus_band": [("bonus-band-out-of-range", _in(0))],
         "exit_window_months": [("exit-window-out-of-range", _in(1, 120))],
         "hold_limit_months": [("hold-limit-out-of-range", _in(1, 120))],
+        "vat_rate": [("vat-rate-out-of-range", _in(0, 1))],
+        "payment_days": [("payment-days-out-of-range", _in(0, 60))],
     },
     "KPIs": {
         "weight": [("weight-out-of-range", _in(0, 1))],
@@ -432,6 +435,7 @@ def check_run(workbooks: list[ParsedWorkbook], stored_contracts: dict, stored_kp
     out.invoiced = {k: v for k, v in out.invoiced.items() if k[0] not in out.excluded}
     out.amendments = {k: v for k, v in out.amendments.items() if k[0] not in out.excluded}
     out.events = {k: v for k, v in out.events.items() if k[0] not in out.excluded}
+    out.invoice_refs = {k: v for k, v in out.invoice_refs.items() if k in out.invoiced}
     for cid, row in contract_rows.items():
         out.names[cid] = (row.values.get("client") or "", row.values.get("provider") or "",
                           row.values.get("currency") or "EUR")
@@ -518,6 +522,7 @@ def _contract(row: Row, diags: list) -> Contract | None:
         share = f"{v['variable_share'] * 100:f}".rstrip("0").rstrip(".")
         problems.append(("variable_share", problem("share-band", share=share, company_size=v["company_size"],
                                                    low=Decimal(lo) * 100, high=Decimal(hi) * 100)))
+    problems += _invoicing_problems(v)
     for column, p in problems:
         diags.append(p.at(row.source(column), cid))
     if any(p.is_error for _, p in problems):
@@ -536,7 +541,34 @@ def _contract(row: Row, diags: list) -> Contract | None:
         bonus_every=v.get("bonus_every") or 1,
         bonus_band=v["bonus_band"] if v.get("bonus_band") is not None else Decimal(0),
         exit_window_months=v.get("exit_window_months"), hold_limit_months=v.get("hold_limit_months"),
-        deemed_outcome=v.get("deemed_outcome") or "missed")
+        deemed_outcome=v.get("deemed_outcome") or "missed",
+        **_invoicing_terms(v))
+
+
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+def _invoicing_problems(v: dict) -> list:
+    """SPEC §8's rules on the Contracts row: a VAT rate only under category S, a country code."""
+    out = []
+    rate, category = v.get("vat_rate"), v.get("vat_category") or "S"
+    if rate is not None and category != "S" and rate != 0:
+        out.append(("vat_rate", problem("vat-rate-category", category=category, rate=rate)))
+    country = v.get("client_country")
+    if country is not None and not _COUNTRY.match(country.strip().upper()):
+        out.append(("client_country", problem("bad-country", country=country)))
+    return out
+
+
+def _invoicing_terms(v: dict) -> dict:
+    return dict(
+        vat_rate=v["vat_rate"] if v.get("vat_rate") is not None else Decimal("0.20"),
+        vat_category=v.get("vat_category") or "S",
+        payment_days=v["payment_days"] if v.get("payment_days") is not None else 30,
+        client_siren=v.get("client_siren") or "", client_vat_id=v.get("client_vat_id") or "",
+        client_address=v.get("client_address") or "", client_postcode=v.get("client_postcode") or "",
+        client_city=v.get("client_city") or "",
+        client_country=(v.get("client_country") or "FR").strip().upper())
 
 
 def _kpi(row: Row, diags: list) -> Kpi | None:
@@ -574,6 +606,7 @@ def _kpi(row: Row, diags: list) -> Kpi | None:
         k = _make_kpi(row)
         if not k.better(k.target_level, k.floor_level):
             problems.append(("floor", problem("floor-not-worse", floor=k.floor_level, target=k.target_level)))
+    problems += _invoicing_problems(v)
     for column, p in problems:
         diags.append(p.at(row.source(column), cid))
     return None if problems else _make_kpi(row)
@@ -650,6 +683,7 @@ def _invoiced(row, known, contract_of, out: Intake, diags):
             diags.append(p.at(row.source("amount"), cid))
             return
     out.invoiced[(cid, v["month"])] = (v["amount"], row.source("amount"))
+    out.invoice_refs[(cid, v["month"])] = (v.get("invoice_number") or "", v.get("invoice_date") or "")
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,9 @@ PHRASES: dict[str, tuple[str, str]] = {
     "adjustments": ("Ajustements des mois antérieurs", "Adjustments of earlier months"),
     "month": ("Mois", "Month"), "due_now": ("Dû recalculé", "Due (recalculated)"),
     "adjustment": ("Ajustement", "Adjustment"),
+    "documented_by": ("Déjà facturé par : {numbers} ; l'ajustement sera facturé par une facture ou un avoir "
+                      "complémentaire", "Already invoiced by: {numbers}; the adjustment will be invoiced by a "
+                      "further invoice or credit note"),
     "change": ("« {kpi} », {month} : {old} → {new}", "“{kpi}”, {month}: {old} → {new}"),
     "no_reading": ("aucun relevé", "no reading"), "withdrawn": ("annulé", "withdrawn"),
     "verified": ("vérifié", "verified"), "provisional": ("provisoire", "provisional"),

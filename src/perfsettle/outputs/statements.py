@@ -545,6 +545,12 @@ def _rerun_why(report: CloseReport, result: ContractResult, lang: str) -> str:
     return t("rerun_why", reasons="; ".join(changes)) if changes else t("rerun_recalculated")
 
 
+def _documented_by(report: CloseReport, m: MonthResult, lang: str) -> list[str]:
+    """The numbered invoices and credit notes already issued for a month (SPEC §8)."""
+    numbers = getattr(report, "documents", {}).get((m.contract_id, m.month))
+    return [_t(lang)("documented_by", numbers=", ".join(numbers))] if numbers else []
+
+
 def _statement_view(report: CloseReport, result: ContractResult, timezone: str = TIMEZONE) -> dict:
     if result.terms is None:
         raise ValueError(f"contract {result.contract_id} has no terms to print")
@@ -613,7 +619,8 @@ def _statement_view(report: CloseReport, result: ContractResult, timezone: str =
         "adjust_headers": [t("month"), t("due_now"), t("invoiced_before"), t("adjustment")],
         "adjustments": [{"month": fmt.month(m.month, lang), "due": money(m.due),
                          "before": money(m.invoiced_before), "now": money(m.invoice_now),
-                         "causes": _adjustment_causes(m, result, report, lang)} for m in adjusted],
+                         "causes": _adjustment_causes(m, result, report, lang)
+                         + _documented_by(report, m, lang)} for m in adjusted],
         "adjust_total": money(adjust_total),
         "exit_title": t("exit_title"),
         "exit": _exit_view(result, report, lang),

@@ -31,7 +31,7 @@ from sys import intern
 from perfsettle.core.model import Amendment, Contract, Event, Kpi, Reading
 from perfsettle.infra.faults import checkpoint
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS = {
     1: """
@@ -94,6 +94,31 @@ MIGRATIONS = {
     CREATE TABLE event_versions (
         contract_id TEXT NOT NULL, event TEXT NOT NULL, month TEXT, reason TEXT,
         file TEXT, cell TEXT, run_id TEXT, recorded_at TEXT);
+    """,
+    # the document register of SPEC §8 (invoices and credit notes), the ledger lines each
+    # document holds, and the invoice numbers of opening entries
+    3: """
+    CREATE TABLE opening_invoices (
+        contract_id TEXT NOT NULL, month TEXT NOT NULL, invoice_number TEXT NOT NULL, invoice_date TEXT NOT NULL,
+        run_id TEXT, recorded_at TEXT, PRIMARY KEY (contract_id, month));
+    CREATE TABLE documents (
+        number TEXT PRIMARY KEY, series TEXT NOT NULL, year INTEGER NOT NULL, seq INTEGER NOT NULL,
+        type TEXT NOT NULL, type_code TEXT NOT NULL, issue_date TEXT NOT NULL, due_date TEXT NOT NULL,
+        contract_id TEXT NOT NULL, currency TEXT NOT NULL, base TEXT NOT NULL, vat_rate TEXT NOT NULL,
+        vat_category TEXT NOT NULL, vat TEXT NOT NULL, total TEXT NOT NULL, period TEXT NOT NULL,
+        finalize_id TEXT NOT NULL, data TEXT NOT NULL, xml_sha256 TEXT, pdf_sha256 TEXT, recorded_at TEXT,
+        UNIQUE (series, year, seq));
+    CREATE TABLE document_lines (
+        number TEXT NOT NULL, line_no INTEGER NOT NULL, contract_id TEXT NOT NULL, month TEXT NOT NULL,
+        amount TEXT NOT NULL, label_en TEXT, label_fr TEXT, PRIMARY KEY (number, line_no));
+    CREATE INDEX document_lines_month ON document_lines (contract_id, month);
+    CREATE TABLE document_refs (
+        number TEXT NOT NULL, month TEXT NOT NULL, cited_number TEXT NOT NULL, cited_date TEXT);
+    CREATE TABLE ledger_documents (
+        ledger_id INTEGER PRIMARY KEY, number TEXT, finalize_id TEXT NOT NULL);
+    CREATE TABLE finalizes (
+        finalize_id TEXT PRIMARY KEY, period TEXT NOT NULL, issue_date TEXT NOT NULL, started_at TEXT,
+        finished_at TEXT, state TEXT NOT NULL, staging TEXT, outdir TEXT, exit_code INTEGER);
     """,
 }
 
@@ -314,6 +339,9 @@ class SqlStore:
                     for (cid, month), (amount, src) in intake.invoiced.items()]
             db.executemany("INSERT OR REPLACE INTO opening VALUES (?,?,?,?,?,?,?)", rows)
             db.executemany("INSERT INTO opening_versions VALUES (?,?,?,?,?,?,?)", rows)
+            db.executemany("INSERT OR REPLACE INTO opening_invoices VALUES (?,?,?,?,?,?)",
+                           [(cid, month, number, date, run_id, now)
+                            for (cid, month), (number, date) in getattr(intake, "invoice_refs", {}).items()])
             checkpoint("store transaction")
             for (cid, kid, name, month), (a, src) in getattr(intake, "amendments", {}).items():
                 if a is None:   # void: withdrawn, its earlier versions kept
@@ -352,6 +380,91 @@ class SqlStore:
 
     def finish_run(self, run_id: str, finished_at: str) -> None:
         self.db.execute("UPDATE runs SET state='done', finished_at=? WHERE run_id=?", (finished_at, run_id))
+
+    # ----------------------------------------------------------------- documents (SPEC §8)
+    def undocumented_lines(self) -> list[tuple[int, str, str, Decimal, str, str]]:
+        """Ledger lines of closes on no document yet: (id, contract, month, amount, currency, period)."""
+        return [(i, cid, month, Decimal(amount), ccy, period) for i, cid, month, amount, ccy, period in self.db.execute(
+            "SELECT l.id, l.contract_id, l.month, l.amount, l.currency, l.period FROM ledger l "
+            "LEFT JOIN ledger_documents d ON d.ledger_id = l.id WHERE d.ledger_id IS NULL ORDER BY l.id")]
+
+    def opening_invoices(self) -> dict[tuple[str, str], tuple[Decimal, str, str]]:
+        """Opening entries with the invoice that invoiced them: (amount, invoice_number, invoice_date)."""
+        return {(cid, month): (Decimal(amount), number or "", date or "")
+                for cid, month, amount, number, date in self.db.execute(
+                    "SELECT o.contract_id, o.month, o.amount, i.invoice_number, i.invoice_date FROM opening o "
+                    "LEFT JOIN opening_invoices i ON i.contract_id = o.contract_id AND i.month = o.month")}
+
+    def document_months(self) -> list[tuple[str, str, str, str, str]]:
+        """Every document line: (contract, month, number, type, issue_date), in number order."""
+        return self.db.execute(
+            "SELECT l.contract_id, l.month, d.number, d.type, d.issue_date FROM document_lines l "
+            "JOIN documents d USING (number) ORDER BY d.series, d.year, d.seq").fetchall()
+
+    def document_counters(self) -> dict[tuple[str, int], int]:
+        """The last number of each series and year."""
+        return {(series, year): seq for series, year, seq in self.db.execute(
+            "SELECT series, year, max(seq) FROM documents GROUP BY series, year")}
+
+    def documents(self, period: str | None = None) -> list[dict]:
+        """The register: every document (of one period's finalises with ``period``), in issue order."""
+        cols = ("number", "type", "issue_date", "due_date", "contract_id", "currency", "base", "vat_rate",
+                "vat_category", "vat", "total", "period", "finalize_id", "data", "xml_sha256", "pdf_sha256")
+        sql = f"SELECT {', '.join(cols)} FROM documents"
+        args: tuple = ()
+        if period:
+            sql += " WHERE period = ?"
+            args = (period,)
+        rows = self.db.execute(sql + " ORDER BY issue_date, type, series, year, seq", args).fetchall()
+        out = []
+        for row in rows:
+            item = dict(zip(cols, row))
+            item["data"] = json.loads(item["data"])
+            out.append(item)
+        return out
+
+    def commit_documents(self, *, finalize_id: str, period: str, issue_date: str, started_at: str, now: str,
+                         documents, settled, hashes: dict, staging: str, outdir: str, exit_code: int,
+                         prefixes: tuple[str, str]) -> None:
+        """Record a finalise's documents, the ledger lines they hold and its plan, atomically."""
+        with self.write() as db:
+            for doc in documents:
+                series = prefixes[0] if doc.kind == "invoice" else prefixes[1]
+                year, seq = int(doc.number[len(series):len(series) + 4]), int(doc.number.rsplit("-", 1)[1])
+                data = json.dumps({
+                    "lines": [{"month": ln.month, "amount": format(ln.amount, "f"), "label_en": ln.label_en,
+                               "label_fr": ln.label_fr, "references": [c.number for c in ln.cites]}
+                              for ln in doc.lines],
+                    "buyer": {k: getattr(doc.buyer, k) for k in doc.buyer.__slots__},
+                    "language": doc.language, "references": list(doc.references)}, ensure_ascii=False, sort_keys=True)
+                xml_sha, pdf_sha = hashes.get(doc.number, ("", ""))
+                db.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           (doc.number, series, year, seq, doc.kind, doc.type_code, doc.issue_date, doc.due_date,
+                            doc.contract_id, doc.currency, format(doc.base, "f"), format(doc.vat_rate, "f"),
+                            doc.vat_category, format(doc.vat, "f"), format(doc.total, "f"), period, finalize_id,
+                            data, xml_sha, pdf_sha, now))
+                db.executemany("INSERT INTO document_lines VALUES (?,?,?,?,?,?,?)",
+                               [(doc.number, i, doc.contract_id, ln.month, format(ln.amount, "f"), ln.label_en,
+                                 ln.label_fr) for i, ln in enumerate(doc.lines, 1)])
+                db.executemany("INSERT INTO document_refs VALUES (?,?,?,?)",
+                               [(doc.number, ln.month, c.number, c.date) for ln in doc.lines for c in ln.cites])
+                db.executemany("INSERT INTO ledger_documents VALUES (?,?,?)",
+                               [(i, doc.number, finalize_id) for i in doc.line_ids])
+                checkpoint("store documents")
+            db.executemany("INSERT INTO ledger_documents VALUES (?,?,?)", [(i, None, finalize_id) for i in settled])
+            db.execute("INSERT INTO finalizes VALUES (?,?,?,?,?,?,?,?,?)",
+                       (finalize_id, period, issue_date, started_at, None,
+                        "committed" if documents else "done", staging, outdir, exit_code))
+            checkpoint("store documents")
+
+    def pending_finalizes(self) -> list[tuple[str, str, str, str, int]]:
+        """Finalises committed but not published: (finalize_id, period, staging, outdir, exit code)."""
+        return self.db.execute("SELECT finalize_id, period, staging, outdir, exit_code FROM finalizes "
+                               "WHERE state='committed' ORDER BY started_at").fetchall()
+
+    def finish_finalize(self, finalize_id: str, finished_at: str) -> None:
+        self.db.execute("UPDATE finalizes SET state='done', finished_at=? WHERE finalize_id=?",
+                        (finished_at, finalize_id))
 
     # ----------------------------------------------------------------- e-mail log
     def was_sent(self, message_id: str) -> bool:

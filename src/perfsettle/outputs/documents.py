@@ -1,0 +1,254 @@
+"""The files of a finalise (SPEC §8): per document the CII XML (Factur-X, profile EN 16931) and
+the PDF/A-3 that embeds it; documents.csv; the journal in the FEC column layout.
+
+The XML is built by the ``factur-x`` library from EN 16931 terms (BT-/BG- keys) and checked
+against the Factur-X EN 16931 XSD; the PDF is an HTML page rendered by WeasyPrint as PDF/A-3b,
+into which ``factur-x`` embeds the XML (``factur-x.xml``, AFRelationship Data) with the
+Factur-X XMP metadata.
+"""
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import io
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from perfsettle.core.invoicing import CREDIT_NOTE, Document, Seller
+from perfsettle.core.money import format_money, format_number
+
+CSV_COLUMNS = ("number", "type", "issue_date", "due_date", "contract_id", "currency", "base", "vat_rate", "vat",
+               "total", "months", "references")
+FEC_COLUMNS = ("JournalCode", "JournalLib", "EcritureNum", "EcritureDate", "CompteNum", "CompteLib", "CompAuxNum",
+               "CompAuxLib", "PieceRef", "PieceDate", "EcritureLib", "Debit", "Credit", "EcritureLet", "DateLet",
+               "ValidDate", "Montantdevise", "Idevise")
+
+# VAT exemption reasons (BT-120/BT-121) for the categories that need one (BR-E-10, BR-AE-10…).
+EXEMPTIONS = {
+    "E": ("VATEX-EU-132", "Exonération de TVA"),
+    "AE": ("VATEX-EU-AE", "Autoliquidation"),
+    "K": ("VATEX-EU-IC", "Exonération de TVA, article 262 ter I du CGI (livraison intracommunautaire)"),
+    "G": ("VATEX-EU-G", "Exonération de TVA, article 262 I du CGI (exportation)"),
+    "O": ("VATEX-EU-O", "Non soumis à la TVA"),
+}
+DRAFT = "DRAFT"
+
+
+# --------------------------------------------------------------------------- XML
+
+def data_dict(doc: Document, seller: Seller) -> dict:
+    """The document in EN 16931 terms, as the ``factur-x`` library takes them."""
+    number = doc.number or DRAFT
+    money = lambda x: format_money(x, doc.currency)   # noqa: E731
+    pct = format_number(doc.vat_rate * 100)
+    notes = []
+    if seller.late_payment:
+        notes.append({"BT-21": "PMD", "BT-22": seller.late_payment})
+    notes.append({"BT-21": "PMT", "BT-22": "Indemnité forfaitaire pour frais de recouvrement : 40 €"})
+    notes.append({"BT-21": "AAB", "BT-22": "Pas d'escompte pour paiement anticipé"})
+    if not doc.number:
+        notes.append({"BT-21": "AAI", "BT-22": "PROJET — document non émis, sans valeur de facture"})
+    lines = []
+    for i, ln in enumerate(doc.lines, 1):
+        first, last = _month_bounds(ln.month)
+        item = {
+            "BT-126": str(i), "BT-129": "1" if ln.amount >= 0 else "-1", "BT-130": "C62",
+            "BT-131": money(ln.amount), "BT-146": money(abs(ln.amount)),
+            "BT-151": doc.vat_category, "BT-152": pct, "BT-153": _clip(ln.label_fr if doc.language == "fr"
+                                                                      else ln.label_en, 200),
+            "BT-134": first, "BT-135": last,
+        }
+        if ln.cites:
+            item["BT-127-00"] = [{"BT-127": ("Corrige : " if doc.language == "fr" else "Corrects: ")
+                                  + ", ".join(c.number for c in ln.cites)}]
+        lines.append(item)
+    tax = {"BT-116": money(doc.base), "BT-117": money(doc.vat), "BT-118": doc.vat_category, "BT-119": pct}
+    if doc.vat_category in EXEMPTIONS:
+        tax["BT-121"], tax["BT-120"] = EXEMPTIONS[doc.vat_category]
+    months = sorted(doc.months)
+    out = {
+        "BT-1": number, "BT-2": dt.date.fromisoformat(doc.issue_date), "BT-3": doc.type_code,
+        "BT-5": doc.currency, "BT-9": dt.date.fromisoformat(doc.due_date),
+        "BT-10": doc.contract_id, "BT-12": doc.contract_id,
+        "BT-20": _terms_text(doc),
+        "BT-72": _month_bounds(months[-1])[1],
+        "BT-73": _month_bounds(months[0])[0], "BT-74": _month_bounds(months[-1])[1],
+        "BG-1": notes,
+        "BG-4": _party(seller.name, seller.siren, seller.vat_id, seller.address, seller.postcode, seller.city,
+                       seller.country, seller.email),
+        "BG-7": _party(doc.buyer.name, doc.buyer.siren, doc.buyer.vat_id, doc.buyer.address, doc.buyer.postcode,
+                       doc.buyer.city, doc.buyer.country, ""),
+        "BG-23": [tax], "BG-25": lines,
+        "BT-106": money(sum((ln.amount for ln in doc.lines), Decimal(0))),
+        "BT-109": money(doc.base), "BT-110": money(doc.vat), "BT-112": money(doc.total), "BT-115": money(doc.total),
+    }
+    if doc.cited:
+        out["BG-3"] = [{"BT-25": c.number, **({"BT-26": dt.date.fromisoformat(c.date)} if c.date else {})}
+                       for c in doc.cited]
+    if seller.iban:
+        out["BT-81"] = "58"   # SEPA credit transfer
+        out["BT-84"] = seller.iban.replace(" ", "")
+        if seller.bic:
+            out["BT-86"] = seller.bic
+    else:
+        out["BT-81"] = "30"   # credit transfer
+    return out
+
+
+def cii_xml(doc: Document, seller: Seller) -> bytes:
+    """The CII XML of a document, checked against the Factur-X EN 16931 XSD."""
+    from facturx import generate_cii_xml
+    return generate_cii_xml(data_dict(doc, seller), level="en16931", check_xsd=True, check_schematron=False)
+
+
+def _party(name, siren, vat_id, address, postcode, city, country, email) -> dict:
+    out = {"name": name, "addr_l1": address, "postcode": postcode, "city": city, "country_code": country}
+    if siren:
+        out["legal_identifier"] = siren
+        out["legal_identifier_schemeid"] = "0002"   # SIREN
+    if vat_id:
+        out["vat_identifier"] = vat_id
+    if email:
+        out["contacts"] = [{"email": email}]
+    return {k: v for k, v in out.items() if v}
+
+
+def _month_bounds(month: str) -> tuple[dt.date, dt.date]:
+    y, m = int(month[:4]), int(month[5:7])
+    return dt.date(y, m, 1), dt.date(y, m, calendar.monthrange(y, m)[1])
+
+
+def _terms_text(doc: Document) -> str:
+    if doc.language == "en":
+        return f"Payment due on {doc.due_date}"
+    return f"Paiement à échéance du {doc.due_date}"
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[:n - 1] + "…"
+
+
+# --------------------------------------------------------------------------- PDF
+
+_WORDS = {
+    "fr": {"invoice": "Facture", "credit_note": "Avoir", "number": "N°", "issue_date": "Date d'émission",
+           "due_date": "Date d'échéance", "seller": "Émetteur", "buyer": "Client", "contract": "Contrat",
+           "siren": "SIREN", "vat_id": "N° TVA intracommunautaire", "month": "Mois", "label": "Désignation",
+           "amount": "Montant HT", "base": "Total HT", "vat": "TVA", "total": "Total TTC",
+           "credited": "Montant crédité TTC", "references": "Factures corrigées", "payment": "Règlement",
+           "transfer": "Virement", "late": "Retard de paiement", "draft": "PROJET — non émis",
+           "fixed_fee": "Indemnité forfaitaire pour frais de recouvrement : 40 €",
+           "no_discount": "Pas d'escompte pour paiement anticipé."},
+    "en": {"invoice": "Invoice", "credit_note": "Credit note", "number": "No.", "issue_date": "Issue date",
+           "due_date": "Due date", "seller": "Seller", "buyer": "Client", "contract": "Contract",
+           "siren": "SIREN", "vat_id": "VAT number", "month": "Month", "label": "Description",
+           "amount": "Amount excl. VAT", "base": "Total excl. VAT", "vat": "VAT", "total": "Total incl. VAT",
+           "credited": "Amount credited incl. VAT", "references": "Invoices corrected", "payment": "Payment",
+           "transfer": "Bank transfer", "late": "Late payment", "draft": "DRAFT — not issued",
+           "fixed_fee": "Fixed recovery fee: 40 €", "no_discount": "No discount for early payment."},
+}
+
+
+def html(doc: Document, seller: Seller, templates: Path | None = None) -> str:
+    """The document as an HTML page (the template ``document.html``), in the contract's language."""
+    from perfsettle.outputs.formatting import money as show_money
+    lang = doc.language if doc.language in _WORDS else "fr"
+    return _env().get_template("document.html").render(
+        doc=doc, seller=seller, w=_WORDS[lang], lang=lang, draft=not doc.number,
+        title=f"{_WORDS[lang][doc.kind]} {doc.number or _WORDS[lang]['draft']}",
+        m=lambda x: show_money(x, doc.currency, lang),
+        rate=format_number(doc.vat_rate * 100).replace(".", "," if lang == "fr" else "."),
+        exemption=EXEMPTIONS.get(doc.vat_category, ("", ""))[1])
+
+
+@lru_cache(maxsize=1)
+def _env():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+    from perfsettle.outputs.statements import templates_dir
+    return Environment(loader=FileSystemLoader(str(templates_dir())), autoescape=select_autoescape(["html"]),
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def pdf(doc: Document, seller: Seller, xml: bytes) -> bytes:
+    """A PDF/A-3b of the document with its CII XML embedded as Factur-X."""
+    import weasyprint
+    from facturx import generate_from_binary
+    page = weasyprint.HTML(string=html(doc, seller)).write_pdf(pdf_variant="pdf/a-3b", uncompressed_pdf=False)
+    words = _WORDS.get(doc.language, _WORDS["fr"])
+    meta = {"author": seller.name, "keywords": "Factur-X", "title": f"{words[doc.kind]} {doc.number or DRAFT}",
+            "subject": f"{words[doc.kind]} {doc.number or DRAFT} — {doc.buyer.name}"}
+    return generate_from_binary(page, xml, flavor="factur-x", level="en16931", check_xsd=False,
+                                pdf_metadata=meta, lang=doc.language, afrelationship="data")
+
+
+def write_document(doc: Document, seller: Seller, folder: Path) -> list[Path]:
+    """``<number>.xml`` and ``<number>.pdf`` (drafts: ``<contract>-<n>.…``) in ``folder``."""
+    stem = doc.number or draft_stem(doc)
+    xml = cii_xml(doc, seller)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [_write_bytes(folder / f"{stem}.xml", xml), _write_bytes(folder / f"{stem}.pdf", pdf(doc, seller, xml))]
+    return paths
+
+
+def draft_stem(doc: Document) -> str:
+    rate = format_number(doc.vat_rate * 100)
+    return f"DRAFT-{doc.contract_id}-{doc.vat_category}{rate}"
+
+
+def _write_bytes(path: Path, data: bytes) -> Path:
+    import os
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+# --------------------------------------------------------------------------- CSV and journal
+
+def documents_csv(documents: list[Document]) -> str:
+    """documents.csv (SPEC §8): invoices first, each series in number order."""
+    import csv
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for d in ordered(documents):
+        w.writerow([d.number, d.kind, d.issue_date, d.due_date, d.contract_id, d.currency,
+                    format_money(d.base, d.currency), format_number(d.vat_rate), format_money(d.vat, d.currency),
+                    format_money(d.total, d.currency), ";".join(d.months), ";".join(d.references)])
+    return buf.getvalue()
+
+
+def ordered(documents: list[Document]) -> list[Document]:
+    return sorted(documents, key=lambda d: (d.kind == CREDIT_NOTE, d.number, d.contract_id, d.vat_rate))
+
+
+def journal(documents: list[Document], accounts: dict) -> str:
+    """The accounting entries in the FEC layout (article A47 A-1 LPF): one balanced entry per
+    document; an invoice debits the receivable (total) and credits revenue (base) and VAT
+    (vat); a credit note the reverse."""
+    rows = ["|".join(FEC_COLUMNS)]
+    for d in ordered(documents):
+        day = d.issue_date.replace("-", "")
+        label = f"{'Facture' if d.kind != CREDIT_NOTE else 'Avoir'} {d.number} {d.buyer.name}".replace("|", "/")
+        client = d.buyer.name.replace("|", "/")
+        entries = [(accounts["receivable"], "Clients", d.contract_id, client, d.total, True),
+                   (accounts["revenue"], "Prestations de services", "", "", d.base, False),
+                   (accounts["vat"], "TVA collectée", "", "", d.vat, False)]
+        for account, account_label, aux, aux_label, amount, debit_side in entries:
+            if amount == 0 and account != accounts["receivable"]:
+                continue
+            if d.kind == CREDIT_NOTE:
+                debit_side = not debit_side
+            value = fec_amount(amount, d.currency)
+            foreign = d.currency != "EUR"
+            rows.append("|".join((
+                "VE", "Ventes", d.number, day, account, account_label, aux, aux_label, d.number, day, label,
+                value if debit_side else "0,00", "0,00" if debit_side else value, "", "", day,
+                value if foreign else "", d.currency if foreign else "")))
+    return "\n".join(rows) + "\n"
+
+
+def fec_amount(amount: Decimal, currency: str) -> str:
+    return format_money(amount, currency).replace(".", ",")
