@@ -163,7 +163,7 @@ def test_a_rerun_with_nothing_to_document_issues_nothing(tmp_path, capsys):
     before = sorted(p.name for p in documents_dir(root, "2026-09").iterdir())
     capsys.readouterr()
     assert finalize(root, "2026-09", "2026-10-02") == 0
-    assert "nothing to document" in capsys.readouterr().out
+    assert "rien à documenter" in capsys.readouterr().out   # the default language is French
     assert sorted(p.name for p in documents_dir(root, "2026-09").iterdir()) == before
 
 

@@ -94,11 +94,16 @@ def _needs_engine(steps):
         if missing else []
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 @pytest.mark.parametrize("scenario,upto", _finalised_steps())
-def test_example_finalises_to_the_expected_documents(scenario: Path, upto: int, ws):
-    """Each step closes, then finalises on its `finalize` date; documents.csv equals the expected."""
+def test_example_finalises_to_the_expected_documents(scenario: Path, upto: int, kind: str, tmp_path, monkeypatch,
+                                                      request):
+    """Each step closes, then finalises on its `finalize` date; documents.csv equals the expected,
+    on either store."""
     import shutil
     from conftest import main
+    monkeypatch.chdir(tmp_path)
+    ws = Workspace(tmp_path, request.getfixturevalue("pg").new_database() if kind == "postgresql" else None)
     steps = sorted(scenario.glob("step-*"), key=lambda p: int(p.name.split("-")[1]))[:upto + 1]
     config = ws.root / "perfsettle.toml"
     shutil.copy(scenario / "perfsettle.toml", config)

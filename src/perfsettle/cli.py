@@ -253,7 +253,7 @@ def cmd_run(args) -> int:
     if result.unchanged:   # a rerun that changed nothing: one line
         print(terminal.translate(result.message, lang))
         if finalized is not None:
-            _print_finalized(finalized)
+            _print_finalized(finalized, lang)
             return max(result.exit_code, finalized.exit_code)
         return result.exit_code
     for f in report.files:
@@ -277,7 +277,7 @@ def cmd_run(args) -> int:
     if result.message:
         print(f"perfsettle: {terminal.translate(result.message, lang)}", file=sys.stderr)
     if finalized is not None:
-        _print_finalized(finalized)
+        _print_finalized(finalized, lang)
         result.exit_code = max(result.exit_code, finalized.exit_code)
     if args.timings:
         import json
@@ -286,22 +286,25 @@ def cmd_run(args) -> int:
     return result.exit_code
 
 
-def _print_finalized(result) -> None:
+def _print_finalized(result, lang: str) -> None:
+    """What a finalise issued (or refused), in the user's language."""
     for f in result.findings:
-        print(f"perfsettle: {f.message}", file=sys.stderr)
+        print("perfsettle: " + (f.message_fr if lang == "fr" and f.message_fr else f.message), file=sys.stderr)
     invoices = [d.number for d in result.documents if d.kind == "invoice"]
     credits = [d.number for d in result.documents if d.kind == "credit_note"]
+    head = ("finalisation" if lang == "fr" else "finalize") + f" {result.period}" + (" : " if lang == "fr" else ": ")
+    refused = (" ; " if lang == "fr" else "; ") + terminal.count(len(result.findings), "refused", lang) \
+        if result.findings else ""
     if not result.documents:
-        print(f"finalize {result.period}: nothing to document" + (f" ({len(result.findings)} refused)"
-                                                                  if result.findings else ""))
+        print(head + ("rien à documenter" if lang == "fr" else "nothing to document") + refused)
         return
 
     def span(numbers):
         return "" if not numbers else f" ({numbers[0]}" + (f"..{numbers[-1]})" if len(numbers) > 1 else ")")
-    print(f"finalize {result.period}: {len(invoices)} invoice(s){span(invoices)}, "
-          f"{len(credits)} credit note(s){span(credits)} issued"
-          + (f"; {len(result.findings)} refused" if result.findings else ""))
-    print(f"documents: {result.outdir}")
+    issued = "émis" if lang == "fr" else "issued"
+    print(head + terminal.count(len(invoices), "invoice", lang) + span(invoices) + ", "
+          + terminal.count(len(credits), "credit_note", lang) + span(credits) + f" {issued}" + refused)
+    print(("documents : " if lang == "fr" else "documents: ") + str(result.outdir))
 
 
 def _locked(s: Settings, fn, lang: str):
@@ -322,7 +325,7 @@ def cmd_finalize(args) -> int:
     result = _locked(s, lambda: finalize(s, args.period, args.date), args.term)
     if result is None:
         return EXIT_LOCKED
-    _print_finalized(result)
+    _print_finalized(result, args.term)
     return result.exit_code
 
 

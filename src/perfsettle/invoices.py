@@ -31,6 +31,7 @@ from perfsettle.core import invoicing
 from perfsettle.core.invoicing import CREDIT_NOTE, INVOICE, Cited, Document, Line, Plan, Seller
 from perfsettle.core.model import Diagnostic
 from perfsettle.infra.faults import checkpoint
+from perfsettle.infra.files import fsync_path, write_atomic
 from perfsettle.store import Store, exists
 
 log = logging.getLogger("perfsettle")
@@ -126,11 +127,11 @@ def write_drafts(documents, folder: Path, seller: Seller, previous: Path | None 
         stem = out.draft_stem(doc)
         xml = out.cii_xml(doc, seller)
         old_xml, old_pdf = (previous / f"{stem}.xml", previous / f"{stem}.pdf") if previous else (None, None)
-        paths.append(_write_bytes(folder / f"{stem}.xml", xml))
+        paths.append(write_atomic(folder / f"{stem}.xml", xml))
         if old_xml is not None and old_pdf.is_file() and old_xml.is_file() and old_xml.read_bytes() == xml:
-            paths.append(_write_bytes(folder / f"{stem}.pdf", old_pdf.read_bytes()))
+            paths.append(write_atomic(folder / f"{stem}.pdf", old_pdf.read_bytes()))
         else:
-            paths.append(_write_bytes(folder / f"{stem}.pdf", out.pdf(doc, seller, xml)))
+            paths.append(write_atomic(folder / f"{stem}.pdf", out.pdf(doc, seller, xml)))
     return paths
 
 
@@ -172,10 +173,10 @@ def finalize(settings: Settings, period: str | None = None, issue_date: dt.date 
         if plan.documents:
             staging.mkdir(parents=True)
             hashes = render(plan.documents, staging, settings, seller, issue)
-            _write_text(staging / "finalize.json", json.dumps(
+            write_atomic(staging / "finalize.json", json.dumps(
                 {"finalize_id": finalize_id, "period": period, "issue_date": issue.isoformat(),
                  "documents": [d.number for d in plan.documents]}, indent=1) + "\n")
-            _sync(staging)
+            fsync_path(staging)
             checkpoint("finalize staged")
         store.commit_documents(finalize_id=finalize_id, period=period, issue_date=issue.isoformat(),
                                started_at=_now(), now=_now(), documents=plan.documents, settled=plan.settled,
@@ -193,14 +194,14 @@ def render(documents, staging: Path, settings: Settings, seller: Seller, issue: 
     from perfsettle.outputs import documents as out
     hashes = {}
     for doc, (xml, pdf) in _render_all(documents, seller):
-        x = _write_bytes(staging / f"{doc.number}.xml", xml)
-        p = _write_bytes(staging / f"{doc.number}.pdf", pdf)
+        x = write_atomic(staging / f"{doc.number}.xml", xml)
+        p = write_atomic(staging / f"{doc.number}.pdf", pdf)
         hashes[doc.number] = (_sha(x), _sha(p))
         checkpoint(f"finalize staged {doc.number}")
     accounts = {"receivable": settings.accounts.receivable, "revenue": settings.accounts.revenue,
                 "vat": settings.accounts.vat}
-    _write_text(staging / "documents.csv", out.documents_csv(list(documents)))
-    _write_text(staging / f"journal-{issue.strftime('%Y%m%d')}.txt", out.journal(list(documents), accounts))
+    write_atomic(staging / "documents.csv", out.documents_csv(list(documents)))
+    write_atomic(staging / f"journal-{issue.strftime('%Y%m%d')}.txt", out.journal(list(documents), accounts))
     return hashes
 
 
@@ -272,28 +273,8 @@ def _finalize_id(path: Path) -> str | None:
         return None
 
 
-def _write_bytes(path: Path, data: bytes) -> Path:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    return path
-
-
-def _write_text(path: Path, text: str) -> Path:
-    return _write_bytes(path, text.encode("utf-8"))
-
-
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _sync(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------- e-mail

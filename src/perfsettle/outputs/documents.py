@@ -17,6 +17,7 @@ from pathlib import Path
 
 from perfsettle.core.invoicing import CREDIT_NOTE, Document, Seller
 from perfsettle.core.money import format_money, format_number
+from perfsettle.infra.files import write_atomic
 
 CSV_COLUMNS = ("number", "type", "issue_date", "due_date", "contract_id", "currency", "base", "vat_rate", "vat",
                "total", "months", "references")
@@ -187,22 +188,13 @@ def write_document(doc: Document, seller: Seller, folder: Path) -> list[Path]:
     stem = doc.number or draft_stem(doc)
     xml = cii_xml(doc, seller)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = [_write_bytes(folder / f"{stem}.xml", xml), _write_bytes(folder / f"{stem}.pdf", pdf(doc, seller, xml))]
+    paths = [write_atomic(folder / f"{stem}.xml", xml), write_atomic(folder / f"{stem}.pdf", pdf(doc, seller, xml))]
     return paths
 
 
 def draft_stem(doc: Document) -> str:
     rate = format_number(doc.vat_rate * 100)
     return f"DRAFT-{doc.contract_id}-{doc.vat_category}{rate}"
-
-
-def _write_bytes(path: Path, data: bytes) -> Path:
-    import os
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    return path
 
 
 # --------------------------------------------------------------------------- CSV and journal

@@ -20,6 +20,9 @@ LANGS = ("fr", "en")
 
 _PLURALS = {            # key -> (fr one, fr many, en one, en many)
     "error": ("erreur", "erreurs", "error", "errors"),
+    "invoice": ("facture", "factures", "invoice", "invoices"),
+    "credit_note": ("avoir", "avoirs", "credit note", "credit notes"),
+    "refused": ("refusé", "refusés", "refused", "refused"),
     "warning": ("avertissement", "avertissements", "warning", "warnings"),
     "file": ("fichier vérifié", "fichiers vérifiés", "file checked", "files checked"),
     "message": ("message n'a pas pu être envoyé", "messages n'ont pas pu être envoyés",
