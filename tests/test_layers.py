@@ -68,3 +68,11 @@ def test_the_core_imports_nothing_of_perfsettle_outside_it():
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("perfsettle"):
                 assert node.module.startswith("perfsettle.core"), (path.name, node.module)
+
+
+def test_the_readmes_architecture_table_names_every_module():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| layer | package |"):readme.index("Why this cut")]
+    missing = [str(p.relative_to(SRC)) for p in sorted(SRC.rglob("*.py"))
+               if p.name not in ("__init__.py", "__main__.py") and f"`{p.name}`" not in table]
+    assert not missing, missing
