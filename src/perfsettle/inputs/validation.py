@@ -497,11 +497,15 @@ def _unknown_contract(row: Row) -> Diagnostic:
     return make("unknown-contract", row.source("contract_id"), cid, contract=cid)
 
 
+def _complete(row: Row, spec: schema.SheetSpec) -> bool:
+    """A row with no bad cell, a contract id and every required column of its sheet."""
+    return not row.bad and row.contract_id is not None and \
+        all(row.values.get(c.name) is not None for c in spec.columns if c.required)
+
+
 def _contract(row: Row, diags: list) -> Contract | None:
     v, cid = row.values, row.contract_id
-    if row.bad or cid is None:
-        return None
-    if any(v.get(c.name) is None for c in schema.CONTRACTS.columns if c.required):
+    if not _complete(row, schema.CONTRACTS):
         return None
     problems = []
     currency = v.get("currency") or "EUR"
@@ -573,9 +577,7 @@ def _invoicing_terms(v: dict) -> dict:
 
 def _kpi(row: Row, diags: list) -> Kpi | None:
     v, cid = row.values, row.contract_id
-    if row.bad or cid is None:
-        return None
-    if any(v.get(c.name) is None for c in schema.KPIS.columns if c.required):
+    if not _complete(row, schema.KPIS):
         return None
     mode, direction, base = v["target_mode"], v["direction"], v.get("baseline")
     problems = []
