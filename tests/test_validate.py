@@ -380,3 +380,15 @@ def test_a_changed_term_of_an_invoiced_contract_warns_that_it_restates_the_invoi
     assert "Avenants" in d.message_fr
     quiet = check_run([parse_workbook(p.name, read_raw(p))], stored_contracts, stored_kpis, "2026-06")
     assert not quiet.diagnostics                   # never invoiced: a plain correction
+
+
+def test_an_amendment_that_leaves_no_robustness_kpi_is_warned_at_its_cells(tmp_path):
+    k = kpis() + [{"contract_id": "C1", "kpi_id": "manual", "name": "Temps manuel", "category": "operational",
+                   "direction": "lower", "unit": "h", "target_mode": "absolute", "target": 10, "weight": 0}]
+    rows = [amendment("weight", 0, kpi_id="stability", month="2026-05"),
+            amendment("weight", 0.4, kpi_id="manual", month="2026-05")]
+    p = workbook(tmp_path / "r.xlsx", contracts=[contract()], kpis=k, amendments=rows)
+    intake, found = check(p)
+    warned = {cell for code, cell in found if code == "no-robustness"}
+    assert warned and all(cell.startswith("Amendments!") for cell in warned)
+    assert not intake.excluded and set(intake.contracts) == {"C1"}      # a warning: the contract is settled

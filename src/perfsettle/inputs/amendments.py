@@ -194,6 +194,14 @@ def check_amended_terms(terms: Terms, sources: dict, anchor, diags: list) -> Non
         where = cells_of or ([anchor] if anchor is not None else [])
         for src in where:
             diags.append(make("amended-terms-invalid", src, cid, month=month, rule=Text(en, fr), rule_code=code))
+    # The warning of §2 holds month by month too: operational gains crossed with robustness.
+    for month, t in Schedule(terms).periods[1:]:
+        paying = [k for k in t.kpis if k.weight is not None and k.weight > 0]
+        if len(paying) >= 2 and all(k.category for k in paying) and \
+                not any(k.category == "robustness" for k in paying):
+            cells_of = [src for key, src in sources.items() if key[3] == month]
+            for src in cells_of:
+                diags.append(make("no-robustness", src, cid, contract=cid))
 
 
 # Terms that do not enter the arithmetic: changing them restates nothing (SPEC §4).
