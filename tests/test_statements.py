@@ -662,3 +662,11 @@ def test_example_emails_parse_back_with_their_recipients(tmp_path):
             assert msg["Date"] and msg["Message-ID"]
             assert msg["From"] is None   # From and Reply-To are the configured sender's, set when sending
             assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_a_month_invoiced_outside_perfsettle_names_its_invoice(tmp_path):
+    """The Invoiced sheet's invoice_number is printed where the statement says the amount
+    already invoiced came from outside perfsettle."""
+    outdir = dict(run_scenario("invoices", tmp_path))["step-1"]
+    texts = [p.read_text(encoding="utf-8") for p in (outdir / "statements").glob("*.html")]
+    assert any("FM-2026-118" in t and "Déjà facturé" in t for t in texts)

@@ -282,7 +282,10 @@ def close_period(ctx: _Run, store: Store, checked: _Checked, taken: _Taken) -> C
         earlier.setdefault(cid, {})[month] = amount
     checkpoint("settled")
     ctx.lap("settle")
-    return replace(report, skipped=tuple(taken.skipped), earlier=earlier, documents=issued_documents(store))
+    numbers = {key: number for key, (_, number, _) in store.opening_invoices().items() if number}
+    numbers.update({key: number for key, (number, _) in checked.intake.invoice_refs.items() if number})
+    return replace(report, skipped=tuple(taken.skipped), earlier=earlier, documents=issued_documents(store),
+                   opening_invoices=numbers)
 
 
 # --------------------------------------------------------------------------- render

@@ -383,6 +383,7 @@ class CloseReport:
     readings: dict = field(default_factory=dict)            # (cid, kid, month) -> Reading the close used
     openings: dict = field(default_factory=dict)            # (cid, month) -> amount invoiced outside perfsettle
     documents: dict = field(default_factory=dict)           # (contract_id, month) -> issued document numbers (SPEC §8)
+    opening_invoices: dict = field(default_factory=dict)    # (cid, month) -> invoice_number of the Invoiced sheet
 
     def result(self, contract_id: str) -> ContractResult | None:
         return self._results_by_id.get(contract_id)

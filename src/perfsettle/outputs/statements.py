@@ -184,7 +184,8 @@ def _recalculated(m: MonthResult, report: CloseReport, lang: str) -> str:
     amount = fmt.money(m.invoiced_before, m.currency, lang)
     opening = _opening(report, m)
     if opening is not None and opening == m.invoiced_before:
-        return t("recalculated_opening", amount=amount, invoice="")
+        number = report.opening_invoices.get((m.contract_id, m.month))
+        return t("recalculated_opening", amount=amount, invoice=t("opening_invoice", number=number) if number else "")
     return t("recalculated", amount=amount)
 
 
