@@ -81,3 +81,14 @@ def test_a_corrected_contract_row_warns_and_the_summary_lists_the_restatement(ws
     assert (finding["code"], finding["cell"]) == ("terms-restated", "Contracts!H2")
     summary = ws.text("2026-02", "summary.html").replace("&nbsp;", " ").replace("\u202f", " ")
     assert "Termes corrigés" in summary and "200,00 €" in summary
+
+
+def test_an_adjustment_names_the_corrected_term_that_moved_it(ws, tmp_path):
+    months = ("2026-01", "2026-02")
+    ws.drop(workbook(tmp_path / "a.xlsx", contracts=[contract()], kpis=kpis(), readings=readings(months=months)))
+    assert ws.run("2026-02") == 0
+    ws.drop(workbook(tmp_path / "b.xlsx", contracts=[contract(monthly_fee=10100)],
+                     readings=readings(months=("2026-03",))))
+    assert ws.run("2026-03") == 0
+    statement = ws.text("2026-03", "statements/C1.html")
+    assert statement.count("monthly_fee : 10000 → 10100") == 2     # January and February, each restated

@@ -245,12 +245,34 @@ def _adjustment_causes(m: MonthResult, result: ContractResult, report: CloseRepo
         month_moves = found.get(m.month, [])
         causes = [_move_text(mv, result, m, lang) for mv in month_moves]
         rest = m.invoice_now - sum((mv.amount for mv in month_moves), Decimal(0))
+        terms = _restated_terms(report, result.contract_id, lang)
         if causes and rest:
-            causes.append(t("other_causes", amount=fmt.signed(fmt.money(rest, m.currency, lang), rest)))
+            phrase = "terms_causes" if terms else "other_causes"
+            causes.append(t(phrase, amount=fmt.signed(fmt.money(rest, m.currency, lang), rest), terms=terms))
+        if not causes and terms and m.invoice_now:
+            return [t("terms_only", terms=terms)]
         return causes or [_recalculated(m, report, lang)]
     causes = [_change_text(c, result.terms, lang) for c in _changes_of(report, result.contract_id)
               if c.month in _window_of(c.kpi_id, m, result.terms)]
+    terms = _restated_terms(report, result.contract_id, lang)
+    if not causes and terms and m.invoice_now:
+        return [t("terms_only", terms=terms)]
     return causes or [_recalculated(m, report, lang)]
+
+
+def _restated_terms(report: CloseReport, contract_id: str, lang: str) -> str:
+    """The Contracts/KPIs terms this run corrected for a contract already invoiced (the
+    ``terms-restated`` findings), as ``column: old → new`` items."""
+    t = _t(lang)
+    items = []
+    for f in report.files:
+        for d in f.diagnostics:
+            if d.code == "terms-restated" and d.contract_id == contract_id:
+                data = d.fields
+                item = t("term_change", column=data.get("column", ""), old=data.get("old", ""), new=data.get("new", ""))
+                if item not in items:
+                    items.append(item)
+    return "; ".join(items)
 
 
 def _period_month(report: CloseReport, result: ContractResult) -> MonthResult | None:
