@@ -152,7 +152,7 @@ COMMENTS_PROVISIONAL = ("en attente de validation", "awaiting client sign-off", 
 
 # French spellings (SPEC §2 aliases) for the French-labelled workbooks
 FR_SHEETS = {"Contracts": "Contrats", "KPIs": "Indicateurs", "Readings": "Mesures",
-             "Invoiced": "Deja_facture"}
+             "Invoiced": "Deja_facture", "Amendments": "Avenants", "Events": "Evenements"}
 FR_VALUES = {"operational": "operationnel", "robustness": "robustesse", "financial": "financier",
              "higher": "hausse", "lower": "baisse", "absolute": "absolu", "relative": "relatif",
              "points": "points", "verified": "verifie", "provisional": "provisoire",
@@ -161,9 +161,22 @@ FR_VALUES = {"operational": "operationnel", "robustness": "robustesse", "financi
 CONTRACT_COLUMNS = ("contract_id", "client", "provider", "company_size", "currency", "start_month",
                     "duration_months", "monthly_fee", "variable_share", "requires_verified",
                     "bonus_kpi", "bonus_target", "bonus_rate", "malus_rate", "exit_kpi",
-                    "exit_threshold", "exit_month", "mediator", "contact_email", "language")
+                    "exit_threshold", "exit_month", "mediator", "contact_email", "language",
+                    "bonus_base", "bonus_every", "bonus_band", "exit_window_months",
+                    "hold_limit_months", "deemed_outcome", "vat_rate", "vat_category",
+                    "payment_days", "client_siren", "client_address", "client_postcode",
+                    "client_city")
 KPI_COLUMNS = ("contract_id", "kpi_id", "name", "category", "direction", "unit", "baseline",
-               "target_mode", "target", "floor", "weight", "window_months", "due_month")
+               "target_mode", "target", "floor", "weight", "window_months", "due_month",
+               "window_agg", "min_coverage", "earnback_months", "chronic_misses", "chronic_months")
+AMENDMENT_COLUMNS = ("contract_id", "kpi_id", "field", "value", "effective_month", "reason",
+                     "reference")
+EVENT_COLUMNS = ("contract_id", "event", "month", "reason")
+OPTIONS_SHARE = 0.25              # share of contracts using the clause options of SPEC §2/§3
+CITIES = (("75008", "Paris"), ("69002", "Lyon"), ("13001", "Marseille"), ("31000", "Toulouse"),
+          ("33000", "Bordeaux"), ("59000", "Lille"), ("44000", "Nantes"), ("67000", "Strasbourg"))
+STREETS = ("rue de la République", "avenue Jean Jaurès", "boulevard Victor Hugo", "rue Nationale",
+           "place du Marché", "quai des Chartrons", "rue du Commerce")
 READING_COLUMNS = ("contract_id", "kpi_id", "month", "value", "status", "comment")
 INVOICED_COLUMNS = ("contract_id", "month", "amount")
 FR_HEADERS = {
@@ -200,6 +213,10 @@ class Kpi:
     due_month: int | None
     level: Decimal = Decimal(0)         # absolute target level
     floor_level: Decimal | None = None
+    window_agg: str | None = None       # clause options (SPEC §2 KPIs), None = default
+    min_coverage: int | None = None
+    earnback: int | None = None
+    chronic: tuple[int, int] | None = None
 
 
 @dataclass
@@ -226,6 +243,19 @@ class Contract:
     mediator: str | None = None
     emails: str | None = None
     manager: str | None = None
+    bonus_base: str | None = None       # clause options (SPEC §2 Contracts), None = default
+    bonus_every: int | None = None
+    bonus_band: float | None = None
+    exit_window: int | None = None
+    hold_limit: int | None = None
+    deemed: str | None = None
+    vat_rate: float = 0.2               # invoicing columns (SPEC §8)
+    vat_category: str = "S"
+    payment_days: int = 30
+    siren: str = ""
+    address: str = ""
+    postcode: str = ""
+    city: str = ""
 
 
 @dataclass
@@ -233,6 +263,8 @@ class Portfolio:
     contracts: list[Contract] = field(default_factory=list)
     readings: list[tuple] = field(default_factory=list)   # (cid, kpi_id, month_idx, value, status, comment)
     invoiced: list[tuple] = field(default_factory=list)   # (cid, month_idx, amount)
+    amendments: list[tuple] = field(default_factory=list) # (cid, kpi_id, field, value, month_idx, reason, ref)
+    events: list[tuple] = field(default_factory=list)     # (cid, event, month_idx, reason)
 
 
 def month_ym(idx: int) -> tuple[int, int]:
@@ -451,6 +483,76 @@ def plan_invoiced(rng: random.Random, c: Contract, out: list) -> None:
         out.append((c.contract_id, c.start + i, float(amount)))
 
 
+def plan_invoicing(rng: random.Random, c: Contract, i: int) -> None:
+    """The buyer and VAT columns finalize needs (SPEC §8); every contract has them."""
+    c.siren = f"{(732829320 + 7919 * i + rng.randrange(1000)) % 10**9:09d}"
+    c.address = f"{rng.randint(1, 180)} {rng.choice(STREETS)}"
+    c.postcode, c.city = rng.choice(CITIES)
+    c.payment_days = rng.choice((30, 30, 30, 45, 60))
+
+
+def _change(k: Kpi, factor: float) -> float | None:
+    """A relative or points target moved towards the baseline, still better than the floor."""
+    d = 2 if k.mode == "relative" else k.kind.decimals
+    new = _q(k.target * factor, d)
+    if new == 0 or new == k.target or (new > 0) != (k.target > 0):
+        return None
+    if k.floor is not None and abs(new) <= abs(k.floor):
+        return None
+    return new
+
+
+def plan_options(rng: random.Random, c: Contract, p: Portfolio) -> None:
+    """Put the clause options of SPEC §2/§3 on one contract, with an amendment or a termination."""
+    fr = c.language == "fr"
+    dur = c.duration
+    last = min(PERIOD_IDX, c.start + dur - 1)
+    elapsed = last - c.start + 1
+    if c.bonus_kpi:
+        c.bonus_base = "pool" if rng.random() < 0.6 else "earned"
+        c.bonus_every = 3
+        c.bonus_band = 0.01
+    if c.exit_kpi:
+        c.exit_window = rng.choice((1, 2, 3))
+    c.hold_limit = rng.choice((2, 3))
+    c.deemed = rng.choice(("missed", "missed", "met"))
+    weighted = [k for k in c.kpis if k.weight > 0]
+    k = rng.choice(weighted)
+    if k.window == 1 and dur >= 3:
+        k.window = 3
+    if k.window > 1:
+        k.window_agg, k.min_coverage = "mean", k.window - 1
+    plain = [k for k in weighted if k.due_month is None]
+    if plain:
+        rng.choice(plain).earnback = rng.choice((1, 2))
+    k = rng.choice(weighted)
+    k.chronic = (2, 3) if dur >= 3 else (1, dur)
+
+    eff = c.start + max(1, elapsed // 2)
+    if elapsed >= 3 and dur >= 4:                       # amendments effective mid-term
+        n = sum(1 for a in p.amendments if a[0] == c.contract_id) + 1
+        ref = f"AV-{c.contract_id}-{n}"
+        if rng.random() < 0.7:
+            unit = 1000 if c.currency == "JPY" else 100
+            fee = float(round(c.fee * rng.choice((1.05, 1.1, 1.15)) / unit) * unit)
+            if fee != c.fee:
+                p.amendments.append((c.contract_id, None, "monthly_fee", fee, eff,
+                                     "révision des honoraires" if fr else "fee review", ref))
+        moved = [(k, _change(k, 0.8)) for k in weighted if k.mode in ("relative", "points")]
+        moved = [(k, t) for k, t in moved if t is not None]
+        if moved:
+            k, t = rng.choice(moved)
+            p.amendments.append((c.contract_id, k.kpi_id, "target", t, eff,
+                                 "objectif revu au comité de pilotage" if fr else
+                                 "target revised by the steering committee", ref))
+    if elapsed >= 2 and c.start + dur - 1 > eff and rng.random() < 0.3:   # a few terminations
+        lo = min(eff, last)
+        end = rng.randint(lo, max(lo, last - 1))  # mostly before the close period
+        if end < c.start + dur - 1:
+            p.events.append((c.contract_id, "terminated", end,
+                             "exit_right" if c.exit_kpi and rng.random() < 0.5 else "mutual"))
+
+
 def plan_portfolio(rng: random.Random, n_contracts: int, prefix: str) -> Portfolio:
     p = Portfolio()
     width = max(3, len(str(n_contracts)))
@@ -458,6 +560,10 @@ def plan_portfolio(rng: random.Random, n_contracts: int, prefix: str) -> Portfol
         c = plan_contract(rng, "")
         c.contract_id = f"{prefix}{c.size}-{i:0{width}d}"
         p.contracts.append(c)
+        orng = random.Random(f"options:{c.contract_id}")    # the rest of the portfolio is unchanged
+        plan_invoicing(orng, c, i)
+        if i % 4 == 2:                                       # OPTIONS_SHARE of the contracts
+            plan_options(orng, c, p)
         plan_readings(rng, c, p.readings)
         plan_invoiced(rng, c, p.invoiced)
     return p
@@ -542,8 +648,27 @@ def write_workbook(path: Path, p: Portfolio, month_style: str = "date", french: 
         if c.emails:
             ws.write_string(r, 18, c.emails)
         ws.write_string(r, 19, c.language)
+        if c.bonus_base:
+            ws.write_string(r, 20, c.bonus_base)
+        if c.bonus_every:
+            ws.write_number(r, 21, c.bonus_every)
+        if c.bonus_band is not None:
+            ws.write_number(r, 22, c.bonus_band)
+        if c.exit_window:
+            ws.write_number(r, 23, c.exit_window)
+        if c.hold_limit:
+            ws.write_number(r, 24, c.hold_limit)
+        if c.deemed:
+            ws.write_string(r, 25, c.deemed)
+        ws.write_number(r, 26, c.vat_rate, f_pct)
+        ws.write_string(r, 27, c.vat_category)
+        ws.write_number(r, 28, c.payment_days)
+        ws.write_string(r, 29, c.siren)
+        ws.write_string(r, 30, c.address)
+        ws.write_string(r, 31, c.postcode)
+        ws.write_string(r, 32, c.city)
         if extra_column:
-            ws.write_string(r, 20, c.manager)
+            ws.write_string(r, len(CONTRACT_COLUMNS), c.manager)
 
     # KPIs
     ws = sheet("KPIs")
@@ -572,6 +697,15 @@ def write_workbook(path: Path, p: Portfolio, month_style: str = "date", french: 
                 ws.write_number(r, 11, k.window)
             if k.due_month is not None:
                 ws.write_number(r, 12, k.due_month)
+            if k.window_agg:
+                ws.write_string(r, 13, k.window_agg)
+            if k.min_coverage:
+                ws.write_number(r, 14, k.min_coverage)
+            if k.earnback:
+                ws.write_number(r, 15, k.earnback)
+            if k.chronic:
+                ws.write_number(r, 16, k.chronic[0])
+                ws.write_number(r, 17, k.chronic[1])
 
     # Readings: the bulk of the workbook
     ws = sheet("Readings")
@@ -603,6 +737,31 @@ def write_workbook(path: Path, p: Portfolio, month_style: str = "date", french: 
             ws.write_string(r, 0, cid)
             month_cell(ws, r, 1, m)
             ws.write_number(r, 2, amount, f_money[minor[cid]])
+
+    if p.amendments:
+        ws = sheet("Amendments")
+        ws.set_column(0, 0, 16)
+        ws.set_column(5, 5, 36)
+        header(ws, AMENDMENT_COLUMNS)
+        for r, (cid, kid, fld, value, m, reason, ref) in enumerate(p.amendments, 1):
+            ws.write_string(r, 0, cid)
+            if kid:
+                ws.write_string(r, 1, kid)
+            ws.write_string(r, 2, fld)
+            ws.write_number(r, 3, value)
+            month_cell(ws, r, 4, m)
+            ws.write_string(r, 5, reason)
+            ws.write_string(r, 6, ref)
+
+    if p.events:
+        ws = sheet("Events")
+        ws.set_column(0, 0, 16)
+        header(ws, EVENT_COLUMNS)
+        for r, (cid, event, m, reason) in enumerate(p.events, 1):
+            ws.write_string(r, 0, cid)
+            ws.write_string(r, 1, "resilie" if french else event)
+            month_cell(ws, r, 2, m)
+            ws.write_string(r, 3, reason)
 
     if notes_sheet:
         ws = wb.add_worksheet("Notes")
