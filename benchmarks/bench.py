@@ -9,8 +9,13 @@ folder, then
    --store S.sqlite`` in a child process; wall time (interpreter start included) and peak
    RSS of the child (and of its own children); per-phase seconds from
    ``O/2026-10/manifest.json`` (key ``timings``);
-2. rerun: the same close again with no new data, timed the same way;
-3. floor, measured in this process on the same files: reading every input sheet with the
+2. with ``--seller [TOML]`` (a perfsettle.toml with a ``[seller]`` section, by default
+   examples/invoices/perfsettle.toml, copied into the scratch folder and given to every
+   command with ``--config``; the closes then render their draft documents too): after the
+   first close, ``perfsettle finalize 2026-10 --date 2026-11-02``, timed the same way, and
+   reported as seconds per document issued and peak memory of the process tree;
+3. rerun: the same close again with no new data, timed the same way;
+4. floor, measured in this process on the same files: reading every input sheet with the
    fastest reader available (fastexcel, into Arrow columns; python-calamine otherwise),
    plus writing the cells of every workbook the first close produced (each sheet's rows ×
    columns grid, replayed with its own values) with two writers, giving two floors:
@@ -177,6 +182,32 @@ def run_child(cmd: list[str], cwd: Path, log: Path, timeout: float) -> dict:
     rss_kib = peak[0]
     return {"seconds": wall, "rss_mib": rss_kib / 1024, "exit": proc.returncode,
             "timed_out": timed_out.is_set()}
+
+
+FINALIZE_DATE = "2026-11-02"
+EXAMPLE_SELLER = Path(__file__).resolve().parents[1] / "examples" / "invoices" / "perfsettle.toml"
+
+
+def finalize_child(common: list[str], cwd: Path, period: str, timeout: float) -> dict:
+    """Time ``perfsettle finalize <period> --date FINALIZE_DATE`` in a child process.
+
+    common: the --config/--store/--outbox options of the close. Returns run_child's figures
+    plus the documents issued (PDFs in outbox/<period>/documents) and seconds per document.
+    """
+    outbox = Path(common[common.index("--outbox") + 1])
+    fin = run_child(perfsettle_command() + ["finalize", period, "--date", FINALIZE_DATE, *common],
+                    cwd, cwd / "finalize.log", timeout)
+    fin["documents"] = len(list((outbox / period / "documents").glob("*.pdf")))
+    fin["seconds_per_document"] = fin["seconds"] / fin["documents"] if fin["documents"] else None
+    return fin
+
+
+def describe_finalize(fin: dict) -> str:
+    per = fin["seconds_per_document"]
+    per_s = f"{per * 1000:.0f} ms per document" if per is not None else "no document"
+    return (f"finalize: exit {fin['exit']}, {fin['documents']} documents in {fin['seconds']:.1f} s = "
+            f"{per_s} on {os.cpu_count() or 1} core(s) (target ≤ 100 ms on 2 cores); "
+            f"peak {fin['rss_mib']:.0f} MiB (target ≤ 2048 MiB)")
 
 
 def read_manifest(outbox: Path) -> dict:
@@ -399,7 +430,8 @@ def floor_write_rust(paths: list[Path], scratch: Path) -> tuple[float, int] | No
 # One size
 # --------------------------------------------------------------------------------------
 
-def bench_size(size: str, seed: int, base: Path | None, keep: bool, timeout: float) -> dict:
+def bench_size(size: str, seed: int, base: Path | None, keep: bool, timeout: float,
+               seller: Path | None = None) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"perfsettle-bench-{size}-", dir=base))
     res: dict = {"size": size, "workdir": str(work)}
     try:
@@ -417,9 +449,12 @@ def bench_size(size: str, seed: int, base: Path | None, keep: bool, timeout: flo
               f"generated in {res['generate_s']:.1f} s  [{work}]", flush=True)
 
         res["load_before"] = loadavg()
+        common = ["--outbox", str(outbox), "--store", str(store)]
+        if seller is not None:
+            shutil.copy(seller, work / "perfsettle.toml")
+            common = ["--config", str(work / "perfsettle.toml"), *common]
         cmd = perfsettle_command() + ["run", "--timings", "--period", PERIOD, "--min-age", "0",
-                                      "--inbox", str(inbox), "--outbox", str(outbox),
-                                      "--store", str(store)]
+                                      "--inbox", str(inbox), *common]
         first = run_child(cmd, work, work / "first.log", timeout)
         manifest = read_manifest(outbox)
         said = reported(work / "first.log")
@@ -460,6 +495,15 @@ def bench_size(size: str, seed: int, base: Path | None, keep: bool, timeout: flo
         else:
             print("floor (Rust writer): rustpy-xlsxwriter is not installed; pip install rustpy-xlsxwriter",
                   flush=True)
+
+        if seller is not None:
+            fin = finalize_child(common, work, PERIOD, timeout)
+            res["finalize"] = fin
+            print(describe_finalize(fin), flush=True)
+            if fin["exit"] != 0:
+                print((work / "finalize.log").read_text(errors="replace")[-2000:])
+                res["error"] = f"finalize exited {fin['exit']}"
+                return res
 
         rerun = run_child(cmd, work, work / "rerun.log", timeout)
         said = reported(work / "rerun.log")
@@ -543,6 +587,13 @@ def report(res: dict) -> list[str]:
         t_rr = share <= 1 / 4 if size == "L" else None
         lines.append(f"  {'rerun (wall)':<16} {rr:8.2f}   {share:.2f}× of first  "
                      f"{'target ≤ 1/4' if size == 'L' else ''} {_mark(t_rr)}")
+    if "finalize" in res:
+        fin = res["finalize"]
+        per = fin["seconds_per_document"]
+        lines.append(f"  {'finalize (wall)':<16} {fin['seconds']:8.2f}   exit {fin['exit']}, "
+                     f"{fin['documents']} documents, peak {fin['rss_mib']:.0f} MiB")
+        if per is not None:
+            lines.append(f"  {'s / document':<16} {per:8.3f}   target ≤ 0.100 on 2 cores {_mark(per <= 0.1)}")
     return lines
 
 
@@ -587,6 +638,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="where scratch folders go (default: the system temp folder)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per close")
     ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
+    ap.add_argument("--seller", type=Path, nargs="?", const=EXAMPLE_SELLER, default=None,
+                    help="a perfsettle.toml with a [seller] section: also time finalize after the "
+                         "first close (default file: examples/invoices/perfsettle.toml)")
     args = ap.parse_args(argv)
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     bad = [s for s in sizes if s not in gen.SIZES]
@@ -601,7 +655,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     failed = False
     for size in sizes:
-        res = bench_size(size, args.seed, args.workdir, args.keep, args.timeout)
+        res = bench_size(size, args.seed, args.workdir, args.keep, args.timeout, args.seller)
         results.append(res)
         failed |= "error" in res
 

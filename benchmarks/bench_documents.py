@@ -12,7 +12,6 @@ at most 100 ms of wall time per document on 2 cores, peak ≤ 2 GiB.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -21,9 +20,8 @@ from pathlib import Path
 import xlsxwriter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import perfsettle_command, run_child  # noqa: E402
+from bench import EXAMPLE_SELLER, describe_finalize, finalize_child, perfsettle_command, run_child  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 CONTRACTS = ["contract_id", "client", "provider", "company_size", "currency", "start_month", "duration_months",
              "monthly_fee", "variable_share", "vat_rate", "payment_days", "client_siren", "client_address",
              "client_postcode", "client_city", "client_country", "language"]
@@ -68,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         (work / "inbox").mkdir()
         portfolio(work / "inbox" / "portfolio.xlsx", args.documents)
-        shutil.copy(REPO / "examples" / "invoices" / "perfsettle.toml", work / "perfsettle.toml")
+        shutil.copy(EXAMPLE_SELLER, work / "perfsettle.toml")
         common = ["--config", str(work / "perfsettle.toml"), "--store", str(work / "store.sqlite"),
                   "--outbox", str(work / "outbox")]
         close = run_child(perfsettle_command() + ["run", "--period", "2026-10", "--min-age", "0", "--inbox",
@@ -79,14 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         if close["exit"] not in (0, 1):
             print((work / "close.log").read_text(errors="replace")[-2000:])
             return 1
-        fin = run_child(perfsettle_command() + ["finalize", "2026-10", "--date", "2026-11-02", *common], work,
-                        work / "finalize.log", args.timeout)
-        issued = len(list((work / "outbox" / "2026-10" / "documents").glob("*.pdf")))
-        per = fin["seconds"] / issued * 1000 if issued else float("nan")
-        cores = os.cpu_count() or 1
-        print(f"finalize: exit {fin['exit']}, {issued} documents in {fin['seconds']:.1f} s = {per:.0f} ms per "
-              f"document on {cores} core(s) (target ≤ 100 ms on 2 cores); peak {fin['rss_mib']:.0f} MiB "
-              f"(target ≤ 2048 MiB)")
+        fin = finalize_child(common, work, "2026-10", args.timeout)
+        print(describe_finalize(fin))
         return 0 if fin["exit"] == 0 else 1
     finally:
         if args.keep:
