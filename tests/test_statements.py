@@ -32,7 +32,7 @@ from builders import facts
 from perfsettle.outputs import formatting as fmt
 from perfsettle.outputs import statements
 from perfsettle.core.model import (CloseReport, Contract, ContractResult, Diagnostic, ExitResult,
-                              FileOutcome, Kpi, KpiResult, MonthResult, ReadingChange, Source,
+                              FileOutcome, Kpi, KpiResult, MonthResult, Reading, ReadingChange, Source,
                               Terms)
 
 CID = "C-PME-01"
@@ -242,6 +242,78 @@ def test_attainment_is_drawn_as_an_email_safe_bar():
     assert re.search(r'<td class="bar-fill"[^>]*width="93%"', html)     # 13/14 of the pool
     assert html.count('class="bar-fill"') == 3
     assert html.count('class="bar-rest"') == 1                         # the two full bars have no rest
+
+
+def readings_chart_report(lang="fr") -> CloseReport:
+    """August to October: detection met, then disputed, then between floor and target; manual
+    time (lower is better) missed, then missing, then met; stability without any reading."""
+    def month(m: str) -> MonthResult:
+        base = october()
+        return replace(base, month=m, kpis=tuple(replace(k, month=m) for k in base.kpis))
+    values = {("detection", "2026-08"): ("0.82", "verified"), ("detection", "2026-09"): ("0.84", "disputed"),
+              ("detection", "2026-10"): ("0.8", "verified"), ("manual_time", "2026-08"): ("90", "verified"),
+              ("manual_time", "2026-10"): ("82", "provisional")}
+    readings = {(CID, kid, m): Reading(CID, kid, m, D(v), status) for (kid, m), (v, status) in values.items()}
+    return make_report(month("2026-08"), month("2026-09"), october(), lang=lang, readings=readings)
+
+
+def chart_columns(html: str) -> list[list[tuple[str, int, int | None, str]]]:
+    """Per chart: each month's (tone, bar height px, target line's height from the bottom, title)."""
+    import html as _html
+    charts = []
+    for table in re.findall(r'<table class="chart".*?</table>', html, flags=re.S):
+        cols = []
+        for tone, title, body in re.findall(r'<td class="chart-month chart-(\w+)"[^>]*title="([^"]*)"[^>]*>(.*?)</td>',
+                                            table, flags=re.S):
+            parts = re.findall(r'class="chart-(space|bar|line)" style="height: (\d+)px', body)
+            bar = sum(int(h) for kind, h in parts if kind == "bar")
+            kinds = [kind for kind, _h in parts]
+            line = (sum(int(h) for _kind, h in parts[kinds.index("line") + 1:]) if "line" in kinds else None)
+            assert sum(int(h) for _kind, h in parts) == statements.CHART_PX + statements.CHART_LINE_PX
+            cols.append((tone, bar, line, plain(_html.unescape(title))))
+        charts.append(cols)
+    return charts
+
+
+def test_readings_are_charted_month_by_month_against_the_target_in_force():
+    html, text = statement(readings_chart_report())
+    detection, manual_time = chart_columns(html)          # stability has no reading: no chart
+    # detection 82 %, 84 %, 80 % against 80,5 % (floor 73,5 %): scaled between 80 % and 84 %
+    assert detection == [
+        ("met", 26, 10, "août 2026 : 82 % — objectif ≥ 80,5 % — atteint"),
+        ("none", 48, 10, "septembre 2026 : 84 % — objectif ≥ 80,5 % — contesté"),
+        ("partly", 4, 10, "octobre 2026 : 80 % — objectif ≥ 80,5 % — entre plancher et objectif")]
+    # manual time, lower is better: 90 h missed, September missing, 82 h met (provisional is fine
+    # when the contract does not require verified readings); target 84 h
+    assert [c[:3] for c in manual_time] == [("missed", 48, 15), ("none", 0, 15), ("met", 4, 15)]
+    assert manual_time[1][3] == "septembre 2026 : — — objectif ≤ 84 h — absent"
+    assert "Relevés depuis le début du contrat : 2026-08 82 % ✓ · 2026-09 84 % contesté · 2026-10 80 % ~" in plain(text)
+    assert "Relevés depuis le début du contrat : 2026-08 90 h ✗ · 2026-09 absent · 2026-10 82 h ✓" in plain(text)
+    assert text.count("Relevés depuis le début du contrat") == 2
+    labels = re.findall(r'<td class="chart-label"[^>]*>([^<]*)<', html)
+    assert labels == ["août 26", "sept. 26", "oct. 26"] * 2
+    assert "non compté (contesté)" in visible(html) and "non compté (absent)" in visible(html)
+    for table in re.findall(r'<table class="chart".*?</table>', html, flags=re.S):
+        lower = table.lower()
+        assert "<script" not in lower and "<svg" not in lower and "<img" not in lower and "url(" not in lower
+
+
+def test_readings_chart_in_english_and_unverified_when_the_contract_requires_verified():
+    report = readings_chart_report("en")
+    terms = replace(report.results[0].terms, contract=replace(report.results[0].terms.contract,
+                                                              requires_verified=True))
+    report = replace(report, results=(replace(report.results[0], terms=terms),))
+    html, text = statement(report)
+    _detection, manual_time = chart_columns(html)
+    assert manual_time[2][0] == "none"
+    assert manual_time[2][3] == "October 2026: 82 h — target ≤ 84 h — unverified"
+    assert "Readings since the contract began: 2026-08 90 h ✗ · 2026-09 missing · 2026-10 82 h unverified" in plain(text)
+    assert re.findall(r'<td class="chart-label"[^>]*>([^<]*)<', html)[:3] == ["Aug 26", "Sept 26", "Oct 26"]
+
+
+def test_a_report_without_readings_draws_no_chart():
+    html, text = statement(make_report())
+    assert 'class="chart"' not in html and "Relevés depuis" not in text
 
 
 def test_held_kpi_gives_its_reason_and_the_mediator_is_named():

@@ -11,7 +11,7 @@ import datetime as _dt
 import logging
 import re
 from dataclasses import replace
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -657,7 +657,7 @@ def _statement_view(report: CloseReport, result: ContractResult, timezone: str =
 def render_statement(report: CloseReport, result: ContractResult,
                      timezone: str = TIMEZONE) -> tuple[str, str]:
     """(html, plain text) of one settled contract, in the contract's language."""
-    view = _statement_view(report, result, timezone)
+    view = _with_charts(_statement_view(report, result, timezone), report, result)
     return _render_html("statement.html", **view), _render_text("statement.txt", **view)
 
 
@@ -1014,7 +1014,7 @@ def write_statements(report: CloseReport, outdir: Path, contract_ids: Sequence[s
         if r is None or r.status != "settled":
             continue
         html_path = _child(folder, r.contract_id, ".html")
-        view = _statement_view(report, r, timezone)
+        view = _with_charts(_statement_view(report, r, timezone), report, r)
         html = _render_html("statement.html", **view)
         written.append(_write_bytes(html_path, html.encode("utf-8")))
         to, _invalid = messages.parse_recipients(r.terms.contract.contact_email)
@@ -1024,3 +1024,122 @@ def write_statements(report: CloseReport, outdir: Path, contract_ids: Sequence[s
                                  msgid_seed=f"{report.run_id}/{r.contract_id}", date=when)
         written.append(_write_bytes(_child(folder, r.contract_id, ".eml"), msg))
     return written
+
+
+# --------------------------------------------------------------------------- readings chart
+
+CHART_PX = 48          # the height of a chart's plot area, in px
+CHART_MIN_PX = 4       # the smallest bar a reading gets, so the lowest one still shows
+CHART_LINE_PX = 2      # the target line
+CHART_MONTHS = 12      # the latest months a chart shows
+CHART_COLOURS = {"met": "#2e7d32", "partly": "#e09b00", "missed": "#c62828", "none": "#9ca3af", "line": "#111827"}
+
+
+def _chart_height(value: Decimal, lo: Decimal, hi: Decimal) -> int:
+    """A value's height in px between the chart's lowest (CHART_MIN_PX) and highest (CHART_PX) value."""
+    if hi == lo:
+        return CHART_PX // 2
+    share = (value - lo) / (hi - lo)
+    return CHART_MIN_PX + int((share * (CHART_PX - CHART_MIN_PX)).to_integral_value(ROUND_HALF_UP))
+
+
+def _chart_segments(bar: int, line: int | None) -> list[tuple[int, str]]:
+    """The stacked divs of one month's column, top to bottom: (height px, space | bar | line)."""
+    if line is None:
+        parts = [(CHART_PX - bar, "space"), (bar, "bar")]
+    elif bar > line:
+        parts = [(CHART_PX - bar, "space"), (bar - line, "bar"), (CHART_LINE_PX, "line"), (line, "bar")]
+    else:
+        parts = [(CHART_PX - line, "space"), (CHART_LINE_PX, "line"), (line - bar, "space"), (bar, "bar")]
+    return [(h, kind) for h, kind in parts if h > 0]
+
+
+def _segment_colour(kind: str, tone: str) -> str:
+    return CHART_COLOURS["line"] if kind == "line" else CHART_COLOURS[tone] if kind == "bar" else ""
+
+
+def _month_short(month: str, lang: str) -> str:
+    """'2026-10' as ``oct. 26`` (fr) or ``Oct 26`` (en), under a chart's column."""
+    from babel.dates import format_date
+    day = _dt.date(int(month[:4]), int(month[5:7]), 1)
+    return format_date(day, "MMM yy", locale=fmt.locale_for(lang))
+
+
+def _chart_view(kpi_id: str, result: ContractResult, report: CloseReport, lang: str) -> dict | None:
+    """One KPI's readings over the contract's months so far against the target level the engine
+    applied each month: display only, the settlement is the engine's."""
+    t = _t(lang)
+    terms = result.terms
+    kpi = terms.kpi(kpi_id) if terms else None
+    if kpi is None or kpi.weight <= 0:       # only the KPIs that pay
+        return None
+    unit = kpi.unit
+    lower = kpi.direction == "lower"
+    cmp = "≤" if lower else "≥"
+    strict = bool(terms and getattr(terms.contract, "requires_verified", False))
+    points = []
+    for m in result.months:
+        if not m.in_term or m.month > report.period:
+            continue
+        kr = next((k for k in m.kpis if k.kpi_id == kpi_id), None)
+        if kr is None:
+            continue
+        r = report.readings.get((result.contract_id, kpi_id, m.month))
+        value = None if r is None or r.status == "void" else r.value
+        if value is None:
+            why = "missing"
+        elif r.status == "disputed":
+            why = "disputed"
+        elif strict and r.status != "verified":
+            why = "unverified"
+        else:
+            why = ""
+        points.append((m.month, value, kr.target_level, why, kr.floor_level))
+    points = list({p[0]: p for p in points}.values())      # a month settled twice: its latest settlement
+    if not points:
+        return None
+    if all(p[1] is None for p in points):     # no reading at all: nothing to draw
+        return None
+    earlier = len(points) > CHART_MONTHS
+    points = points[-CHART_MONTHS:]
+    scale = [p[1] for p in points if p[1] is not None] + [p[2] for p in points if p[2] is not None]
+    lo, hi = min(scale), max(scale)
+    cells, text = [], []
+    for month, value, target, why, floor in points:
+        if why:
+            tone, mark, verdict = "none", t("chart_" + why), t("chart_" + why)
+        elif (value <= target) if lower else (value >= target):
+            tone, mark, verdict = "met", "✓", t("chart_met")
+        elif floor is not None and ((value < floor) if lower else (value > floor)):
+            tone, mark, verdict = "partly", "~", t("chart_partly")
+        else:
+            tone, mark, verdict = "missed", "✗", t("chart_missed")
+        shown = fmt.kpi_value(value, unit, lang)
+        level = f"{cmp} {fmt.kpi_value(target, unit, lang)}"
+        bar = 0 if value is None else _chart_height(value, lo, hi)
+        line = None if target is None else _chart_height(target, lo, hi)
+        cells.append({"month": month, "label": _month_short(month, lang), "value": shown,
+                      "tone": tone, "height": bar, "line": line,
+                      "segments": [(h, kind, _segment_colour(kind, tone))
+                                   for h, kind in _chart_segments(bar, line)],
+                      "title": t("chart_cell", month=fmt.month(month, lang), value=shown,
+                                 target=level, verdict=verdict)})
+        text.append(f"{month} {shown} {mark}" if value is not None else f"{month} {mark}")
+    tones = {c["tone"] for c in cells}
+    whys = [why for why in ("missing", "disputed", "unverified") if any(p[3] == why for p in points)]
+    swatches = [(CHART_COLOURS[tone], t("chart_" + tone)) for tone in ("met", "partly", "missed") if tone in tones]
+    if whys:
+        swatches.append((CHART_COLOURS["none"],
+                         t("chart_none", why=", ".join(t("chart_" + why) for why in whys))))
+    return {"cells": cells, "text": " · ".join(text), "latest": t("chart_latest", n=len(cells)) if earlier else "",
+            "caption": t("chart_caption", target=t("chart_target")), "swatches": swatches}
+
+
+def _with_charts(view: dict, report: CloseReport, result: ContractResult) -> dict:
+    """The statement's view with each KPI's readings chart and the chart's legend."""
+    lang = view["lang"]
+    t = _t(lang)
+    result, _earlier = whole_period(report, result)
+    kpis = [dict(k, chart=_chart_view(k["kpi_id"], result, report, lang)) for k in view["kpis"]]
+    legend = {"title": t("chart_title")}
+    return dict(view, kpis=kpis, chart_legend=legend)
