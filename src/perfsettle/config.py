@@ -8,6 +8,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from perfsettle.core.invoicing import Seller   # [seller]: the issuer of the invoices (SPEC §8)
 from perfsettle.store.urls import has_password, is_url, redacted
 
 
@@ -23,22 +24,6 @@ class Smtp:
     user: str = ""
     password_env: str = "PERFSETTLE_SMTP_PASSWORD"
     timeout: int = 30
-
-
-@dataclass(frozen=True)
-class SellerSettings:
-    """[seller]: the issuer of the invoices (SPEC §8)."""
-    name: str = ""
-    siren: str = ""
-    vat_id: str = ""
-    address: str = ""
-    postcode: str = ""
-    city: str = ""
-    country: str = "FR"
-    iban: str = ""
-    bic: str = ""
-    email: str = ""
-    late_payment: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,7 +54,7 @@ class Settings:
     smtp: Smtp = field(default_factory=Smtp)
     limits: dict = field(default_factory=dict)   # read by preflight.Limits.from_mapping
     finalize: str = "manual"                     # manual | auto (SPEC §8)
-    seller: SellerSettings = field(default_factory=SellerSettings)
+    seller: Seller = field(default_factory=Seller)
     documents: DocumentSettings = field(default_factory=DocumentSettings)
     accounts: AccountSettings = field(default_factory=AccountSettings)
 
@@ -85,10 +70,10 @@ _TOP = {"inbox": Path, "outbox": Path, "store": "store", "min_age": float, "inco
         "sender": str,
         "finance_recipients": tuple, "finalize": str}
 _SMTP = {"host": str, "port": int, "security": str, "user": str, "password_env": str, "timeout": int}
-_SELLER = {k: str for k in SellerSettings.__dataclass_fields__}
+_SELLER = {k: str for k in Seller.__dataclass_fields__}
 _DOCUMENTS = {"invoice_prefix": str, "credit_prefix": str, "attach_documents": bool}
 _ACCOUNTS = {k: str for k in AccountSettings.__dataclass_fields__}
-_SECTIONS = {"seller": (_SELLER, SellerSettings), "documents": (_DOCUMENTS, DocumentSettings),
+_SECTIONS = {"seller": (_SELLER, Seller), "documents": (_DOCUMENTS, DocumentSettings),
              "accounts": (_ACCOUNTS, AccountSettings)}
 
 

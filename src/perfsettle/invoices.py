@@ -51,9 +51,7 @@ class FinalizeResult:
 
 
 def seller_of(settings: Settings) -> Seller:
-    s = settings.seller
-    return Seller(s.name, s.siren, s.vat_id, s.address, s.postcode, s.city, s.country, s.iban, s.bic, s.email,
-                  s.late_payment)
+    return settings.seller
 
 
 def _now() -> str:

@@ -68,14 +68,17 @@ class Diagnostic:
     def fields(self) -> dict:
         return dict(self.data)
 
-    def line(self) -> str:
-        """One line, cell first: ``KPIs!K4 (book.xlsx): error [weights-sum] …``."""
+    @property
+    def where(self) -> str:
+        """The cell first, then the file: ``KPIs!K4 (book.xlsx)``; the file alone, or ``-``."""
         src = self.source
         if src.cell:
-            where = f"{src.cell} ({src.file})" if src.file else src.cell
-        else:
-            where = src.file or "-"
-        return f"{where}: {self.severity} [{self.code}] {self.message}"
+            return f"{src.cell} ({src.file})" if src.file else src.cell
+        return src.file or "-"
+
+    def line(self) -> str:
+        """One line, cell first: ``KPIs!K4 (book.xlsx): error [weights-sum] …``."""
+        return f"{self.where}: {self.severity} [{self.code}] {self.message}"
 
 
 @dataclass(frozen=True, slots=True)

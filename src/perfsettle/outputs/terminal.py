@@ -164,12 +164,7 @@ def finding_line(d: Diagnostic, lang: str) -> str:
     """One finding, cell first: ``KPIs!K4 (book.xlsx) : erreur [weights-sum] …``."""
     if lang == "en":
         return d.line()
-    src = d.source
-    if src.cell:
-        where = f"{src.cell} ({src.file})" if src.file else src.cell
-    else:
-        where = src.file or "-"
-    return f"{where} : {word(SEVERITIES, d.severity, lang)} [{d.code}] {d.message_fr or d.message}"
+    return f"{d.where} : {word(SEVERITIES, d.severity, lang)} [{d.code}] {d.message_fr or d.message}"
 
 
 def translate(message: str, lang: str) -> str:
