@@ -75,3 +75,75 @@ def test_a_time_zone_is_a_setting(ws, capsys):
     (ws.root / "perfsettle.toml").write_text('timezone = "Mars/Olympus"\n')
     assert main(["history", "--lang", "en"]) == 2
     assert "timezone must be an IANA time zone" in capsys.readouterr().err
+
+
+# ---- --help and usage, in the user's language ------------------------------------------------
+
+COMMANDS = [[], ["run"], ["check"], ["template"], ["explain"], ["history"], ["send"], ["finalize"],
+            ["documents"], ["store"], ["store", "copy"]]
+
+
+def _help(argv, capsys) -> str:
+    import pytest
+    with pytest.raises(SystemExit) as stop:
+        main(argv + ["--help"])
+    assert stop.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_help_speaks_french_by_default_and_english_with_lang_en(ws, capsys):
+    from perfsettle.cli import _HELP
+    english = {en for fr, en in _HELP.values() if fr != en}
+    french = {fr for fr, en in _HELP.values() if fr != en}
+    for argv in COMMANDS:
+        fr_text = _help(argv, capsys)
+        assert fr_text.startswith("utilisation : perfsettle"), argv
+        assert "show this help" not in fr_text and "usage:" not in fr_text, argv
+        assert "positional arguments" not in fr_text, argv
+        flat = " ".join(fr_text.split())
+        assert not [e for e in english if len(e) > 12 and " ".join(e.split()) in flat], argv
+    # English with --lang en, or with language = "en" in perfsettle.toml
+    for argv in (["run"], ["check"], ["explain"], ["history"], ["send"], ["finalize"], ["documents"]):
+        assert _help(argv + ["--lang", "en"], capsys).startswith(f"usage: perfsettle {argv[0]}")
+    (ws.root / "perfsettle.toml").write_text('language = "en"\n')
+    for argv in COMMANDS:
+        en_text = _help(argv, capsys)
+        assert en_text.startswith("usage: perfsettle"), argv
+        flat = " ".join(en_text.split())
+        assert not [f for f in french if len(f) > 12 and " ".join(f.split()) in flat], argv
+    assert "show this help message and exit" in en_text
+
+
+def test_every_option_has_help_in_both_languages():
+    import argparse
+    from perfsettle.cli import parser
+
+    def walk(p):
+        yield p
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for sp in a.choices.values():
+                    yield from walk(sp)
+
+    for lang in ("fr", "en"):
+        for p in walk(parser(lang)):
+            for a in p._actions:
+                if isinstance(a, argparse._SubParsersAction):
+                    continue
+                assert a.help, (lang, p.prog, a.dest)
+
+
+def test_usage_errors_are_french(ws, capsys):
+    assert _usage_error(["check"], capsys).startswith("utilisation : perfsettle check")
+    err = _usage_error(["check"], capsys)
+    assert "perfsettle: arguments obligatoires manquants : CLASSEUR" in err
+    err = _usage_error(["run", "--period", "2026-13"], capsys)
+    assert "argument --period : pas une période AAAA-MM" in err
+
+
+def _usage_error(argv, capsys) -> str:
+    import pytest
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    return capsys.readouterr().err

@@ -76,13 +76,98 @@ def _early_language(argv: list[str] | None) -> str:
         return "fr"
 
 
+_HELP = {  # what --help says, (French, English)
+    "description": ("Clôture mensuelle des contrats de performance IA.",
+                    "Monthly close for AI performance contracts."),
+    "help": ("afficher cette aide et quitter", "show this help message and exit"),
+    "version": ("afficher la version et quitter", "show the version and exit"),
+    "usage": ("utilisation : ", "usage: "),
+    "positionals": ("arguments", "positional arguments"),
+    "optionals": ("options", "options"),
+    "commands": ("commandes", "commands"),
+    "config": ("fichier de configuration (par défaut : ./perfsettle.toml)",
+               "configuration file (default: ./perfsettle.toml)"),
+    "store": ("fichier SQLite ou URL postgresql:// (par défaut : ./perfsettle.sqlite)",
+              "SQLite file or postgresql:// URL (default: ./perfsettle.sqlite)"),
+    "verbose": ("plus de détails (-vv : tout)", "more detail (-vv: everything)"),
+    "lang": ("langue du terminal (par défaut : language de perfsettle.toml, sinon fr)",
+             "language of what the terminal says (default: language of perfsettle.toml, else fr)"),
+    "run": ("clôturer une période : lire l'inbox, calculer, écrire l'outbox",
+            "close a period: read the inbox, settle, write the outbox"),
+    "period": ("période AAAA-MM (par défaut : le mois précédent)", "YYYY-MM (default: the month before today)"),
+    "inbox": ("dossier des classeurs à prendre (par défaut : ./inbox)", "folder of the workbooks to take (default: ./inbox)"),
+    "outbox": ("dossier des sorties (par défaut : ./outbox)", "folder of the outputs (default: ./outbox)"),
+    "min_age": ("secondes depuis la dernière modification d'un fichier pour qu'il soit pris (par défaut 10)",
+                "seconds a file must be unchanged to be taken (default 10)"),
+    "dry_run": ("calculer et écrire les sorties dans outbox/dry-run/, sans rien enregistrer ni déplacer",
+                "compute and write outputs under outbox/dry-run/, store nothing, move nothing"),
+    "send": ("envoyer les relevés par e-mail via le serveur SMTP configuré",
+             "e-mail the statements over the configured SMTP server"),
+    "timings": ("afficher en JSON sur stderr les secondes et la mémoire de chaque phase",
+                "print each phase's seconds and peak memory (store and publish included) as JSON on stderr"),
+    "run_finalize": ("après la clôture, émettre les factures et avoirs numérotés (SPEC §8)",
+                     "after the close, issue the numbered invoices and credit notes (SPEC §8)"),
+    "finalize": ("émettre les factures et avoirs numérotés des clôtures",
+                 "issue the numbered invoices and credit notes of the closes"),
+    "finalize_period": ("période AAAA-MM (par défaut : la dernière clôturée)",
+                        "YYYY-MM (default: the latest closed period)"),
+    "date": ("date d'émission AAAA-MM-JJ (par défaut : aujourd'hui)", "issue date YYYY-MM-DD (default: today)"),
+    "documents": ("lister le registre des factures et avoirs émis", "list the register of issued invoices and credit notes"),
+    "documents_period": ("seulement les documents de cette période AAAA-MM", "only the documents of this period YYYY-MM"),
+    "check": ("vérifier des classeurs sans rien enregistrer", "validate workbooks without storing anything"),
+    "files": ("classeurs à vérifier (.xlsx, .xlsm, .xls, .ods)", "workbooks to check (.xlsx, .xlsm, .xls, .ods)"),
+    "check_period": ("période AAAA-MM des règles qui en dépendent", "YYYY-MM for the rules that depend on the period"),
+    "annotate": ("écrire les copies annotées dans DOSSIER", "write annotated copies into DIR"),
+    "template": ("écrire un classeur de saisie vierge", "write a blank input workbook"),
+    "template_file": ("le classeur à écrire (.xlsx)", "the workbook to write (.xlsx)"),
+    "template_lang": ("langue des feuilles, des colonnes et des consignes (par défaut : fr)",
+                      "language of the sheets, columns and guidance (default: fr)"),
+    "explain": ("expliquer le calcul d'un contrat, en mots et en chiffres",
+                "explain one contract's settlement, in words and numbers"),
+    "explain_lang": ("langue de l'explication et du terminal (par défaut : celle du contrat)",
+                     "language of the explanation and of the terminal (default: the contract's)"),
+    "contract": ("identifiant du contrat (contract_id)", "the contract's contract_id"),
+    "explain_period": ("la clôture à lire AAAA-MM (par défaut : la dernière)", "the close to read YYYY-MM (default: the latest)"),
+    "month": ("le mois du contrat à expliquer (par défaut : la période)", "the contract month to explain (default: the period)"),
+    "history": ("lister les clôtures et exécutions enregistrées", "list the closes and runs recorded in the store"),
+    "send_cmd": ("envoyer par e-mail les relevés d'une période clôturée (réessaie ce qui a échoué, jamais deux fois)",
+                 "e-mail the statements of a closed period (retries what failed, never twice)"),
+    "send_period": ("la période clôturée AAAA-MM", "the closed period YYYY-MM"),
+    "store_cmd": ("gérer les bases", "manage stores"),
+    "store_commands": ("opérations", "operations"),
+    "copy": ("copier une base entière dans une base vide (SQLite <-> PostgreSQL), puis la vérifier",
+             "copy a whole store into an empty one (SQLite <-> PostgreSQL), then check it"),
+    "source": ("fichier SQLite ou URL postgresql://", "SQLite file or postgresql:// URL"),
+    "target": ("fichier SQLite ou URL postgresql:// (vide)", "SQLite file or postgresql:// URL (empty)"),
+}
+
+
 class _Parser(argparse.ArgumentParser):
-    argv: list[str] | None = None
+    """argparse in the user's language: usage, section titles, -h and every help line."""
+
+    def __init__(self, *args, lang: str = "fr", **kw):
+        self.lang = lang
+        kw.setdefault("formatter_class", _formatter(lang))
+        super().__init__(*args, add_help=False, **kw)
+        self._positionals.title = self.say("positionals")
+        self._optionals.title = self.say("optionals")
+        self.add_argument("-h", "--help", action="help", help=self.say("help"))
+
+    def say(self, key: str) -> str:
+        fr, en = _HELP[key]
+        return fr if self.lang == "fr" else en
 
     def error(self, message):  # exit 2 with a one-line message, never a traceback
         self.print_usage(sys.stderr)
-        print(f"perfsettle: {terminal.translate(message, _early_language(_Parser.argv))}", file=sys.stderr)
+        print(f"perfsettle: {terminal.translate(message, self.lang)}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
+
+
+def _formatter(lang: str):
+    class Formatter(argparse.HelpFormatter):
+        def add_usage(self, usage, actions, groups, prefix=None):
+            return super().add_usage(usage, actions, groups, _HELP["usage"][lang != "fr"] if prefix is None else prefix)
+    return Formatter
 
 
 def _period(text: str) -> str:
@@ -100,76 +185,80 @@ def _date(text: str):
         raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
 
 
-def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="perfsettle", description="Monthly close for AI performance contracts.")
-    p.add_argument("--version", action="version", version=f"perfsettle {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def parser(lang: str = "fr") -> argparse.ArgumentParser:
+    """The command line, its help in ``lang``."""
+    p = _Parser(prog="perfsettle", description=_HELP["description"][lang != "fr"], lang=lang)
+    h = p.say
+
+    def m(fr: str, en: str) -> str:  # a metavar
+        return fr if lang == "fr" else en
+
+    period, folder = m("AAAA-MM", "YYYY-MM"), m("DOSSIER", "DIR")
+    p.add_argument("--version", action="version", version=f"perfsettle {__version__}", help=h("version"))
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser, title=h("commands"),
+                           metavar="{run,check,template,explain,history,send,finalize,documents,store}")
+
+    def command(name: str, key: str, parent=sub) -> _Parser:
+        return parent.add_parser(name, help=h(key), description=h(key), lang=lang)
 
     def common(sp):
-        sp.add_argument("--config", type=Path, help="configuration file (default: ./perfsettle.toml)")
-        sp.add_argument("--store", type=store_location, metavar="PATH|URL",
-                        help="SQLite file or postgresql:// URL (default: ./perfsettle.sqlite)")
-        sp.add_argument("-v", "--verbose", action="count", default=0)
+        sp.add_argument("--config", type=Path, metavar=m("FICHIER", "FILE"), help=h("config"))
+        sp.add_argument("--store", type=store_location, metavar=m("CHEMIN|URL", "PATH|URL"), help=h("store"))
+        sp.add_argument("-v", "--verbose", action="count", default=0, help=h("verbose"))
         if not any(a.dest == "lang" for a in sp._actions):
-            sp.add_argument("--lang", choices=terminal.LANGS,
-                            help="language of what the terminal says (default: language of perfsettle.toml)")
+            sp.add_argument("--lang", choices=terminal.LANGS, help=h("lang"))
 
-    r = sub.add_parser("run", help="close a period: read the inbox, settle, write the outbox")
+    r = command("run", "run")
     common(r)
-    r.add_argument("--period", type=_period, help="YYYY-MM (default: the month before today)")
-    r.add_argument("--inbox", type=Path)
-    r.add_argument("--outbox", type=Path)
-    r.add_argument("--min-age", type=float, help="seconds a file must be unchanged to be taken (default 10)")
-    r.add_argument("--dry-run", action="store_true", help="compute and write outputs, store nothing, move nothing")
-    r.add_argument("--send", action="store_true", help="e-mail the statements over the configured SMTP server")
-    r.add_argument("--timings", action="store_true",
-                   help="print each phase's seconds and peak memory (store and publish included) as JSON on stderr")
+    r.add_argument("--period", type=_period, metavar=period, help=h("period"))
+    r.add_argument("--inbox", type=Path, metavar=folder, help=h("inbox"))
+    r.add_argument("--outbox", type=Path, metavar=folder, help=h("outbox"))
+    r.add_argument("--min-age", type=float, metavar=m("SECONDES", "SECONDS"), help=h("min_age"))
+    r.add_argument("--dry-run", action="store_true", help=h("dry_run"))
+    r.add_argument("--send", action="store_true", help=h("send"))
+    r.add_argument("--timings", action="store_true", help=h("timings"))
+    r.add_argument("--finalize", action="store_true", help=h("run_finalize"))
 
-    r.add_argument("--finalize", action="store_true",
-                   help="after the close, issue the numbered invoices and credit notes (SPEC §8)")
-
-    fz = sub.add_parser("finalize", help="issue the numbered invoices and credit notes of the closes")
+    fz = command("finalize", "finalize")
     common(fz)
-    fz.add_argument("period", nargs="?", type=_period, help="YYYY-MM (default: the latest closed period)")
-    fz.add_argument("--date", type=_date, help="issue date YYYY-MM-DD (default: today)")
-    fz.add_argument("--outbox", type=Path)
+    fz.add_argument("period", nargs="?", type=_period, metavar=period, help=h("finalize_period"))
+    fz.add_argument("--date", type=_date, metavar=m("AAAA-MM-JJ", "YYYY-MM-DD"), help=h("date"))
+    fz.add_argument("--outbox", type=Path, metavar=folder, help=h("outbox"))
 
-    dc = sub.add_parser("documents", help="list the register of issued invoices and credit notes")
+    dc = command("documents", "documents")
     common(dc)
-    dc.add_argument("--period", type=_period)
-    dc.add_argument("--outbox", type=Path)
+    dc.add_argument("--period", type=_period, metavar=period, help=h("documents_period"))
+    dc.add_argument("--outbox", type=Path, metavar=folder, help=h("outbox"))
 
-    c = sub.add_parser("check", help="validate workbooks without storing anything")
+    c = command("check", "check")
     common(c)
-    c.add_argument("files", nargs="+", type=Path)
-    c.add_argument("--period", type=_period)
-    c.add_argument("--annotate", type=Path, metavar="DIR", help="write annotated copies into DIR")
+    c.add_argument("files", nargs="+", type=Path, metavar=m("CLASSEUR", "WORKBOOK"), help=h("files"))
+    c.add_argument("--period", type=_period, metavar=period, help=h("check_period"))
+    c.add_argument("--annotate", type=Path, metavar=folder, help=h("annotate"))
 
-    t = sub.add_parser("template", help="write a blank input workbook")
-    t.add_argument("file", type=Path)
-    t.add_argument("--lang", choices=("fr", "en"), default="fr")
+    t = command("template", "template")
+    t.add_argument("file", type=Path, metavar=m("CLASSEUR", "WORKBOOK"), help=h("template_file"))
+    t.add_argument("--lang", choices=("fr", "en"), default="fr", help=h("template_lang"))
 
-    e = sub.add_parser("explain", help="explain one contract's settlement, in words and numbers")
-    e.add_argument("--lang", choices=("fr", "en"),
-                   help="language of the explanation and of the terminal (default: the contract's)")
+    e = command("explain", "explain")
+    e.add_argument("--lang", choices=("fr", "en"), help=h("explain_lang"))
     common(e)
-    e.add_argument("contract")
-    e.add_argument("--period", type=_period)
-    e.add_argument("--month", type=_period, help="the contract month to explain (default: the period)")
+    e.add_argument("contract", metavar=m("CONTRAT", "CONTRACT"), help=h("contract"))
+    e.add_argument("--period", type=_period, metavar=period, help=h("explain_period"))
+    e.add_argument("--month", type=_period, metavar=period, help=h("month"))
 
-    h = sub.add_parser("history", help="list the closes and runs recorded in the store")
-    common(h)
+    common(command("history", "history"))
 
-    s = sub.add_parser("send", help="e-mail the statements of a closed period (retries what failed)")
+    s = command("send", "send_cmd")
     common(s)
-    s.add_argument("period", type=_period)
-    s.add_argument("--outbox", type=Path)
+    s.add_argument("period", type=_period, metavar=period, help=h("send_period"))
+    s.add_argument("--outbox", type=Path, metavar=folder, help=h("outbox"))
 
-    st = sub.add_parser("store", help="manage stores")
-    st_sub = st.add_subparsers(dest="store_command", required=True, parser_class=_Parser)
-    cp = st_sub.add_parser("copy", help="copy a whole store into an empty one (SQLite <-> PostgreSQL), then check it")
-    cp.add_argument("source", type=store_location, metavar="FROM", help="SQLite file or postgresql:// URL")
-    cp.add_argument("target", type=store_location, metavar="TO", help="SQLite file or postgresql:// URL (empty)")
+    st = command("store", "store_cmd")
+    st_sub = st.add_subparsers(dest="store_command", required=True, parser_class=_Parser, title=h("store_commands"))
+    cp = command("copy", "copy", st_sub)
+    cp.add_argument("source", type=store_location, metavar=m("DE", "FROM"), help=h("source"))
+    cp.add_argument("target", type=store_location, metavar=m("VERS", "TO"), help=h("target"))
     return p
 
 
@@ -186,8 +275,7 @@ def settings_from(args) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _Parser.argv = argv
-    args = parser().parse_args(argv)
+    args = parser(_early_language(argv)).parse_args(argv)
     args.term = _early_language(argv) if args.command != "template" else terminal.language(args.lang)
     level = logging.DEBUG if getattr(args, "verbose", 0) > 1 else logging.INFO if getattr(args, "verbose", 0) else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
