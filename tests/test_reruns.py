@@ -270,3 +270,20 @@ def test_a_rerun_that_changes_nothing_killed_at_any_point_then_run_again_leaves_
         assert db.execute("SELECT count(*), min(state) FROM runs").fetchone() == (2, "done"), line
         assert db.execute("SELECT count(*) FROM ledger").fetchone() == (2,)
         shutil.rmtree(root)
+
+
+def test_the_summary_of_a_rerun_lists_the_adjustments_of_every_close_of_the_period(ws):
+    two_contracts(ws)
+    assert ws.run("2026-01") == 0
+    withdraw_c1(ws)                           # the February close credits C1's January
+    assert ws.run("2026-02") == 0
+    workbook(ws.inbox / "void-c2.xlsx", readings=[{"contract_id": "C2", "kpi_id": "detection", "month": "2026-01",
+                                                   "status": "annulé", "comment": "relevé retiré"}])
+    assert ws.run("2026-02") == 0             # February again: now C2's January too
+    [c1] = [r for r in ws.csv("2026-02", "settlement.csv") if r["contract_id"] == "C1" and r["month"] == "2026-01"]
+    assert c1["invoice_now"] == "0.00"        # this run did not move C1 again
+    summary = ws.text("2026-02", "summary.html").replace("&nbsp;", " ").replace("\u202f", " ")
+    explained = summary.split("Ajustements expliqués")[1]
+    c1_part, c2_part = explained.split("C1 ·")[1].split("C2 ·")
+    assert "dont -2 100,00 € par la clôture précédente de février 2026" in c1_part
+    assert "→ annulé — relevé retiré" in c2_part and "clôture précédente" not in c2_part

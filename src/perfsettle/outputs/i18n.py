@@ -279,6 +279,8 @@ PHRASES: dict[str, tuple[str, str]] = {
     "exit_rights": ("Droits de sortie", "Exit rights"),
     "summary_footer": ("Clôture {run} du {when}.", "Close {run} of {when}."),
     # reruns of a closed period, statements not e-mailed, files left for a later run
+    "earlier_part": ("dont {amount} par la clôture précédente de {month}",
+                     "of which {amount} by the earlier close of {month}"),
     "period_total": ("Total de la période {month}", "Total for {month}"),
     "earlier_closes": ("Déjà facturé par la clôture précédente de {month}",
                        "Already invoiced by the earlier close of {month}"),

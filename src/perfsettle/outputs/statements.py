@@ -737,9 +737,14 @@ def _holds(settled: list[ContractResult], lang: str, readings: dict | None = Non
 def _explained(report: CloseReport, settled: list[ContractResult], lang: str) -> list[dict]:
     t = _t(lang)
     out = []
+    period = fmt.month(report.period, lang)
     for r in settled:
-        adjusted = _adjusted_months(report, r)
-        restated = [m for m in adjusted if m.invoiced_before != 0 or not m.in_term]
+        # this run's adjustments, which its changes explain, and the period's: a rerun lists the
+        # months an earlier close of the period adjusted too, with what that close invoiced
+        this_run = {m.month: m for m in _adjusted_months(report, r)}
+        adjusted = _adjusted_months(report, whole_period(report, r)[0])
+        earlier = report.earlier.get(r.contract_id, {})
+        restated = [m for m in this_run.values() if m.invoiced_before != 0 or not m.in_term]
         changes = []
         found = _moves_of(report, r)
         by_month = {m.month: m for m in restated}
@@ -780,8 +785,11 @@ def _explained(report: CloseReport, settled: list[ContractResult], lang: str) ->
                     "months": [{"month": fmt.month(m.month, lang),
                                 "amount": fmt.signed(fmt.money(m.invoice_now, m.currency, lang),
                                                      m.invoice_now),
-                                "causes": [c for c in _adjustment_causes(m, r, report, lang)
-                                           if c not in listed]}
+                                "causes": ([c for c in _adjustment_causes(this_run[m.month], r, report, lang)
+                                            if c not in listed] if m.month in this_run else [])
+                                + ([t("earlier_part", month=period,
+                                      amount=fmt.signed(fmt.money(earlier[m.month], m.currency, lang),
+                                                        earlier[m.month]))] if earlier.get(m.month) else [])}
                                for m in adjusted]})
     return out
 
