@@ -1,6 +1,7 @@
-"""perfsettle finalize end to end (SPEC §8): Factur-X files valid against the EN 16931 XSD,
-PDF/A-3 with the XML attached, documents.csv, the FEC journal, refusals, reruns, the lock,
-the register, drafts; and a finalise killed at each of its steps, then run again."""
+"""perfsettle finalize end to end (SPEC §8): Factur-X files valid against the EN 16931 XSD and
+the business rules (EN 16931 and French BR-FR-* schematrons), PDF/A-3 with the XML attached,
+documents.csv, the FEC journal, refusals, reruns, the lock, the register, drafts; and a finalise
+killed at each of its steps, then run again."""
 from __future__ import annotations
 
 import csv
@@ -16,6 +17,7 @@ import facturx
 import pikepdf
 import pytest
 
+import schematron
 from builders import contract, kpis, readings, workbook
 from conftest import main
 from perfsettle.infra import faults
@@ -35,6 +37,14 @@ late_payment = "Pénalités de retard : taux BCE + 10 points ; indemnité forfai
 """
 BUYER = {"client_siren": "552100554", "client_address": "4 quai des Chartrons", "client_postcode": "33000",
          "client_city": "Bordeaux"}
+
+
+@pytest.fixture(autouse=True)
+def every_xml_meets_the_business_rules(tmp_path):
+    """After each test, every CII XML it left (issued documents and drafts) passes the EN 16931
+    and French schematrons; checked here, in the test's process, never in a child it forked."""
+    yield
+    schematron.assert_tree_valid(tmp_path)
 
 
 def site(root: Path, *, toml: str = SELLER_TOML) -> Path:
@@ -99,6 +109,7 @@ def test_finalize_issues_valid_factur_x_documents_csv_and_a_balanced_journal(tmp
     for d in docs:
         xml = (out / f"{d['number']}.xml").read_bytes()
         assert facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931")
+        schematron.assert_valid(xml, d["number"])
         pdf_bytes = (out / f"{d['number']}.pdf").read_bytes()
         name, embedded = facturx.get_xml_from_pdf(pdf_bytes, check_xsd=True)
         assert (name, embedded) == ("factur-x.xml", xml)

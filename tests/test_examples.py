@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import schematron
 from conftest import EXAMPLES, SHARED_EXAMPLES, Workspace
 
 SCENARIOS = sorted(p for p in EXAMPLES.iterdir() if p.is_dir())
@@ -118,3 +119,5 @@ def test_example_finalises_to_the_expected_documents(scenario: Path, upto: int, 
             assert code == 0, f"{step.name}: finalize exit {code}"
     expected = (steps[-1] / "expected" / "documents.csv").read_text(encoding="utf-8")
     assert ws.text(period, "documents/documents.csv") == expected
+    # every XML issued or drafted so far meets the EN 16931 and French business rules
+    assert schematron.assert_tree_valid(ws.outbox) > 0

@@ -2,9 +2,10 @@
 the PDF/A-3 that embeds it; documents.csv; the journal in the FEC column layout.
 
 The XML is built by the ``factur-x`` library from EN 16931 terms (BT-/BG- keys) and checked
-against the Factur-X EN 16931 XSD; the PDF is an HTML page rendered by WeasyPrint as PDF/A-3b,
-into which ``factur-x`` embeds the XML (``factur-x.xml``, AFRelationship Data) with the
-Factur-X XMP metadata.
+against the Factur-X EN 16931 XSD; it is meant to pass the EN 16931 business rules and the
+French Flux 2 rules (BR-FR-*), whose schematrons the tests run on every document. The PDF is an
+HTML page rendered by WeasyPrint as PDF/A-3b, into which ``factur-x`` embeds the XML
+(``factur-x.xml``, AFRelationship Data) with the Factur-X XMP metadata.
 """
 from __future__ import annotations
 
@@ -34,6 +35,18 @@ EXEMPTIONS = {
     "O": ("VATEX-EU-O", "Non soumis à la TVA"),
 }
 DRAFT = "DRAFT"
+# The billing framework (BT-23, French rule BR-FR-08): S1, an invoice of services to be paid. What
+# perfsettle invoices are services (the contracts' fees), never already paid, never a deposit.
+BILLING_FRAMEWORK = "S1"
+# The late-payment penalties a B2B invoice must state (French rule BR-FR-05, note PMD; article
+# L441-10 of the Code de commerce): without a [seller] late_payment, the rate the law applies when
+# the contract sets none.
+STATUTORY_LATE_PAYMENT = {
+    "fr": "Pénalités de retard : taux de refinancement de la BCE majoré de 10 points (article L441-10 du Code "
+          "de commerce)",
+    "en": "Late payment penalties: the ECB refinancing rate plus 10 percentage points (article L441-10 of the "
+          "French Commercial Code)",
+}
 
 
 # --------------------------------------------------------------------------- XML
@@ -43,58 +56,70 @@ def data_dict(doc: Document, seller: Seller) -> dict:
     number = doc.number or DRAFT
     money = lambda x: format_money(x, doc.currency)   # noqa: E731
     pct = format_number(doc.vat_rate * 100)
-    notes = []
-    if seller.late_payment:
-        notes.append({"BT-21": "PMD", "BT-22": seller.late_payment})
+    notes = [{"BT-21": "PMD", "BT-22": late_payment(seller, "fr")}]
     notes.append({"BT-21": "PMT", "BT-22": "Indemnité forfaitaire pour frais de recouvrement : 40 €"})
     notes.append({"BT-21": "AAB", "BT-22": "Pas d'escompte pour paiement anticipé"})
     if not doc.number:
         notes.append({"BT-21": "AAI", "BT-22": "PROJET — document non émis, sans valeur de facture"})
+    # Not subject to VAT (O): no VAT rate and no VAT identifier of either party (BR-O-02, BR-O-05).
+    untaxed = doc.vat_category == "O"
     lines = []
     for i, ln in enumerate(doc.lines, 1):
         first, last = _month_bounds(ln.month)
         item = {
             "BT-126": str(i), "BT-129": "1" if ln.amount >= 0 else "-1", "BT-130": "C62",
             "BT-131": money(ln.amount), "BT-146": money(abs(ln.amount)),
-            "BT-151": doc.vat_category, "BT-152": pct, "BT-153": _clip(ln.label_fr if doc.language == "fr"
-                                                                      else ln.label_en, 200),
+            "BT-151": doc.vat_category, "BT-153": _clip(ln.label_fr if doc.language == "fr" else ln.label_en, 200),
             "BT-134": first, "BT-135": last,
         }
+        if not untaxed:
+            item["BT-152"] = pct
         if ln.cites:
             item["BT-127-00"] = [{"BT-127": ("Corrige : " if doc.language == "fr" else "Corrects: ")
                                   + ", ".join(c.number for c in ln.cites)}]
         lines.append(item)
-    tax = {"BT-116": money(doc.base), "BT-117": money(doc.vat), "BT-118": doc.vat_category, "BT-119": pct}
+    tax = {"BT-116": money(doc.base), "BT-117": money(doc.vat), "BT-118": doc.vat_category}
+    if not untaxed:
+        tax["BT-119"] = pct
     if doc.vat_category in EXEMPTIONS:
         tax["BT-121"], tax["BT-120"] = EXEMPTIONS[doc.vat_category]
     months = sorted(doc.months)
     out = {
         "BT-1": number, "BT-2": dt.date.fromisoformat(doc.issue_date), "BT-3": doc.type_code,
+        "BT-23": BILLING_FRAMEWORK,
         "BT-5": doc.currency, "BT-9": dt.date.fromisoformat(doc.due_date),
         "BT-10": doc.contract_id, "BT-12": doc.contract_id,
         "BT-20": _terms_text(doc),
         "BT-72": _month_bounds(months[-1])[1],
         "BT-73": _month_bounds(months[0])[0], "BT-74": _month_bounds(months[-1])[1],
         "BG-1": notes,
-        "BG-4": _party(seller.name, seller.siren, seller.vat_id, seller.address, seller.postcode, seller.city,
-                       seller.country, seller.email),
-        "BG-7": _party(doc.buyer.name, doc.buyer.siren, doc.buyer.vat_id, doc.buyer.address, doc.buyer.postcode,
-                       doc.buyer.city, doc.buyer.country, ""),
+        "BG-4": _party(seller.name, seller.siren, "" if untaxed else seller.vat_id, seller.address,
+                       seller.postcode, seller.city, seller.country, seller.email),
+        "BG-7": _party(doc.buyer.name, doc.buyer.siren, "" if untaxed else doc.buyer.vat_id, doc.buyer.address,
+                       doc.buyer.postcode, doc.buyer.city, doc.buyer.country, ""),
         "BG-23": [tax], "BG-25": lines,
         "BT-106": money(sum((ln.amount for ln in doc.lines), Decimal(0))),
         "BT-109": money(doc.base), "BT-110": money(doc.vat), "BT-112": money(doc.total), "BT-115": money(doc.total),
     }
+    if doc.vat_category == "K":
+        # An intra-community supply states where it is delivered (BR-IC-12): the services are
+        # rendered to the buyer, at its address.
+        out["BG-13"] = _party(doc.buyer.name, "", "", doc.buyer.address, doc.buyer.postcode, doc.buyer.city,
+                              doc.buyer.country, "")
     if doc.cited:
         out["BG-3"] = [{"BT-25": c.number, **({"BT-26": dt.date.fromisoformat(c.date)} if c.date else {})}
                        for c in doc.cited]
-    if seller.iban:
+    if seller.iban:   # without an account to pay into, no payment means (CII-SR-470, BR-61)
         out["BT-81"] = "58"   # SEPA credit transfer
         out["BT-84"] = seller.iban.replace(" ", "")
         if seller.bic:
             out["BT-86"] = seller.bic
-    else:
-        out["BT-81"] = "30"   # credit transfer
     return out
+
+
+def late_payment(seller: Seller, lang: str) -> str:
+    """The late-payment mention: the seller's, or the statutory rate."""
+    return seller.late_payment or STATUTORY_LATE_PAYMENT.get(lang, STATUTORY_LATE_PAYMENT["fr"])
 
 
 def cii_xml(doc: Document, seller: Seller) -> bytes:
@@ -158,7 +183,7 @@ def html(doc: Document, seller: Seller, templates: Path | None = None) -> str:
     return _env().get_template("document.html").render(
         doc=doc, seller=seller, w=_WORDS[lang], lang=lang, draft=not doc.number,
         title=f"{_WORDS[lang][doc.kind]} {doc.number or _WORDS[lang]['draft']}",
-        m=lambda x: show_money(x, doc.currency, lang),
+        late_payment=late_payment(seller, lang), m=lambda x: show_money(x, doc.currency, lang),
         rate=format_number(doc.vat_rate * 100).replace(".", "," if lang == "fr" else "."),
         exemption=EXEMPTIONS.get(doc.vat_category, ("", ""))[1])
 
