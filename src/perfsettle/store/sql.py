@@ -318,17 +318,15 @@ class SqlStore:
                    files, staging: str, plan: dict, totals: dict, exit_code: int) -> None:
         """Store a run's accepted data, its ledger lines and its record, atomically."""
         with self.write() as db:
-            for cid, (contract, src) in intake.contracts.items():
-                data = _to_json(contract)
-                db.execute("INSERT OR REPLACE INTO contracts VALUES (?,?,?,?,?,?)",
-                           (cid, data, src.file, src.cell, run_id, now))
-                db.execute("INSERT INTO contract_versions VALUES (?,?,?,?,?,?)", (cid, data, src.file, src.cell, run_id, now))
+            rows = [(cid, _to_json(contract), src.file, src.cell, run_id, now)
+                    for cid, (contract, src) in intake.contracts.items()]
+            db.executemany("INSERT OR REPLACE INTO contracts VALUES (?,?,?,?,?,?)", rows)
+            db.executemany("INSERT INTO contract_versions VALUES (?,?,?,?,?,?)", rows)
             checkpoint("store transaction")
-            for (cid, kid), (kpi, src) in intake.kpis.items():
-                data = _to_json(kpi)
-                db.execute("INSERT OR REPLACE INTO kpis VALUES (?,?,?,?,?,?,?)",
-                           (cid, kid, data, src.file, src.cell, run_id, now))
-                db.execute("INSERT INTO kpi_versions VALUES (?,?,?,?,?,?,?)", (cid, kid, data, src.file, src.cell, run_id, now))
+            rows = [(cid, kid, _to_json(kpi), src.file, src.cell, run_id, now)
+                    for (cid, kid), (kpi, src) in intake.kpis.items()]
+            db.executemany("INSERT OR REPLACE INTO kpis VALUES (?,?,?,?,?,?,?)", rows)
+            db.executemany("INSERT INTO kpi_versions VALUES (?,?,?,?,?,?,?)", rows)
             checkpoint("store transaction")
             rows = [(r.contract_id, r.kpi_id, r.month, None if r.value is None else format(r.value, "f"), r.status,
                      r.comment, src.file, src.cell, run_id, now) for r, src in intake.readings.values()]
