@@ -32,6 +32,7 @@ characters, and never stored as a formula.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
 import warnings
 import zipfile
@@ -216,6 +217,7 @@ def _text(value: str) -> str:
     return xlsxparts.clean(value)
 
 
+@functools.lru_cache(maxsize=256)
 def money_format(currency: str, lang: str = "fr") -> str:
     """The number format of an amount: the currency's ISO 4217 minor-unit digits, exactly
     (so the amount shown is the CSV's), and its code (``#,##0.00 "EUR"``; en ``"EUR" #,##0.00``)."""
@@ -231,8 +233,10 @@ def _money(amount: Decimal | None, currency: str, lang: str = "fr") -> _Cell | N
     return None if amount is None else _Cell(float(amount), money_format(currency, lang))
 
 
+@functools.lru_cache(maxsize=4096)
 def _month(month: str, lang: str) -> _Cell | str:
-    """A 'YYYY-MM' month as a date (its first day) formatted as a month."""
+    """A 'YYYY-MM' month as a date (its first day) formatted as a month (one value per month
+    and language: result sheets show the same few dozen months on every row)."""
     if not month:
         return ""
     try:

@@ -37,6 +37,7 @@ CT_VML = "application/vnd.openxmlformats-officedocument.vmlDrawing"
 MAX_TEXT = 32_767
 FORMULA_START = ("=", "+", "-", "@")
 WIDTH_SAMPLE = 2_000   # rows looked at to size the columns of a table
+TEXT_CACHE = 200_000   # distinct texts of a table kept escaped, at most
 # How a table sheet prints: landscape, as wide as one page, as many pages down as it takes
 # (the header row is repeated on each by a _xlnm.Print_Titles name in workbook.xml).
 PRINT_LAYOUT = ('<pageMargins left="0.4" right="0.4" top="0.6" bottom="0.6" header="0.3" footer="0.3"/>'
@@ -89,6 +90,7 @@ col_index = ooxml.col_index         # A -> 0
 
 
 _COLS = [col_letters(i) for i in range(702)]
+_CELL_OPEN = ['<c r="' + col for col in _COLS]   # a cell element up to its row number
 
 
 def clean(text: str) -> str:
@@ -268,10 +270,15 @@ def column_widths(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> l
 
 
 def _inline(ref: str, text: str, s: int) -> str:
+    return f'<c r="{ref}' + _text_tail(text, s)
+
+
+def _text_tail(text: str, s: int) -> str:
+    """What follows ``<c r="A1`` in an inline-text cell of style ``s``: the text cleaned and escaped."""
     text = clean(text)
     style = f' s="{s}"' if s else ""
     space = ' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() else ""
-    return f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>{escape(text)}</t></is></c>'
+    return f'"{style} t="inlineStr"><is><t{space}>{escape(text)}</t></is></c>'
 
 
 def _serial(value: _dt.date, date1904: bool = False) -> float | int:
@@ -297,7 +304,7 @@ def write_table(out, table: Table, styles: Styles, *, selected: bool = False, he
     widths = column_widths(table.headers, sample)
     header_style = styles.style(bold_fill=header_fill)
     quote_style = styles.style(quote=True)
-    cell_styles: dict[tuple, int] = {}
+    cell_styles: dict[object, int] = {}   # number format, or (format, link) -> style
     links: list[tuple[str, str, str]] = []
     tab = ' tabSelected="1"' if selected else ""
     out.write((
@@ -311,42 +318,62 @@ def write_table(out, table: Table, styles: Styles, *, selected: bool = False, he
         + '</cols><sheetData><row r="1">'
         + "".join(_inline(f"{_COLS[c]}1", h, header_style) for c, h in enumerate(table.headers))
         + "</row>").encode("utf-8"))
+    # Most texts of a table repeat (contract ids, names, statuses, reasons) and so do its
+    # months: each is cleaned, escaped and converted once, then reused from these.
+    texts: dict[str, str] = {}         # plain text -> what follows the cell reference
+    serials: dict[object, str] = {}    # date -> its day number as written
+    num_open = {0: '"><v>'}            # style -> what stands between the reference and the number
     r = 1
     buf: list[str] = []
     for row in _chain(sample, rows):
         r += 1
-        parts = [f'<row r="{r}">']
+        rs = str(r)
+        parts = ['<row r="', rs, '">']
         for c, v in enumerate(row):
-            if v is None or v == "":
-                continue
             t = type(v)
             if t is str:
-                parts.append(_inline(f"{_COLS[c]}{r}", v, quote_style if v.startswith(FORMULA_START) else 0))
+                if not v:
+                    continue
+                tail = texts.get(v)
+                if tail is None:
+                    tail = _text_tail(v, quote_style if v.startswith(FORMULA_START) else 0)
+                    if len(texts) < TEXT_CACHE:
+                        texts[v] = tail
+                parts += (_CELL_OPEN[c], rs, tail)
+                continue
+            if v is None:
                 continue
             s = 0
             if t is Cell:
-                key = (v.fmt, v.link)
+                v, fmt, link = v
+                key = (fmt, link) if link else fmt
                 s = cell_styles.get(key)
                 if s is None:
-                    s = cell_styles[key] = styles.style(fmt=v.fmt, link=bool(v.link))
-                if v.link:
-                    links.append((f"{_COLS[c]}{r}", v.link, str(v.value)))
-                v = v.value
+                    s = cell_styles[key] = styles.style(fmt=fmt, link=bool(link))
+                if link:
+                    links.append((f"{_COLS[c]}{rs}", link, str(v)))
                 t = type(v)
                 if v is None or v == "":
                     continue
                 if t is str:
-                    parts.append(_inline(f"{_COLS[c]}{r}", v or " ", s))
+                    parts += (_CELL_OPEN[c], rs, _text_tail(v, s))
                     continue
-            st = f' s="{s}"' if s else ""
-            if t is _dt.date or t is _dt.datetime:
-                v, t = _serial(v, date1904), float
-            if t is bool:
-                parts.append(f'<c r="{_COLS[c]}{r}"{st} t="b"><v>{int(v)}</v></c>')
-            elif (t is float and math.isfinite(v)) or t is int:
-                parts.append(f'<c r="{_COLS[c]}{r}"{st}><v>{v!r}</v></c>')
+            elif v == "":
+                continue
+            opening = num_open.get(s)
+            if opening is None:
+                opening = num_open[s] = f'" s="{s}"><v>'
+            if t is float and math.isfinite(v) or t is int:
+                parts += (_CELL_OPEN[c], rs, opening, repr(v), "</v></c>")
+            elif t is _dt.date or t is _dt.datetime:
+                serial = serials.get(v)
+                if serial is None:
+                    serial = serials[v] = repr(_serial(v, date1904))
+                parts += (_CELL_OPEN[c], rs, opening, serial, "</v></c>")
+            elif t is bool:
+                parts += (_CELL_OPEN[c], rs, opening[:-4], ' t="b"><v>', str(int(v)), "</v></c>")
             else:
-                parts.append(_inline(f"{_COLS[c]}{r}", str(v), s))
+                parts += (_CELL_OPEN[c], rs, _text_tail(str(v), s))
         parts.append("</row>")
         buf.append("".join(parts))
         if len(buf) >= chunk_rows:
@@ -854,11 +881,11 @@ def add_to_workbook(src, out, edits: Edits, *, compresslevel: int = 1) -> list[s
                     continue   # replaced, written last, or an earlier duplicate of a part
                 _copy_part(z, info, w, info.filename in unselected)
             for name, data in replaced.items():
-                w.writestr(_new_info(name), data)
+                w.writestr(_new_info(name, compresslevel), data)
             for table, part, _ in table_parts:
-                with w.open(_new_info(part), "w") as g:      # standard entries, no zip64
+                with w.open(_new_info(part, compresslevel), "w") as g:      # standard entries, no zip64
                     write_table(g, table, styles, selected=(table.title == edits.select), date1904=date1904)
-            w.writestr(_new_info(styles_part), styles.to_bytes())   # last: the tables add styles
+            w.writestr(_new_info(styles_part, compresslevel), styles.to_bytes())   # last: the tables add styles
     return [t.title for t, _, _ in table_parts]
 
 
@@ -937,7 +964,7 @@ def _copy_part(z: zipfile.ZipFile, info: zipfile.ZipInfo, w: zipfile.ZipFile, un
     """One part copied in 1 MiB chunks; an XML part must be free of characters XML forbids."""
     xml = info.filename.endswith((".xml", ".rels", ".vml"))
     # zip64 only for a part too large for a standard entry (then both headers carry it)
-    with z.open(info) as f, w.open(_copy_info(info), "w", force_zip64=info.file_size >= zipfile.ZIP64_LIMIT) as g:
+    with z.open(info) as f, w.open(_copy_info(info, w.compresslevel), "w", force_zip64=info.file_size >= zipfile.ZIP64_LIMIT) as g:
         first = True
         while chunk := f.read(1 << 20):
             if xml and _RAW_ILLEGAL.search(chunk):
@@ -966,16 +993,19 @@ def _set_active(book_xml: bytes, p: str, index: int) -> bytes:
             + m.group(2) + b">" + book_xml[m.end():])
 
 
-def _copy_info(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
-    new = zipfile.ZipInfo(info.filename, info.date_time)
-    new.compress_type = zipfile.ZIP_DEFLATED
-    new.external_attr = info.external_attr
-    return new
+def _copy_info(info: zipfile.ZipInfo, level: int) -> zipfile.ZipInfo:
+    return _deflated(zipfile.ZipInfo(info.filename, info.date_time), level, info.external_attr)
 
 
-def _new_info(name: str) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0))
+def _new_info(name: str, level: int) -> zipfile.ZipInfo:
+    return _deflated(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), level, 0o644 << 16)
+
+
+def _deflated(info: zipfile.ZipInfo, level: int, external_attr: int) -> zipfile.ZipInfo:
+    """``info`` deflated at ``level``. zipfile takes the level of an entry written from a
+    ZipInfo from the ZipInfo itself, not from the archive (Python 3.13 names it
+    ``compress_level``; before, only the attribute below exists): without it, level 6."""
     info.compress_type = zipfile.ZIP_DEFLATED
-    info.external_attr = 0o644 << 16
+    info._compresslevel = level
+    info.external_attr = external_attr
     return info
-
