@@ -6,6 +6,9 @@ findings, and the styles they need appended to the workbook's own ``styles.xml``
 are written row by row as XML text straight into the zip, so a 500,000-row sheet costs
 neither an object per cell nor the whole sheet in memory.
 
+The close workbook is a new workbook of such tables (``write_workbook``), written by the
+same code, so that the result sheets of an annotated copy and of the close look and read alike.
+
 Anything this module does not know how to edit safely (a sheet that already has comments,
 rows or cells without references, an unusual package layout) raises ``Unsupported``; the
 caller then writes a values-only copy instead.
@@ -39,9 +42,13 @@ FORMULA_START = ("=", "+", "-", "@")
 WIDTH_SAMPLE = 2_000   # rows looked at to size the columns of a table
 TEXT_CACHE = 200_000   # distinct texts of a table kept escaped, at most
 # How a table sheet prints: landscape, as wide as one page, as many pages down as it takes
-# (the header row is repeated on each by a _xlnm.Print_Titles name in workbook.xml).
+# (the header row is repeated on each by a _xlnm.Print_Titles name in workbook.xml). The
+# sheets added to an input print with narrow margins; a new workbook's, with Excel's own.
+_PAGE_SETUP = '<pageSetup orientation="landscape" fitToWidth="1" fitToHeight="0"/>'
 PRINT_LAYOUT = ('<pageMargins left="0.4" right="0.4" top="0.6" bottom="0.6" header="0.3" footer="0.3"/>'
-                '<pageSetup orientation="landscape" fitToWidth="1" fitToHeight="0"/>')
+                + _PAGE_SETUP)
+EXCEL_PRINT_LAYOUT = ('<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" '
+                      'footer="0.3"/>' + _PAGE_SETUP)
 
 _RAW_ILLEGAL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")   # in a part: not well-formed XML
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -254,18 +261,41 @@ class Styles:
 # --------------------------------------------------------------------------- table sheets
 
 def column_widths(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> list[float]:
-    """Column widths (in characters) that fit the headers and the given rows."""
+    """Column widths (in characters) that fit the headers and the given rows: a number as
+    ``1,234.57``, any other value as its longest line, between 8 and 60 characters.
+
+    A number's width grows with its magnitude, so only each column's largest and most
+    negative numbers are formatted; a text no longer than the width so far is not looked into.
+    """
+    n = len(headers)
     widths = [len(h) for h in headers]
+    high, low = [0.0] * n, [0.0] * n
     for row in rows:
-        for i, v in enumerate(row):
-            if isinstance(v, Cell):
+        for i, v in zip(range(n), row):
+            t = type(v)
+            if t is Cell:
                 v = v.value
-            if v is None:
+                t = type(v)
+            if t is str:
+                text = v
+            elif t is float or isinstance(v, float):
+                if v > high[i]:
+                    if v != math.inf:
+                        high[i] = v
+                elif v < low[i]:
+                    if v != -math.inf:
+                        low[i] = v
                 continue
-            w = len(f"{v:,.2f}") if isinstance(v, float) else max(
-                (len(line) for line in str(v).splitlines()), default=0)
-            if i < len(widths) and w > widths[i]:
-                widths[i] = w
+            elif v is None:
+                continue
+            else:
+                text = str(v)
+            if len(text) > widths[i]:
+                widths[i] = max(widths[i], max((len(line) for line in text.splitlines()), default=0))
+    for i in range(n):
+        for v in (high[i], low[i]):
+            if v:
+                widths[i] = max(widths[i], len(f"{v:,.2f}"))
     return [min(max(w + 2, 8), 60) for w in widths]
 
 
@@ -290,18 +320,27 @@ def _serial(value: _dt.date, date1904: bool = False) -> float | int:
     return int(n) if n == int(n) else n
 
 
+def excel_width(chars: float) -> float:
+    """The width Excel stores for a column that shows ``chars`` (≥ 1) characters of Calibri 11:
+    7-pixel digits and 5 pixels of padding, in 1/256ths of a character (as xlsxwriter writes it)."""
+    return int((int(chars * 7 + 0.5) + 5) / 7 * 256) / 256
+
+
 def write_table(out, table: Table, styles: Styles, *, selected: bool = False, header_fill: str = "FFD9E1F2",
-                chunk_rows: int = 2_000, date1904: bool = False) -> None:
+                chunk_rows: int = 2_000, date1904: bool = False, widths: Sequence[float] | None = None,
+                layout: str = PRINT_LAYOUT) -> None:
     """Write ``table`` as a worksheet part into the binary file ``out``: a bold header row on a
     fill, frozen, with an autofilter; strings as inline text (never formulas), numbers as the
-    shortest exact decimal, ``Cell`` formats and internal links."""
+    shortest exact decimal, ``Cell`` formats and internal links. Without ``widths`` the
+    columns fit the headers and the first ``WIDTH_SAMPLE`` rows; ``layout`` is how it prints."""
     rows = iter(table.rows)
     sample = []
-    for row in rows:
-        sample.append(row)
-        if len(sample) >= WIDTH_SAMPLE:
-            break
-    widths = column_widths(table.headers, sample)
+    if widths is None:
+        for row in rows:
+            sample.append(row)
+            if len(sample) >= WIDTH_SAMPLE:
+                break
+        widths = column_widths(table.headers, sample)
     header_style = styles.style(bold_fill=header_fill)
     quote_style = styles.style(quote=True)
     cell_styles: dict[object, int] = {}   # number format, or (format, link) -> style
@@ -385,7 +424,7 @@ def write_table(out, table: Table, styles: Styles, *, selected: bool = False, he
         tail += "<hyperlinks>" + "".join(
             f'<hyperlink ref="{ref}" location="{attr(loc)}" display="{attr(clean(text))}"/>'
             for ref, loc, text in links) + "</hyperlinks>"
-    out.write((tail + PRINT_LAYOUT + "</worksheet>").encode("utf-8"))
+    out.write((tail + layout + "</worksheet>").encode("utf-8"))
 
 
 def _chain(first: list, rest):
@@ -887,6 +926,52 @@ def add_to_workbook(src, out, edits: Edits, *, compresslevel: int = 1) -> list[s
                     write_table(g, table, styles, selected=(table.title == edits.select), date1904=date1904)
             w.writestr(_new_info(styles_part, compresslevel), styles.to_bytes())   # last: the tables add styles
     return [t.title for t, _, _ in table_parts]
+
+
+CT_WORKBOOK = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
+REL_DOCUMENT = REL + "/officeDocument"
+
+
+def write_workbook(out, tables: Sequence[Table], *, compresslevel: int = 1) -> None:
+    """Write a new workbook of table sheets (``write_table``, each table's rows a list) to ``out``.
+
+    The package holds only what a workbook needs: content types, the workbook with each
+    sheet's print titles, its relationships, the styles the tables use, the sheets; the
+    first sheet is the one open. Columns fit every row, in Excel's stored widths; pages have
+    Excel's default margins. Nothing in it depends on the clock: the same tables give the
+    same bytes.
+    """
+    names = [f"xl/worksheets/sheet{i}.xml" for i in range(1, len(tables) + 1)]
+    content_types = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        f'<Override PartName="/xl/workbook.xml" ContentType="{CT_WORKBOOK}"/>'
+        + "".join(f'<Override PartName="/{name}" ContentType="{CT_SHEET}"/>' for name in names)
+        + f'<Override PartName="/xl/styles.xml" ContentType="{CT_STYLES}"/></Types>')
+    package_rels = _add_relationships(None, [("rId1", REL_DOCUMENT, "xl/workbook.xml")])
+    book_rels = _add_relationships(None, [(f"rId{i}", REL_SHEET, posixpath.relpath(name, "xl"))
+                                          for i, name in enumerate(names, 1)]
+                                   + [(f"rId{len(names) + 1}", REL_STYLES, "styles.xml")])
+    book = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        f'<workbook xmlns="{MAIN}" xmlns:r="{REL}"><bookViews><workbookView activeTab="0"/></bookViews><sheets>'
+        + "".join(f'<sheet name="{attr(t.title)}" sheetId="{i}" r:id="rId{i}"/>' for i, t in enumerate(tables, 1))
+        + "</sheets><definedNames>"
+        + "".join(f'<definedName name="_xlnm.Print_Titles" localSheetId="{i}">{escape(_quoted(t.title))}!$1:$1'
+                  "</definedName>" for i, t in enumerate(tables))
+        + "</definedNames></workbook>")
+    styles = Styles(None)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as w:
+        for name, text in (("[Content_Types].xml", content_types), ("_rels/.rels", package_rels),
+                           ("xl/workbook.xml", book), ("xl/_rels/workbook.xml.rels", book_rels)):
+            w.writestr(_new_info(name, compresslevel), text)
+        for i, (table, name) in enumerate(zip(tables, names)):
+            widths = [excel_width(w) for w in column_widths(table.headers, table.rows)]
+            with w.open(_new_info(name, compresslevel), "w") as g:
+                write_table(g, table, styles, selected=(i == 0), widths=widths, layout=EXCEL_PRINT_LAYOUT)
+        w.writestr(_new_info("xl/styles.xml", compresslevel), styles.to_bytes())   # last: the tables add styles
 
 
 def _sheet_notes(z: zipfile.ZipFile, part: str, notes: Sequence[Note], styles: Styles, names: set[str],
