@@ -109,6 +109,45 @@ def test_table_sheet_is_well_formed_with_text_numbers_formats_and_links():
     assert root.find(f"{MAIN}sheetViews/{MAIN}sheetView/{MAIN}pane").get("state") == "frozen"
 
 
+def test_repeated_texts_and_months_are_written_as_the_first_time():
+    """Texts and dates are escaped and converted once per table, then reused: a repeat is
+    written exactly as a first occurrence (style, escaping, day number)."""
+    import datetime as dt
+
+    styles = Styles(STYLES)
+    row = ["=1+1", "a & b", Cell(dt.date(2026, 10, 1), "mmmm yyyy"), dt.date(2026, 9, 1), " x"]
+    buf = io.BytesIO()
+    xlsxparts.write_table(buf, Table("T", ["a", "b", "c", "d", "e"], [list(row) for _ in range(3)]), styles)
+    root = ET.fromstring(buf.getvalue())
+    rows = [[ET.tostring(c).replace(f'r="{c.get("r")}"'.encode(), b"") for c in r]
+            for r in root.iter(f"{MAIN}row")][1:]
+    assert rows[0] == rows[1] == rows[2] and len(rows[0]) == 5
+    cells = {c.get("r"): c for c in root.iter(f"{MAIN}c")}
+    assert cells["C4"].find(f"{MAIN}v").text == "46296" and cells["D4"].find(f"{MAIN}v").text == "46266"
+    assert cells["B4"].find(f"{MAIN}is/{MAIN}t").text == "a & b"
+
+
+def test_new_workbook_of_tables(tmp_path):
+    """A new workbook of tables: sheets in order, the first open, print titles, columns that
+    fit every row (not only the first ones) in Excel's stored widths; the same bytes twice."""
+    import openpyxl
+
+    long = "x" * 40
+    tables = [Table("Lignes", ["contrat", "montant"], [["C-1", Cell(1.5, '#,##0.00 "EUR"')]] * 2_500
+                    + [[long, 2.0]]),
+              Table("Totaux", ["devise"], [["EUR"]])]
+    xlsxparts.write_workbook(tmp_path / "a.xlsx", tables)
+    xlsxparts.write_workbook(tmp_path / "b.xlsx", tables)
+    assert (tmp_path / "a.xlsx").read_bytes() == (tmp_path / "b.xlsx").read_bytes()
+    wb = openpyxl.load_workbook(tmp_path / "a.xlsx")
+    assert wb.sheetnames == ["Lignes", "Totaux"] and wb.active.title == "Lignes"
+    ws = wb["Lignes"]
+    assert ws["B2"].value == 1.5 and ws["B2"].number_format == '#,##0.00 "EUR"' and ws["A2502"].value == long
+    assert ws.column_dimensions["A"].width == xlsxparts.excel_width(42) == 42.7109375
+    assert ws.print_title_rows == "$1:$1" and wb["Totaux"].print_title_rows == "$1:$1"
+    assert ws.page_margins.left == 0.7 and ws.page_setup.orientation == "landscape"
+
+
 def test_comments_and_drawing_parts_are_well_formed():
     notes = [Note(0, 0, "[perfsettle]\nERREUR <x> & y", "FFFFC7CE"), Note(9, 27, "second", "FFFFE699")]
     comments = ET.fromstring(xlsxparts.comments_part(notes, "perfsettle"))

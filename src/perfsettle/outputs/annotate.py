@@ -24,7 +24,9 @@ python-calamine aborts the process on some hostile files (EXCEL-FACTS), so an OO
 checked before it reads it (``_check_zip``); openpyxl is not affected by those files.
 
 ``write_close_workbook`` writes ``settlement-<period>.xlsx``: the invoice lines of the close,
-totals per currency and the status of every contract.
+totals per currency and the status of every contract, as a new workbook of ``xlsxparts``
+tables (the writer of the annotated copy's result sheets: several times faster than a
+cell-by-cell writer, and nothing in it depends on the clock).
 
 Every text written here goes through ``_text``: control characters removed, at most 32,767
 characters, and never stored as a formula.
@@ -32,6 +34,7 @@ characters, and never stored as a formula.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
 import warnings
 import zipfile
@@ -216,6 +219,7 @@ def _text(value: str) -> str:
     return xlsxparts.clean(value)
 
 
+@functools.lru_cache(maxsize=256)
 def money_format(currency: str, lang: str = "fr") -> str:
     """The number format of an amount: the currency's ISO 4217 minor-unit digits, exactly
     (so the amount shown is the CSV's), and its code (``#,##0.00 "EUR"``; en ``"EUR" #,##0.00``)."""
@@ -231,8 +235,10 @@ def _money(amount: Decimal | None, currency: str, lang: str = "fr") -> _Cell | N
     return None if amount is None else _Cell(float(amount), money_format(currency, lang))
 
 
+@functools.lru_cache(maxsize=4096)
 def _month(month: str, lang: str) -> _Cell | str:
-    """A 'YYYY-MM' month as a date (its first day) formatted as a month."""
+    """A 'YYYY-MM' month as a date (its first day) formatted as a month (one value per month
+    and language: result sheets show the same few dozen months on every row)."""
     if not month:
         return ""
     try:
@@ -512,14 +518,7 @@ def write_close_workbook(report: CloseReport, dest: Path, lang: str = "fr") -> P
         dest = dest / f"settlement-{report.period}.xlsx"
     tables = [_invoice_lines(report, lang), _totals(report, lang), _contract_rows(report, lang)]
     with atomic_path(dest) as tmp:
-        book = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False,
-                                              "strings_to_urls": False,
-                                              "strings_to_numbers": False,
-                                              "constant_memory": True})
-        formats = _XwFormats(book)
-        for table in tables:
-            _xw_put_table(book.add_worksheet(table.title), table, formats)
-        book.close()
+        xlsxparts.write_workbook(tmp, tables)
     return dest
 
 
