@@ -715,6 +715,16 @@ class _TextRuns:
         self.limit = limit
         self.run = 0                 # characters since the last '<' (spans chunks)
         self.gap = re.compile(rb"<[^<]{%d}" % limit)
+        # Any run of ``limit`` bytes holds a whole aligned stretch of this many bytes.
+        self.stretch = (int(limit) + 1) // 2
+
+    def _may_hold_a_gap(self, chunk: bytes, start: int, end: int) -> bool:
+        """False when every stretch of ``self.stretch`` bytes from ``start`` to ``end`` holds a
+        '<': then ``self.gap`` cannot match there, and the text needs no closer look."""
+        if self.stretch < 1:
+            return True
+        find = chunk.find
+        return any(find(b"<", i, i + self.stretch) < 0 for i in range(start, end, self.stretch))
 
     def feed(self, chunk: bytes) -> tuple[int, int] | None:
         """(offset in chunk, characters) of the first over-long text, else None."""
@@ -727,7 +737,7 @@ class _TextRuns:
             return (0, self.run)
         last = chunk.rfind(b"<")
         pos = first
-        while True:
+        while self._may_hold_a_gap(chunk, first, last):
             m = self.gap.search(chunk, pos, last)
             if not m:
                 break
@@ -805,20 +815,7 @@ class _SheetScan:
             self.cell_re = self._cell_re(self.max_col_letters, digits)
         found = self.cell_re.findall(buf)
         if found:
-            letters = self.max_col_letters
-            for far, far_row, any_col, long_row in found:
-                if far:
-                    col, row = far.decode(), int(far_row)
-                    if (len(col), col) > (len(letters), letters):
-                        letters = col
-                else:
-                    col, row = any_col.decode(), int(long_row)
-                if row > self.max_row:
-                    self.max_row = row
-                self._check_cell(col, row)
-            if letters != self.max_col_letters:
-                self.max_col_letters = letters
-                self.max_col = col_number(letters)
+            self._cells(found)
             self.digits = len(str(self.max_row)) + 1
             self.cell_re = self._cell_re(self.max_col_letters, self.digits)
         # characters XML forbids
@@ -845,16 +842,35 @@ class _SheetScan:
         self.out.add("string-too-long", "near" if cell else "", sheet=self.sheet, limit=self.limits.max_string_chars,
                      excel=EXCEL_MAX_TEXT, **({"cell": cell} if cell else {}))
 
-    def _check_cell(self, letters: str, row: int) -> None:
-        col = col_number(letters)
-        if col > self.limits.max_columns:
-            ref = f"{letters}{row}"
-            if len(self.bad_refs) < 10_000:
-                self.bad_refs.add(ref)
-            if self.bad_cell is None:
-                self.bad_cell = (ref, col, row)
-        if row > self.limits.max_rows and self.bad_row is None:
-            self.bad_row = f"{letters}{row}"
+    def _cells(self, found: list[tuple[bytes, bytes, bytes, bytes]]) -> None:
+        """The cells ``cell_re`` found, in order: the furthest column, the last row, and the
+        cells beyond the limits. The first buffer of a sheet finds all its cells: one pass,
+        column letters converted once each."""
+        max_columns, max_rows = self.limits.max_columns, self.limits.max_rows
+        numbers: dict[bytes, int] = {}
+        furthest = self.max_col
+        max_row = self.max_row
+        for far, far_row, any_col, long_row in found:
+            letters, row = (far, int(far_row)) if far else (any_col, int(long_row))
+            col = numbers.get(letters)
+            if col is None:
+                col = numbers[letters] = col_number(letters.decode())
+            if far and col > furthest:
+                furthest = col
+            if row > max_row:
+                max_row = row
+            if col > max_columns:
+                ref = f"{letters.decode()}{row}"
+                if len(self.bad_refs) < 10_000:
+                    self.bad_refs.add(ref)
+                if self.bad_cell is None:
+                    self.bad_cell = (ref, col, row)
+            if row > max_rows and self.bad_row is None:
+                self.bad_row = f"{letters.decode()}{row}"
+        self.max_row = max_row
+        if furthest != self.max_col:
+            self.max_col = furthest
+            self.max_col_letters = col_letters(furthest)
 
     def finish(self) -> None:
         L = self.limits

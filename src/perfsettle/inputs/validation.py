@@ -17,6 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
+from itertools import compress
 from sys import intern
 
 
@@ -25,7 +26,7 @@ from perfsettle.inputs import amendments as amending, cells
 
 from perfsettle.core import diagnostics, schema
 from perfsettle.core.diagnostics import Text, make, problem
-from perfsettle.inputs.reading import RawWorkbook, col_letter
+from perfsettle.inputs.reading import RawWorkbook, col_letter, collector_paused
 from perfsettle.core.model import Contract, Diagnostic, Intake, Kpi, Reading, Source, Terms
 
 warnings.filterwarnings("ignore", module="pandera")
@@ -76,6 +77,11 @@ def file_error(name: str, code: str, sheet: str = "", row: int | None = None, co
 # --------------------------------------------------------------------------- layer 1
 
 def parse_workbook(name: str, raw: RawWorkbook) -> ParsedWorkbook:
+    with collector_paused():
+        return _parse_workbook(name, raw)
+
+
+def _parse_workbook(name: str, raw: RawWorkbook) -> ParsedWorkbook:
     out = ParsedWorkbook(name)
     seen: dict[str, str] = {}
     for sheet in raw.sheets:
@@ -105,7 +111,7 @@ def _column_names_in(spec: schema.SheetSpec, row: list) -> int:
                 if col is not None})
 
 
-def header_row(spec: schema.SheetSpec, rows: list) -> int | None:
+def header_row(spec: schema.SheetSpec, rows) -> int | None:
     """Index in ``rows`` of the header row: the first row, among the first 20 non-empty ones,
     that holds at least two of the sheet's column names; None when there is none. Rows above
     it (a title, a note, a blank row) are not read."""
@@ -122,11 +128,11 @@ def header_row(spec: schema.SheetSpec, rows: list) -> int | None:
 
 
 def _parse_sheet(name, sheet, spec: schema.SheetSpec, diags: list) -> list[Row]:
-    rows = sheet.rows
-    first = next((i for i, r in enumerate(rows) if any(not cells.is_blank(v) for v in r)), None)
+    grid = sheet.grid
+    first = next((i for i, r in enumerate(grid.iter_rows()) if any(not cells.is_blank(v) for v in r)), None)
     if first is None:
         return []   # an empty sheet holds no rows
-    header_at = header_row(spec, rows)
+    header_at = header_row(spec, grid.iter_rows())
     if header_at is None:
         diags.append(file_error(
             name, "sheet-no-header", sheet.name, first + 1, search=HEADER_SEARCH,
@@ -137,7 +143,7 @@ def _parse_sheet(name, sheet, spec: schema.SheetSpec, diags: list) -> list[Row]:
     mapping: dict[int, schema.Column] = {}
     headers: dict[str, str] = {}
     letters: dict[str, str] = {}
-    for c, text in enumerate(rows[header_at]):
+    for c, text in enumerate(grid.row(header_at)):
         if cells.is_blank(text):
             continue
         col = schema.column_for(spec, text)
@@ -157,39 +163,81 @@ def _parse_sheet(name, sheet, spec: schema.SheetSpec, diags: list) -> list[Row]:
             name, "column-missing", sheet.name, header_at + 1, column=_label(col), header_row=header_at + 1))
     if missing:
         return []
-    converters = {c: cells.converter(col) for c, col in mapping.items()}
-    out = []
-    for r in range(header_at + 1, len(rows)):
-        raw = rows[r]
-        if all(cells.is_blank(raw[c]) and (r, c) not in sheet.flags for c in mapping if c < len(raw)):
+    return _data_rows(name, sheet, header_at + 1, mapping, letters, headers, diags)
+
+
+@dataclass(slots=True)
+class _Converted:
+    """A column's distinct values converted, by value index: ``typed`` (None when blank or in
+    error), ``found`` (the converter's finding or None), ``filled`` (not blank)."""
+    typed: list
+    found: list
+    filled: list
+
+
+def _convert_column(col: schema.Column, values: list, used: set) -> _Converted:
+    """Convert each distinct value of a column that the data rows use, once."""
+    convert = cells.converter(col)
+    n = len(values)
+    out = _Converted([None] * n, [None] * n, [False] * n)
+    for k in used:
+        v = values[k]
+        if cells.is_blank(v):
             continue
-        row = Row(name, sheet.name, r + 1, {}, letters, headers)
-        problems = []
-        for c, col in mapping.items():
-            value = raw[c] if c < len(raw) else None
-            flag = sheet.flags.get((r, c))
-            if flag is not None:
-                row.mark_bad(col.name)
-                row.values[col.name] = None
-                if flag == "formula":
-                    problems.append((col.name, problem("formula-no-value")))
-                else:
-                    problems.append((col.name, problem("error-cell", error=flag)))
-                continue
-            if cells.is_blank(value):
-                row.values[col.name] = None
-                continue
-            typed, found = converters[c](value)
-            row.values[col.name] = typed
-            if found is not None:
-                problems.append((col.name, found))
-                if found.is_error:
-                    row.mark_bad(col.name)
-                    row.values[col.name] = None
-        cid = row.contract_id
-        for column, p in problems:
-            diags.append(p.at(row.source(column), cid or _raw_id(raw, mapping)))
-        out.append(row)
+        typed, found = convert(v)
+        out.filled[k] = True
+        out.typed[k] = None if found is not None and found.is_error else typed
+        out.found[k] = found
+    return out
+
+
+def _data_rows(name, sheet, start: int, mapping: dict, letters: dict, headers: dict, diags: list) -> list[Row]:
+    """The rows from index ``start`` down, converted column by column. A row blank in every
+    column of the sheet is skipped, unless one of those cells is an error cell or a formula
+    without a value; findings are reported row by row, left to right."""
+    grid = sheet.grid
+    cols = list(mapping)                                    # left to right
+    codes = {c: grid.columns[c].codes[start:] for c in cols}
+    conv = {c: _convert_column(mapping[c], grid.columns[c].values, set(codes[c])) for c in cols}
+
+    # (row offset) -> {column index: (finding, whether the cell's value is lost)}
+    cell_findings: dict[int, dict] = {}
+    for c in cols:
+        found = conv[c].found
+        bad = {k for k, f in enumerate(found) if f is not None}
+        if bad:
+            for i, k in enumerate(codes[c]):
+                if k in bad:
+                    cell_findings.setdefault(i, {})[c] = (found[k], found[k].is_error)
+    flagged = set()
+    for (r, c), flag in sheet.flags.items():
+        if c in mapping and start <= r < grid.height:
+            flagged.add(r - start)
+            f = problem("formula-no-value") if flag == "formula" else problem("error-cell", error=flag)
+            cell_findings.setdefault(r - start, {})[c] = (f, True)
+
+    # A row is kept when a cell of the sheet's columns is filled or flagged.
+    keep = list(map(any, zip(*(map(conv[c].filled.__getitem__, codes[c]) for c in cols))))
+    for i in flagged:
+        keep[i] = True
+    names = [mapping[c].name for c in cols]
+    numbers = compress(range(start + 1, grid.height + 1), keep)      # Excel row numbers
+    values = compress(zip(*(map(conv[c].typed.__getitem__, codes[c]) for c in cols)), keep)
+    out = [Row(name, sheet.name, n, dict(zip(names, v)), letters, headers) for n, v in zip(numbers, values)]
+    if cell_findings:
+        by_offset = {row.row - start - 1: row for row in out}
+        for i in sorted(cell_findings):
+            row, here, found = by_offset[i], cell_findings[i], []
+            for c in sorted(here):
+                f, lost = here[c]
+                column = mapping[c].name
+                if lost:
+                    row.mark_bad(column)
+                    row.values[column] = None
+                found.append((column, f))
+            cid = row.contract_id or _raw_id(grid, start + i, mapping)
+            for column, f in found:
+                diags.append(f.at(row.source(column), cid))
     return out
 
 
@@ -198,10 +246,11 @@ def _label(col: schema.Column) -> Text:
     return Text(col.name, col.label_fr or col.name)
 
 
-def _raw_id(raw: list, mapping: dict) -> str | None:
+def _raw_id(grid, r: int, mapping: dict) -> str | None:
+    """The contract id of row ``r`` as written, when it is not a valid one."""
     for c, col in mapping.items():
-        if col.name == "contract_id" and c < len(raw) and not cells.is_blank(raw[c]):
-            return str(raw[c]).strip()
+        if col.name == "contract_id" and not cells.is_blank(grid.cell(r, c)):
+            return str(grid.cell(r, c)).strip()
     return None
 
 
