@@ -439,6 +439,41 @@ def test_html_is_email_safe():
             assert total and "font-weight: bold" in total.group(1)   # the CSS really got inlined
 
 
+def test_the_html_templates_are_inlined_once_and_give_what_css_inline_gives():
+    """Statements are rendered from their template with its CSS inlined once (outputs/inlining.py),
+    never falling back to css_inline on each document, and give, byte for byte, what css_inline
+    gives on the ordinary rendering, hostile text included. The summary's template (made the
+    ordinary way, once per close) compiles to the same output too."""
+    for name in ("statement.html", "summary.html"):
+        statements._inlined().compiled(name)           # raises if the compiler cannot follow it
+    hostile = ['O\'Brien & Fils "SA" <b>', "Société\u00a0Générale\u202fSA", "a &amp; b &#39; c", "\u2028\ufeff☃"]
+    for lang in ("fr", "en"):
+        for client in hostile:
+            terms = make_terms(lang=lang, client=client, mediator=client)
+            terms = replace(terms, contract=replace(terms.contract, provider=client))
+            for months, changes in (((disputed_october(),), ()), ((restated_september(), october()),
+                                                                 (SEPTEMBER_RESOLVED,))):
+                report = make_report(*months, changes=changes, terms=terms, lang=lang)
+                result = report.results[0]
+                view = statements._with_charts(statements._statement_view(report, result), report, result)
+                assert statements._render_html("statement.html", **view) == \
+                    statements._render_html_then_inline("statement.html", **view)
+            summary = statements._summary_view(report, lang)
+            assert statements._render_html("summary.html", **summary) == \
+                statements._render_html_then_inline("summary.html", **summary)
+
+
+@settings(max_examples=60, deadline=None)
+@given(client=st.text(max_size=20), mediator=st.text(max_size=10))
+def test_any_client_name_gives_what_css_inline_gives(client, mediator):
+    terms = make_terms(client=client, mediator=mediator)
+    report = make_report(disputed_october(), terms=terms)
+    result = report.results[0]
+    view = statements._with_charts(statements._statement_view(report, result), report, result)
+    assert statements._render_html("statement.html", **view) == \
+        statements._render_html_then_inline("statement.html", **view)
+
+
 def test_templates_are_found_for_an_editable_install():
     folder = statements.templates_dir()
     assert (folder / "statement.html").is_file() and (folder / "statement.txt").is_file()

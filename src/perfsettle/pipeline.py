@@ -346,7 +346,11 @@ def render(report: CloseReport, outdir: Path, settings: Settings, ctx: _Run, csv
     the wall time of them all.
     """
     written: list[tuple[Path, str]] = []
-    for job, outcome in _run_jobs(_render_jobs(report, outdir, settings, csvs, earlier, changed, drafts)):
+    jobs = _render_jobs(report, outdir, settings, csvs, earlier, changed, drafts)
+    if any(job.kind == "statements" for job in jobs):
+        from perfsettle.outputs import statements
+        statements.prepare()          # once, here, rather than in each forked worker
+    for job, outcome in _run_jobs(jobs):
         if isinstance(outcome, BaseException):
             if job.kind != "annotated":
                 raise outcome

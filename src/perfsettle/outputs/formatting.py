@@ -132,6 +132,7 @@ def _unit_suffix(unit: str) -> str:
     return unit if unit.startswith("/") else "\u00a0" + unit
 
 
+@lru_cache(maxsize=1 << 16)
 def kpi_value(value: Decimal | None, unit: str, lang: str) -> str:
     """A reading or a level in the KPI's unit: percentages when the unit is '%'."""
     if value is None:

@@ -109,8 +109,12 @@ def _qp(text: str) -> bytes:
 
 
 def _b64(text: str) -> bytes:
-    """UTF-8 text as base64 lines of 76 characters ending in CRLF."""
-    return base64.encodebytes(text.encode("utf-8")).replace(b"\n", b"\r\n")
+    """UTF-8 text as base64 lines of 76 characters ending in CRLF (as ``base64.encodebytes``
+    writes them, encoded at once and then cut, rather than line by line)."""
+    encoded = binascii.b2a_base64(text.encode("utf-8"), newline=False)
+    if not encoded:
+        return b""
+    return b"\r\n".join([encoded[i:i + 76] for i in range(0, len(encoded), 76)]) + b"\r\n"
 
 
 def _fold(addresses: list[str]) -> str:

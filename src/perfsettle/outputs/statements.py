@@ -1,9 +1,12 @@
 """HTML statements, the finance summary and their e-mails (SPEC §5, human outputs).
 
 ``render_statement`` and ``render_summary`` turn a CloseReport into e-mail-safe HTML: Jinja2
-templates with autoescape, table layout, CSS inlined by css_inline, no script and no external
-resource. The views built here hold display text only (amounts, months and percentages are
-formatted by ``formatting`` from exact Decimals); the templates only lay them out.
+templates with autoescape, table layout, CSS inlined as css_inline inlines it, no script and no
+external resource. The statement template has its CSS inlined once, when it is loaded
+(``inlining``), rather than in each of thousands of statements; the summary, made once per
+close, is rendered and then inlined whole. The views built here hold display text only (amounts,
+months and percentages are formatted by ``formatting`` from exact Decimals; no markup); the
+templates only lay them out.
 """
 from __future__ import annotations
 
@@ -19,11 +22,11 @@ from typing import Sequence
 
 import css_inline
 from babel.dates import format_datetime
-from markupsafe import Markup, escape
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from perfsettle.outputs import attribution
 from perfsettle.outputs import formatting as fmt
+from perfsettle.outputs.inlining import InlinedTemplates
 from perfsettle.outputs import messages
 from perfsettle.infra.files import write_atomic
 from perfsettle.core import months
@@ -63,10 +66,32 @@ _INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=
                                  keep_link_tags=False)
 
 
+@lru_cache(maxsize=1)
+def _inlined() -> InlinedTemplates:
+    """The HTML templates with their CSS inlined once (``inlining``), not once per statement."""
+    return InlinedTemplates(_env(), _INLINER)
+
+
+def prepare() -> None:
+    """Compile the statement template now (a tenth of a second): before the render workers
+    fork, so that they inherit it instead of each compiling it."""
+    _inlined().compiled("statement.html")
+
+
 def _render_html(name: str, **view) -> str:
-    html = _env().get_template(name).render(**view)
-    inlined = _INLINER.inline(html)
-    if not inlined.lstrip().lower().startswith("<!doctype"):
+    """A statement's HTML, from its template with the CSS inlined once (thousands per close)."""
+    return _document(_inlined().render(name, **view))
+
+
+def _render_html_then_inline(name: str, **view) -> str:
+    """The same document made the ordinary way: the template rendered, then css_inline on the
+    whole of it. The summary is made this way: rendered once per close, compiling its template
+    would cost as much as inlining it."""
+    return _document(_inlined().reference(name, **view))
+
+
+def _document(inlined: str) -> str:
+    if inlined.lstrip()[:9].lower() != "<!doctype":
         inlined = "<!DOCTYPE html>\n" + inlined
     return inlined.rstrip("\n") + "\n"
 
@@ -108,13 +133,17 @@ def _when_text(started_at: str, lang: str, timezone: str = TIMEZONE) -> str:
 
 
 def _footer(key: str, report: CloseReport, lang: str, timezone: str = TIMEZONE, **kw) -> dict:
-    """The footer line as text and as HTML whose run id and time are marked volatile."""
+    """The footer line as text, and as (text, volatile) parts for HTML, where the run id and
+    the time are marked volatile (``<span data-volatile="run">``)."""
     phrase = _PHRASES[key][1 if lang == "en" else 0]
     run, when = report.run_id, _when(report, lang, timezone)
-    html = Markup(escape(phrase)).format(
-        run=Markup('<span data-volatile="run">{}</span>').format(run),
-        when=Markup('<span data-volatile="when">{}</span>').format(when), **kw)
-    return {"footer_html": html, "footer_text": phrase.format(run=run, when=when, **kw)}
+    parts = []
+    for piece in re.split(r"(\{run\}|\{when\})", phrase):
+        if piece in ("{run}", "{when}"):
+            parts.append((run, "run") if piece == "{run}" else (when, "when"))
+        elif piece:
+            parts.append((piece.format(**kw), ""))
+    return {"footer_parts": parts, "footer_text": phrase.format(run=run, when=when, **kw)}
 
 
 def _reason_items(problems, lang: str) -> list[str]:
@@ -926,7 +955,7 @@ def _summary_view(report: CloseReport, lang: str, timezone: str = TIMEZONE) -> d
 
 def render_summary(report: CloseReport, lang: str = "fr", timezone: str = TIMEZONE) -> str:
     """summary.html for the finance team."""
-    return _render_html("summary.html", **_summary_view(report, lang, timezone))
+    return _render_html_then_inline("summary.html", **_summary_view(report, lang, timezone))
 
 
 def render_summary_text(report: CloseReport, lang: str = "fr", timezone: str = TIMEZONE) -> str:
@@ -997,7 +1026,7 @@ def write_summary(report: CloseReport, outdir: Path, *, sender: str, finance_rec
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     summary = _summary_view(report, lang, timezone)
-    summary_html = _render_html("summary.html", **summary)
+    summary_html = _render_html_then_inline("summary.html", **summary)
     written = [_write_text(outdir / "summary.html", summary_html)]
     if finance_recipients:
         msg = messages.compose_message(sender=sender, to=list(finance_recipients),
@@ -1066,6 +1095,13 @@ def _segment_colour(kind: str, tone: str) -> str:
     return CHART_COLOURS["line"] if kind == "line" else CHART_COLOURS[tone] if kind == "bar" else ""
 
 
+@lru_cache(maxsize=None)    # heights are whole px up to CHART_PX: a few hundred columns in all
+def _chart_column(bar: int, line: int | None, tone: str) -> tuple[tuple[int, str, str], ...]:
+    """One month's column: its stacked divs (height px, kind, colour)."""
+    return tuple((h, kind, _segment_colour(kind, tone)) for h, kind in _chart_segments(bar, line))
+
+
+@lru_cache(maxsize=4096)
 def _month_short(month: str, lang: str) -> str:
     """'2026-10' as ``oct. 26`` (fr) or ``Oct 26`` (en), under a chart's column."""
     from babel.dates import format_date
@@ -1113,23 +1149,26 @@ def _chart_view(kpi_id: str, result: ContractResult, report: CloseReport, lang: 
     scale = [p[1] for p in points if p[1] is not None] + [p[2] for p in points if p[2] is not None]
     lo, hi = min(scale), max(scale)
     cells, text = [], []
+    verdicts = {"met": ("met", "✓", t("chart_met")), "partly": ("partly", "~", t("chart_partly")),
+                "missed": ("missed", "✗", t("chart_missed"))}
+    for why in {p[3] for p in points if p[3]}:
+        verdicts[why] = ("none", t("chart_" + why), t("chart_" + why))
     for month, value, target, why, floor in points:
         if why:
-            tone, mark, verdict = "none", t("chart_" + why), t("chart_" + why)
+            tone, mark, verdict = verdicts[why]
         elif (value <= target) if lower else (value >= target):
-            tone, mark, verdict = "met", "✓", t("chart_met")
+            tone, mark, verdict = verdicts["met"]
         elif floor is not None and ((value < floor) if lower else (value > floor)):
-            tone, mark, verdict = "partly", "~", t("chart_partly")
+            tone, mark, verdict = verdicts["partly"]
         else:
-            tone, mark, verdict = "missed", "✗", t("chart_missed")
+            tone, mark, verdict = verdicts["missed"]
         shown = fmt.kpi_value(value, unit, lang)
         level = f"{cmp} {fmt.kpi_value(target, unit, lang)}"
         bar = 0 if value is None else _chart_height(value, lo, hi)
         line = None if target is None else _chart_height(target, lo, hi)
         cells.append({"month": month, "label": _month_short(month, lang), "value": shown,
                       "tone": tone, "height": bar, "line": line,
-                      "segments": [(h, kind, _segment_colour(kind, tone))
-                                   for h, kind in _chart_segments(bar, line)],
+                      "segments": _chart_column(bar, line, tone),
                       "title": t("chart_cell", month=fmt.month(month, lang), value=shown,
                                  target=level, verdict=verdict)})
         text.append(f"{month} {shown} {mark}" if value is not None else f"{month} {mark}")
