@@ -258,6 +258,9 @@ def test_finalize_waits_for_the_lock_of_a_run(tmp_path):
 def test_unknown_documents_keys_are_a_configuration_error(tmp_path):
     root = site(tmp_path / "s", toml=SELLER_TOML + "\n[documents]\ninvoice_prefx = \"F\"\n")
     assert main(["documents", *common(root)]) == 2
+    for i, bad in enumerate(("-1", "true", "\"2\"")):
+        root = site(tmp_path / f"workers-{i}", toml=SELLER_TOML + f"\n[documents]\nrender_workers = {bad}\n")
+        assert main(["documents", *common(root)]) == 2
 
 
 def test_a_close_writes_drafts_that_consume_nothing(tmp_path):
@@ -440,3 +443,27 @@ def test_a_rerun_reuses_the_draft_pdfs_whose_content_is_unchanged(tmp_path):
     assert c1.read_bytes().endswith(b"%earlier draft\n")
     assert not c2.read_bytes().endswith(b"%earlier draft\n")
     assert facturx.get_xml_from_pdf(c2.read_bytes())[1] == (drafts / c2.name.replace(".pdf", ".xml")).read_bytes()
+
+
+def test_documents_rendered_by_several_workers_are_the_files_a_single_one_renders(tmp_path):
+    """Drafts and issued documents rendered by two worker processes are, byte for byte, the
+    files rendered in the finalising process alone: a PDF depends on its document only (dated
+    with its issue date, not with the time it was rendered), whichever process renders it after
+    whichever others."""
+    ids = [f"C{i}" for i in range(1, 7)]
+    outputs = {}
+    for workers in (1, 2):
+        root = site(tmp_path / f"workers-{workers}", toml=SELLER_TOML + f"[documents]\nrender_workers = {workers}\n")
+        drop(root, "book.xlsx",
+             contracts=[contract(contract_id=cid, start_month="2026-08", language="en" if i % 2 else "fr",
+                                 vat_rate=0.2 if i % 3 else 0.1, **BUYER) for i, cid in enumerate(ids)],
+             kpis=[k for cid in ids for k in kpis(cid)],
+             readings=[r for i, cid in enumerate(ids) for r in readings(cid, ("2026-08", "2026-09"),
+                                                                       detection=0.8 + i / 100)])
+        assert close(root, "2026-09") == 0
+        assert finalize(root, "2026-09", "2026-10-02") == 0
+        folder = documents_dir(root, "2026-09")
+        outputs[workers] = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+                            if p.is_file() and p.name != "finalize.json"}
+    assert len([name for name in outputs[1] if name.endswith(".pdf")]) == 2 * len(ids)   # drafts and issued
+    assert outputs[2] == outputs[1]

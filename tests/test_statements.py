@@ -777,3 +777,14 @@ def test_a_month_invoiced_outside_perfsettle_names_its_invoice(tmp_path):
     outdir = dict(run_scenario("invoices", tmp_path))["step-1"]
     texts = [p.read_text(encoding="utf-8") for p in (outdir / "statements").glob("*.html")]
     assert any("FM-2026-118" in t and "Déjà facturé" in t for t in texts)
+
+
+def test_the_summary_caps_every_list_and_says_how_many_more():
+    from perfsettle.outputs.i18n import translator
+    from perfsettle.outputs.statements import SUMMARY_ROWS, _capped
+    rows = list(range(SUMMARY_ROWS + 5))
+    unsent = _capped("unsent", rows, translator("en"), period="2026-10")
+    assert unsent["unsent"] == rows[:SUMMARY_ROWS]
+    assert unsent["unsent_more"] == "… and 5 more statement(s) not e-mailed: see the drafts in statements/."
+    assert "5 more contracts" in _capped("contracts", rows, translator("en"), period="2026-10")["contracts_more"]
+    assert _capped("unsent", rows[:3], translator("en"), period="2026-10") == {"unsent": rows[:3], "unsent_more": ""}

@@ -31,6 +31,7 @@ class DocumentSettings:
     invoice_prefix: str = "F"
     credit_prefix: str = "AV"
     attach_documents: bool = False
+    render_workers: int = 0          # processes rendering the PDFs; 0: one per core
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ _TOP = {"inbox": Path, "outbox": Path, "store": "store", "min_age": float, "inco
         "finance_recipients": tuple, "finalize": str}
 _SMTP = {"host": str, "port": int, "security": str, "user": str, "password_env": str, "timeout": int}
 _SELLER = {k: str for k in Seller.__dataclass_fields__}
-_DOCUMENTS = {"invoice_prefix": str, "credit_prefix": str, "attach_documents": bool}
+_DOCUMENTS = {"invoice_prefix": str, "credit_prefix": str, "attach_documents": bool, "render_workers": int}
 _ACCOUNTS = {k: str for k in AccountSettings.__dataclass_fields__}
 _SECTIONS = {"seller": (_SELLER, Seller), "documents": (_DOCUMENTS, DocumentSettings),
              "accounts": (_ACCOUNTS, AccountSettings)}
@@ -197,6 +198,8 @@ def check(s: Settings) -> None:
                               f"(found {prefix!r})")
     if s.documents.invoice_prefix == s.documents.credit_prefix:
         raise ConfigError("documents.invoice_prefix and documents.credit_prefix must differ (two series)")
+    if not 0 <= s.documents.render_workers <= 256:
+        raise ConfigError(f"documents.render_workers must be 0 (one per core) to 256 (found {s.documents.render_workers})")
     if s.seller.country and not re.fullmatch(r"[A-Z]{2}", s.seller.country):
         raise ConfigError(f"seller.country must be an ISO 3166 alpha-2 code such as FR (found {s.seller.country!r})")
     from perfsettle.core.addresses import parse_recipients

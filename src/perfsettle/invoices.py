@@ -114,23 +114,20 @@ def draft_plan(store: Store, settings: Settings, contracts: dict, new_lines, per
                           numbered=False)
 
 
-def write_drafts(documents, folder: Path, seller: Seller, previous: Path | None = None) -> list[Path]:
-    """Draft files (PDF and XML, marked draft, unnumbered) of some documents. A draft whose
-    XML equals the one in ``previous`` (the drafts of the earlier close of the period) takes
-    that PDF again instead of rendering it: a rerun costs no PDF rendering."""
-    from perfsettle.outputs import documents as out
+def write_drafts(documents, folder: Path, settings: Settings, previous: Path | None = None) -> list[tuple[Path, str]]:
+    """Draft files (PDF and XML, marked draft, unnumbered) of some documents, rendered like a
+    finalise's (worker processes, see ``render_documents``); returns [(path, sha256)]. A draft
+    whose XML equals the one in ``previous`` (the drafts of the earlier close of the period)
+    takes that PDF again instead of rendering it: a rerun costs no PDF rendering."""
+    from perfsettle.outputs.documents import draft_stem
     folder.mkdir(parents=True, exist_ok=True)
-    paths: list[Path] = []
-    for doc in documents:
-        stem = out.draft_stem(doc)
-        xml = out.cii_xml(doc, seller)
-        old_xml, old_pdf = (previous / f"{stem}.xml", previous / f"{stem}.pdf") if previous else (None, None)
-        paths.append(write_atomic(folder / f"{stem}.xml", xml))
-        if old_xml is not None and old_pdf.is_file() and old_xml.is_file() and old_xml.read_bytes() == xml:
-            paths.append(write_atomic(folder / f"{stem}.pdf", old_pdf.read_bytes()))
-        else:
-            paths.append(write_atomic(folder / f"{stem}.pdf", out.pdf(doc, seller, xml)))
-    return paths
+    written: list[tuple[Path, str]] = []
+    for doc, xml, pdf in render_documents(documents, seller_of(settings), render_workers(settings, len(documents)),
+                                          earlier=previous):
+        stem = draft_stem(doc)
+        written.append((write_atomic(folder / f"{stem}.xml", xml), _sha(xml)))
+        written.append((write_atomic(folder / f"{stem}.pdf", pdf), _sha(pdf)))
+    return written
 
 
 # --------------------------------------------------------------------------- finalise
@@ -188,13 +185,15 @@ def finalize(settings: Settings, period: str | None = None, issue_date: dt.date 
 
 
 def render(documents, staging: Path, settings: Settings, seller: Seller, issue: dt.date) -> dict:
-    """Every file of a finalise into ``staging``; returns {number: (xml sha256, pdf sha256)}."""
+    """Every file of a finalise into ``staging``; returns {number: (xml sha256, pdf sha256)}.
+    Each file is written whole under a temporary name then renamed (infra.files), as each
+    document arrives from the processes rendering them."""
     from perfsettle.outputs import documents as out
     hashes = {}
-    for doc, (xml, pdf) in _render_all(documents, seller):
-        x = write_atomic(staging / f"{doc.number}.xml", xml)
-        p = write_atomic(staging / f"{doc.number}.pdf", pdf)
-        hashes[doc.number] = (_sha(x), _sha(p))
+    for doc, xml, pdf in render_documents(documents, seller, render_workers(settings, len(documents))):
+        write_atomic(staging / f"{doc.number}.xml", xml)
+        write_atomic(staging / f"{doc.number}.pdf", pdf)
+        hashes[doc.number] = (_sha(xml), _sha(pdf))
         checkpoint(f"finalize staged {doc.number}")
     accounts = {"receivable": settings.accounts.receivable, "revenue": settings.accounts.revenue,
                 "vat": settings.accounts.vat}
@@ -203,25 +202,42 @@ def render(documents, staging: Path, settings: Settings, seller: Seller, issue: 
     return hashes
 
 
-def _render_one(doc: Document, seller: Seller) -> tuple[bytes, bytes]:
+# --------------------------------------------------------------------------- rendering
+
+def render_workers(settings: Settings, count: int) -> int:
+    """How many worker processes render ``count`` documents: ``[documents] render_workers``,
+    else one per core; none (this process renders) below four documents per worker, where
+    starting the workers would cost more than they save."""
+    from perfsettle.infra.procs import usable_cores
+    if settings.documents.render_workers:
+        return min(settings.documents.render_workers, count)
+    return min(usable_cores(), count // 4)
+
+
+def render_documents(documents, seller: Seller, workers: int, earlier: Path | None = None):
+    """(document, CII XML, PDF) for each document, in order, each yielded as soon as it and
+    those before it are rendered, by ``workers`` processes forked once for all the documents
+    (each loads WeasyPrint, its fonts, the stylesheet and the XSD once). The bytes do not depend
+    on the process that rendered them nor on the documents rendered before: a single worker
+    gives the same files as several. ``earlier``: a folder of drafts whose PDF is taken again
+    for a draft whose XML is unchanged."""
+    from perfsettle.infra.procs import ordered_map
+    from perfsettle.outputs.documents import prepare_rendering
+    tasks = ((doc, seller, earlier) for doc in documents)
+    for doc, (xml, pdf) in zip(documents, ordered_map(_render_one, tasks, workers, initializer=prepare_rendering)):
+        yield doc, xml, pdf
+
+
+def _render_one(task: tuple[Document, Seller, Path | None]) -> tuple[bytes, bytes]:
     from perfsettle.outputs import documents as out
+    doc, seller, earlier = task
     xml = out.cii_xml(doc, seller)
+    if earlier is not None:
+        stem = out.draft_stem(doc)
+        old_xml, old_pdf = earlier / f"{stem}.xml", earlier / f"{stem}.pdf"
+        if old_pdf.is_file() and old_xml.is_file() and old_xml.read_bytes() == xml:
+            return xml, old_pdf.read_bytes()
     return xml, out.pdf(doc, seller, xml)
-
-
-def _render_all(documents, seller: Seller):
-    """(document, (xml, pdf)) in order; PDFs rendered by worker processes when there are many."""
-    workers = min((os.cpu_count() or 1), 8, len(documents) // 4)
-    if workers < 2:
-        for doc in documents:
-            yield doc, _render_one(doc, seller)
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from perfsettle.infra.procs import die_with_parent
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
-                             initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-        yield from zip(documents, pool.map(_render_one, documents, [seller] * len(documents), chunksize=8))
 
 
 # --------------------------------------------------------------------------- publishing
@@ -271,8 +287,8 @@ def _finalize_id(path: Path) -> str | None:
         return None
 
 
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 # --------------------------------------------------------------------------- e-mail

@@ -32,7 +32,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from perfsettle.outputs import annotate, exports
+from perfsettle.outputs import exports
 from perfsettle.delivery import smtp
 from perfsettle.delivery.publish import clean_stale_staging, complete, plan_moves, recover
 from perfsettle.delivery.reruns import EarlierClose, changed_contracts, earlier_close, keep_statements
@@ -342,11 +342,12 @@ def render(report: CloseReport, outdir: Path, settings: Settings, ctx: _Run, csv
 
     The CSVs, the workbooks and the HTML/e-mail files are independent jobs, shared between
     this process and forked workers (see ``_run_jobs``); each job also hashes what it wrote.
-    ``ctx.timings`` gets, per kind, the seconds its jobs took (they overlap), and ``render``
-    the wall time of them all.
+    Then the drafts (SPEC §8), rendered like a finalise's documents by one worker process per
+    core (``invoices.render_documents``). ``ctx.timings`` gets, per kind, the seconds its jobs
+    took (they overlap), ``documents`` the drafts' seconds, and ``render`` the wall time of all.
     """
     written: list[tuple[Path, str]] = []
-    jobs = _render_jobs(report, outdir, settings, csvs, earlier, changed, drafts)
+    jobs = _render_jobs(report, outdir, settings, csvs, earlier, changed)
     if any(job.kind == "statements" for job in jobs):
         from perfsettle.outputs import statements
         statements.prepare()          # once, here, rather than in each forked worker
@@ -362,6 +363,13 @@ def render(report: CloseReport, outdir: Path, settings: Settings, ctx: _Run, csv
             written += hashed
             ctx.timings[job.timing] = ctx.timings.get(job.timing, 0.0) + seconds
         checkpoint(f"{job.kind} {job.label}")
+    if drafts:
+        from perfsettle.invoices import write_drafts
+        started = time.perf_counter()
+        written += write_drafts(drafts, outdir / "documents" / "draft", settings,
+                                settings.outbox / report.period / "documents" / "draft")
+        ctx.timings["documents"] = time.perf_counter() - started
+        checkpoint("drafts")
     ctx.lap("render")
     return [{"name": str(p.relative_to(outdir)), "sha256": digest} for p, digest in written]
 
@@ -377,8 +385,9 @@ class _Job:
 
 
 def _render_jobs(report: CloseReport, outdir: Path, settings: Settings, csvs: dict[str, str],
-                 earlier: EarlierClose | None, changed: set[str] | None, drafts=()) -> list[_Job]:
-    from perfsettle.outputs import statements   # Jinja2, Babel and css-inline load only when HTML is written
+                 earlier: EarlierClose | None, changed: set[str] | None) -> list[_Job]:
+    # openpyxl, Jinja2, Babel and css-inline load only when a close writes its outputs (not for finalize)
+    from perfsettle.outputs import annotate, statements
     (outdir / "annotated").mkdir(exist_ok=True)
     jobs = [_Job("csv", name, "csv", _write, (outdir / name, text)) for name, text in csvs.items()]
     for f in report.files:
@@ -404,13 +413,6 @@ def _render_jobs(report: CloseReport, outdir: Path, settings: Settings, csvs: di
         ids = settled[i:i + chunk]
         jobs.append(_Job("statements", f"{ids[0]}..{ids[-1]}", "html", statements.write_statements,
                          (report, outdir, ids), dict(sender=settings.sender, timezone=settings.timezone)))
-    if drafts:
-        from perfsettle.invoices import seller_of, write_drafts
-        for i in range(0, len(drafts), 25):
-            part = drafts[i:i + 25]
-            jobs.append(_Job("drafts", f"{part[0].contract_id}..{part[-1].contract_id}", "html", write_drafts,
-                             (part, outdir / "documents" / "draft", seller_of(settings),
-                              settings.outbox / report.period / "documents" / "draft")))
     return jobs
 
 

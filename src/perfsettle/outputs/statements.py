@@ -860,9 +860,10 @@ def _capped(name: str, rows: list, t, more_key: str = "", **kw) -> dict:
     """``{name: the first SUMMARY_ROWS rows, name_more: where the others are}``: a summary
     stays readable, and light enough for a mailbox, at thousands of contracts."""
     more = len(rows) - SUMMARY_ROWS
-    return {name: rows[:SUMMARY_ROWS],
-            f"{name}_more": t(more_key or f"more_{name}", more=t(_MORE_NOUNS[name], n=more), **kw)
-            if more > 0 else ""}
+    if more <= 0:
+        return {name: rows, f"{name}_more": ""}
+    counted = t(_MORE_NOUNS[name], n=more) if name in _MORE_NOUNS else str(more)   # "3 more contracts", or "3"
+    return {name: rows[:SUMMARY_ROWS], f"{name}_more": t(more_key or f"more_{name}", more=counted, n=more, **kw)}
 
 
 def _summary_view(report: CloseReport, lang: str, timezone: str = TIMEZONE) -> dict:
