@@ -395,6 +395,10 @@ class CloseReport:
         """The reading changes of one contract (indexed once per report)."""
         return self._changes_by_contract.get(contract_id, ())
 
+    def readings_of(self, contract_id: str) -> dict:
+        """(kpi_id, month) -> the Reading the close used, of one contract (indexed once per report)."""
+        return self._readings_by_contract.get(contract_id, {})
+
     @cached_property
     def totals(self) -> dict:
         """currency -> ``core.totals.CurrencyTotals``, computed once per report."""
@@ -404,6 +408,13 @@ class CloseReport:
     @cached_property
     def _results_by_id(self) -> dict:
         return {r.contract_id: r for r in self.results}
+
+    @cached_property
+    def _readings_by_contract(self) -> dict:
+        out: dict[str, dict] = {}
+        for (cid, kid, month), r in self.readings.items():
+            out.setdefault(cid, {})[(kid, month)] = r
+        return out
 
     @cached_property
     def _changes_by_contract(self) -> dict:

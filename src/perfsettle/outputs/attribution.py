@@ -28,13 +28,15 @@ class Move:
 
 
 def moves(result: ContractResult, changes: tuple[ReadingChange, ...], readings: dict,
-          period: str) -> dict[str, list[Move]] | None:
+          period: str, own: dict | None = None) -> dict[str, list[Move]] | None:
     """month -> the moves of the contract's reading changes in that month; None when the
-    readings the close used are not known (then nothing can be attributed)."""
+    readings the close used are not known (then nothing can be attributed). ``own``: the
+    contract's readings of ``readings`` by (kpi_id, month), when the caller has them indexed
+    (``CloseReport.readings_of``), rather than looked for among all readings."""
     if not readings or result.terms is None or not changes or len(changes) > MAX_CHANGES:
         return None
     cid = result.contract_id
-    mine = {(kid, month): r for (c, kid, month), r in readings.items() if c == cid}
+    mine = own if own is not None else {(kid, month): r for (c, kid, month), r in readings.items() if c == cid}
     invoiced = {m.month: m.invoiced_before for m in result.months}
     now = {m.month: m for m in result.months}
     out: dict[str, list[Move]] = {}

@@ -192,6 +192,15 @@ def _index(sentinel: str) -> int:
     return ord(sentinel) - _SENTINEL
 
 
+def _raw(text: str) -> str:
+    """Output text, kept away from Jinja's syntax."""
+    if "{" in text or "}" in text:
+        if "endraw" in text:
+            raise Unsupported("endraw in the template's text")
+        return "{% raw %}" + text + "{% endraw %}"
+    return text
+
+
 def _interleave(text: str) -> list:
     """Text with sentinels as [text, hole index, text, …]: texts at even positions."""
     out, last = [], 0
@@ -338,47 +347,72 @@ def _flatten(env: Environment, name: str) -> tuple[list, dict]:
 # --------------------------------------------------------------------------- css_inline as the reference
 
 _MARK = "data-perfsettle-probe"
-_MARK_OUT = f' {_MARK}=""'
 _TAG_TAIL = re.compile(r'(?: [^\s"=>]+="[^"]*")*>')
 _OUT_ATTR = re.compile(r' ([^\s"=>]+)="([^"]*)"')
 
 
 class _Reference:
-    """css_inline on small documents: the start tag it writes for an element, given its ancestors.
+    """css_inline on small documents: the start tags it writes for elements, given their ancestors.
 
-    Rules name only tags and classes of the element and its ancestors (``_Stylesheet``), so
-    the element, its ancestors and their classes are all css_inline needs to style it."""
+    Rules name only tags and classes of the element and its ancestors (``_Stylesheet``: no
+    sibling, attribute or pseudo-class selectors), so the element, its ancestors and their
+    classes are all css_inline needs to style it, and elements side by side in one document
+    (each under its own ancestors) are styled as each would be alone."""
 
     def __init__(self, inliner, styles: str):
         self.inliner = inliner
         self.styles = styles      # the template's <style> elements, as written
 
-    def start_tag(self, chain: list, tag: str, attrs: str, styles: bool = True) -> str:
+    def start_tag(self, chain: list, tag: str, attrs: str) -> str:
         """How ``<tag attrs>`` is written inside ``chain``, [(tag, class or None)] from <html>."""
-        sheet = self.styles if styles else ""
-        tags = [t for t, _c in chain] + [tag]
-        doc = ["<!DOCTYPE html>"]
-        for i, t in enumerate(tags):
-            if i == len(chain):
-                doc.append(f"<{tag} {_MARK}{attrs}>")   # first: the attributes keep their order
-            else:
-                cls = chain[i][1]
-                doc.append(f"<{t}" + (f' class="{cls}"' if cls is not None else "") + ">")
-            if t == "html" and (i + 1 == len(tags) or tags[i + 1] != "head"):
-                doc.append(f"<head>{sheet}</head>")
-            elif t == "head":
-                doc.append(sheet)
-        out = self.inliner.inline("".join(doc))
-        at = out.index(_MARK_OUT)
-        start = out.rindex("<", 0, at)
-        tail = _TAG_TAIL.match(out, at + len(_MARK_OUT))
-        if tail is None or not out.startswith("<" + tag, start):
-            raise Unsupported(f"cannot read how css_inline writes <{tag}>")
-        return out[start:at] + out[at + len(_MARK_OUT):tail.end()]
+        return self.start_tags([(chain, tag, attrs)])[0]
 
-    def restyles(self, chain: list, tag: str, attrs_without_style: str) -> bool:
-        """Whether rules apply to the element (then css_inline rewrites its style attribute)."""
-        return " style=" in self.start_tag(chain, tag, attrs_without_style)
+    def start_tags(self, probes: list) -> list[str]:
+        """``start_tag`` for each (chain, tag, attrs), in as few css_inline calls as possible:
+        one per <html> and <body> of the chains."""
+        groups: dict = {}
+        for i, (chain, tag, attrs) in enumerate(probes):
+            key = tuple(chain[:1]), tuple(c for c in chain[1:2] if c[0] == "body")
+            if tag in ("html", "head", "body"):
+                key = (i,)                               # the document's own: alone
+            groups.setdefault(key, []).append(i)
+        out = [""] * len(probes)
+        for members in groups.values():
+            for i, written in zip(members, self._document([probes[i] for i in members])):
+                out[i] = written
+        return out
+
+    def _document(self, probes: list) -> list[str]:
+        open_tag = lambda t, c: f"<{t}" + (f' class="{c}"' if c is not None else "") + ">"  # noqa: E731
+        chain0, tag0, attrs0 = probes[0]
+        root = {"html": [], "head": [], "body": []}      # the probes of <html>, <head>, <body> themselves
+        head, body = [], []
+        for i, (chain, tag, attrs) in enumerate(probes):
+            mark = f"<{tag} {_MARK}=\"{i}\"{attrs}>"
+            if tag in root:
+                root[tag] = [mark]
+            elif len(chain) >= 2 and chain[1][0] == "head":
+                head.append(mark + ("" if tag in VOID else f"</{tag}>"))
+            else:
+                inner = chain[2:]
+                body.append("".join(open_tag(t, c) for t, c in inner) + mark
+                            + ("" if tag in VOID else f"</{tag}>") + "".join(f"</{t}>" for t, _c in reversed(inner)))
+        html = root["html"][0] if root["html"] else open_tag(*(chain0[0] if chain0 else ("html", None)))
+        body_tag = root["body"][0] if root["body"] else (open_tag(*chain0[1]) if len(chain0) > 1 and
+                                                           chain0[1][0] == "body" else "<body>")
+        doc = ("<!DOCTYPE html>" + html + (root["head"][0] if root["head"] else "<head>") + self.styles
+               + "".join(head) + "</head>" + body_tag + "".join(body) + "</body></html>")
+        written = self.inliner.inline(doc)
+        found = []
+        for i, (_chain, tag, _attrs) in enumerate(probes):
+            mark = f' {_MARK}="{i}"'
+            at = written.index(mark)
+            start = written.rindex("<", 0, at)
+            tail = _TAG_TAIL.match(written, at + len(mark))
+            if tail is None or not written.startswith("<" + tag, start):
+                raise Unsupported(f"cannot read how css_inline writes <{tag}>")
+            found.append(written[start:at] + written[at + len(mark):tail.end()])
+        return found
 
 
 @dataclass(frozen=True)
@@ -476,9 +510,9 @@ class _Tags:
         values = list(values)
         own = values.pop(0) if tag.own else None
         chain = [(t, values[c] if isinstance(c, int) else c) for t, c in tag.chain]
-        written = self.reference.start_tag(chain, tag.tag, tag.attributes(own))
-        restyled = any(name == "style" for name, _src in tag.attrs) and \
-            self.reference.restyles(chain, tag.tag, tag.attributes(own, style=False))
+        written, bare = self.reference.start_tags([(chain, tag.tag, tag.attributes(own)),
+                                                   (chain, tag.tag, tag.attributes(own, style=False))])
+        restyled = any(name == "style" for name, _src in tag.attrs) and " style=" in bare
         position = {hole: i for i, hole in enumerate(tag.holes)}
         style = next((src for name, src in tag.attrs if name == "style"), "")
         pieces = _pieces(written, {hole: _Var("") for hole in tag.holes}, restyled,
@@ -522,6 +556,34 @@ class _Elem:
     slot: list | None = None      # a dynamic tbody: where that namespace is made, in the output
 
 
+@dataclass(frozen=True)
+class _Static:
+    """A start tag made once, when compiling: what css_inline is asked, and its values."""
+    chain: list
+    tag: str
+    attrs: str                    # its attributes' source (values as sentinels)
+    bare: str | None              # the same without the style attribute (None without one)
+    holes: dict                   # hole index -> _Var or _Block
+    style: str | None             # the style attribute's value
+
+    def jinja(self, written: str, bare_written: str) -> str:
+        """The Jinja source of the tag, from how css_inline writes it, with and without its style."""
+        restyled = self.bare is not None and " style=" in bare_written
+        if restyled and _SENTINELS.search(self.style):
+            _check_style(self.style)
+        out = []
+        for piece in _pieces(written, self.holes, restyled, set(_interleave(self.style or "")[1::2])):
+            if piece.hole < 0:
+                if "\xa0" in piece.text:
+                    raise Unsupported("a no-break space in a start tag")   # finish would escape it
+                out.append(_raw(piece.text))
+            elif piece.kind == "block":
+                out.append(self.holes[piece.hole].src)
+            else:
+                out.append("{{ (" + self.holes[piece.hole].expr + ")|_" + piece.kind + " }}")
+        return "".join(out)
+
+
 class _Unit:
     """The items of the template's body, or of a macro, compiled in a context (open elements)."""
 
@@ -538,13 +600,8 @@ class _Unit:
 
     # ---- output
     def emit(self, text: str) -> None:
-        """Output text, kept away from Jinja's syntax."""
-        if "{" in text or "}" in text:
-            if "endraw" in text:
-                raise Unsupported("endraw in the template's text")
-            text = "{% raw %}" + text + "{% endraw %}"
         if text:
-            self.out.append(text)
+            self.out.append(_raw(text))
 
     def jinja(self, src: str) -> None:
         self.out.append(src)
@@ -790,22 +847,12 @@ class _Unit:
         if elem.own_dynamic or ancestors:
             self.write_dynamic(elem, attrs, chain, holes)
             return
-        reference = self.c.reference
-        written = reference.start_tag(chain, elem.tag, source)
-        restyled = style is not None and reference.restyles(
-            chain, elem.tag, "".join(src for a, src, _v in attrs if a != "style"))
-        if restyled and _SENTINELS.search(style):
-            _check_style(style)
-        style_holes = set(_interleave(style or "")[1::2])
-        for piece in _pieces(written, {i: self.holes[i] for i in holes}, restyled, style_holes):
-            if piece.hole < 0:
-                if "\xa0" in piece.text:
-                    raise Unsupported("a no-break space in a start tag")   # finish would escape it
-                self.emit(piece.text)
-            elif piece.kind == "block":
-                self.jinja(self.holes[piece.hole].src)
-            else:
-                self.jinja("{{ (" + self.holes[piece.hole].expr + ")|_" + piece.kind + " }}")
+        # Made with the template's other start tags, in one css_inline document (``_Compiler.resolve``).
+        bare = None if style is None else "".join(src for a, src, _v in attrs if a != "style")
+        slot = [""]
+        self.out.append(slot)
+        self.c.requests.append((slot, _Static(chain, elem.tag, source, bare, {i: self.holes[i] for i in holes},
+                                              style)))
 
     def write_dynamic(self, elem: _Elem, attrs: list, chain: list, holes: list) -> None:
         if any(isinstance(self.holes[i], _Block) for i in holes):
@@ -845,8 +892,18 @@ class _Compiler:
         self.sheet = _Stylesheet.parse("\n".join(m.group("css") for m in styles))
         self.reference = _Reference(inliner, "".join(m.group() for m in styles))
         self.tags = _Tags(self.reference)
+        self.requests: list = []          # (slot in a unit's output, _Static)
         self.calls: list = []
         self.contexts: set = set()
+
+    def resolve(self) -> None:
+        """Every static start tag, from one css_inline document (two: those of <head> apart)."""
+        probes = []
+        for _slot, tag in self.requests:
+            probes += [(tag.chain, tag.tag, tag.attrs), (tag.chain, tag.tag, tag.attrs if tag.bare is None else tag.bare)]
+        written = self.reference.start_tags(probes)
+        for i, (slot, tag) in enumerate(self.requests):
+            slot[0] = tag.jinja(written[2 * i], written[2 * i + 1])
 
     def macro_call(self, expr: str) -> str | None:
         """The macro a value is a plain call of (its output is compiled HTML), else None."""
@@ -873,7 +930,7 @@ class _Compiler:
     def compile(self) -> str:
         body = _Unit(self, self.items, [], "initial", "b").run()
         body.end_of_document()
-        compiled: dict[str, set] = {}
+        units = []
         done = 0
         while done < len(self.calls):
             macro, stack, mode = self.calls[done]
@@ -881,6 +938,10 @@ class _Compiler:
             unit = _Unit(self, self.macros[macro][1], list(stack), mode, "m").run()
             if len(unit.stack) != len(stack) or any(a is not b for a, b in zip(unit.stack, stack)):
                 raise Unsupported(f"macro {macro} leaves elements open, or closes its caller's")
+            units.append((macro, unit))
+        self.resolve()
+        compiled: dict[str, set] = {}
+        for macro, unit in units:
             compiled.setdefault(macro, set()).add(unit.source())
         # Each macro under a name of its own, for the calls the compiler placed; its own name
         # raises Unsafe, for a call inside a value (its HTML is not text to escape).

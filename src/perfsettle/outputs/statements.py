@@ -228,7 +228,8 @@ def _moves_of(report: CloseReport, result: ContractResult):
         return hit[2]
     if len(_MOVES) > 512:
         _MOVES.clear()
-    found = attribution.moves(result, _changes_of(report, result.contract_id), report.readings, report.period)
+    found = attribution.moves(result, _changes_of(report, result.contract_id), report.readings, report.period,
+                              own=report.readings_of(result.contract_id))
     _MOVES[key] = (report, result, found)
     return found
 
@@ -763,64 +764,93 @@ def _holds(settled: list[ContractResult], lang: str, readings: dict | None = Non
     return rows
 
 
-def _explained(report: CloseReport, settled: list[ContractResult], lang: str) -> list[dict]:
-    t = _t(lang)
-    out = []
-    period = fmt.month(report.period, lang)
+def _explained(report: CloseReport, settled: list[ContractResult], lang: str,
+               limit: int | None = None) -> tuple[list[dict], int]:
+    """The first ``limit`` (SUMMARY_ROWS) contracts whose adjustments the summary explains, and
+    how many there are in all: past the limit, whether a contract is listed is worked out
+    without following its changes' money wherever that decides it."""
+    limit = SUMMARY_ROWS if limit is None else limit
+    out, listed_in_all = [], 0
     for r in settled:
-        # this run's adjustments, which its changes explain, and the period's: a rerun lists the
-        # months an earlier close of the period adjusted too, with what that close invoiced
-        this_run = {m.month: m for m in _adjusted_months(report, r)}
-        adjusted = _adjusted_months(report, whole_period(report, r)[0])
-        earlier = report.earlier.get(r.contract_id, {})
-        restated = [m for m in this_run.values() if m.invoiced_before != 0 or not m.in_term]
-        changes = []
-        found = _moves_of(report, r)
-        by_month = {m.month: m for m in restated}
-        for c in _changes_of(report, r.contract_id):
-            where = " ".join(filter(None, [c.file, c.cell]))
-            if found is not None:
-                # follow the money: the months this change moved, each by the amount it moved
-                own = [(month, mv) for month, mvs in sorted(found.items()) for mv in mvs
-                       if mv.change is c and month in by_month]
-                if not own and c.old_status is None:
-                    continue
-                paid = [(month, mv.amount) for month, mv in own if mv.amount]
-                if paid:
-                    cur = r.currency
-                    moves = t("moves", months=", ".join(
-                        f"{fmt.month(month, lang)} ({fmt.signed(fmt.money(a, cur, lang), a)})" for month, a in paid))
-                elif own:
-                    moves = t("moved_nothing_in", months=", ".join(fmt.month(month, lang) for month, _ in own),
-                              what="; ".join(dict.fromkeys(_what_it_did(mv, r, by_month[month], lang)
-                                                           for month, mv in own)))
-                else:
-                    moves = t("moves_nothing")
-                changes.append({"text": _change_text(c, r.terms, lang),
-                                "where_moves": " · ".join(filter(None, [where, moves]))})
+        if len(out) >= limit:
+            listed = _listed(report, r)
+            if listed is None:
+                listed = _explained_row(report, r, lang) is not None
+            listed_in_all += listed
+            continue
+        row = _explained_row(report, r, lang)
+        if row is not None:
+            out.append(row)
+            listed_in_all += 1
+    return out, listed_in_all
+
+
+def _listed(report: CloseReport, r: ContractResult) -> bool | None:
+    """Whether the summary lists the contract's adjustments, when that is known without
+    following its changes' money (None: it depends on what they moved)."""
+    if _adjusted_months(report, whole_period(report, r)[0]) or \
+            any(c.old_status is not None for c in _changes_of(report, r.contract_id)):
+        return True
+    restated = [m for m in _adjusted_months(report, r) if m.invoiced_before != 0 or not m.in_term]
+    return None if restated and _changes_of(report, r.contract_id) else False
+
+
+def _explained_row(report: CloseReport, r: ContractResult, lang: str) -> dict | None:
+    t = _t(lang)
+    period = fmt.month(report.period, lang)
+    # this run's adjustments, which its changes explain, and the period's: a rerun lists the
+    # months an earlier close of the period adjusted too, with what that close invoiced
+    this_run = {m.month: m for m in _adjusted_months(report, r)}
+    adjusted = _adjusted_months(report, whole_period(report, r)[0])
+    earlier = report.earlier.get(r.contract_id, {})
+    restated = [m for m in this_run.values() if m.invoiced_before != 0 or not m.in_term]
+    changes = []
+    # What each change moved matters only in restated months (a first invoice has no cause to follow).
+    found = _moves_of(report, r) if restated else None
+    by_month = {m.month: m for m in restated}
+    for c in _changes_of(report, r.contract_id):
+        where = " ".join(filter(None, [c.file, c.cell]))
+        if found is not None:
+            # follow the money: the months this change moved, each by the amount it moved
+            own = [(month, mv) for month, mvs in sorted(found.items()) for mv in mvs
+                   if mv.change is c and month in by_month]
+            if not own and c.old_status is None:
                 continue
-            moved = [m for m in _moved_by(c, r) if m in restated]
-            if not moved and c.old_status is None:
-                continue            # a plain new reading: no adjustment to explain
-            moves = t("moves", months=", ".join(
-                f"{fmt.month(m.month, lang)} ({fmt.signed(fmt.money(m.invoice_now, m.currency, lang), m.invoice_now)})"
-                for m in moved)) if moved else t("moves_nothing")
+            paid = [(month, mv.amount) for month, mv in own if mv.amount]
+            if paid:
+                cur = r.currency
+                moves = t("moves", months=", ".join(
+                    f"{fmt.month(month, lang)} ({fmt.signed(fmt.money(a, cur, lang), a)})" for month, a in paid))
+            elif own:
+                moves = t("moved_nothing_in", months=", ".join(fmt.month(month, lang) for month, _ in own),
+                          what="; ".join(dict.fromkeys(_what_it_did(mv, r, by_month[month], lang)
+                                                       for month, mv in own)))
+            else:
+                moves = t("moves_nothing")
             changes.append({"text": _change_text(c, r.terms, lang),
                             "where_moves": " · ".join(filter(None, [where, moves]))})
-        if not adjusted and not changes:
             continue
-        listed = {c["text"] for c in changes}
-        out.append({"cid": r.contract_id, "client": r.terms.contract.client, "changes": changes,
-                    "months": [{"month": fmt.month(m.month, lang),
-                                "amount": fmt.signed(fmt.money(m.invoice_now, m.currency, lang),
-                                                     m.invoice_now),
-                                "causes": ([c for c in _adjustment_causes(this_run[m.month], r, report, lang)
-                                            if c not in listed] if m.month in this_run else [])
-                                + ([t("earlier_part", month=period,
-                                      amount=fmt.signed(fmt.money(earlier[m.month], m.currency, lang),
-                                                        earlier[m.month]))] if earlier.get(m.month) else [])}
-                               for m in adjusted]})
-    return out
+        moved = [m for m in _moved_by(c, r) if m in restated]
+        if not moved and c.old_status is None:
+            continue            # a plain new reading: no adjustment to explain
+        moves = t("moves", months=", ".join(
+            f"{fmt.month(m.month, lang)} ({fmt.signed(fmt.money(m.invoice_now, m.currency, lang), m.invoice_now)})"
+            for m in moved)) if moved else t("moves_nothing")
+        changes.append({"text": _change_text(c, r.terms, lang),
+                        "where_moves": " · ".join(filter(None, [where, moves]))})
+    if not adjusted and not changes:
+        return None
+    listed = {c["text"] for c in changes}
+    return {"cid": r.contract_id, "client": r.terms.contract.client, "changes": changes,
+            "months": [{"month": fmt.month(m.month, lang),
+                        "amount": fmt.signed(fmt.money(m.invoice_now, m.currency, lang),
+                                             m.invoice_now),
+                        "causes": ([c for c in _adjustment_causes(this_run[m.month], r, report, lang)
+                                    if c not in listed] if m.month in this_run else [])
+                        + ([t("earlier_part", month=period,
+                              amount=fmt.signed(fmt.money(earlier[m.month], m.currency, lang),
+                                                earlier[m.month]))] if earlier.get(m.month) else [])}
+                       for m in adjusted]}
 
 
 def _scorecard(report: CloseReport, settled: list[ContractResult], lang: str) -> list[dict]:
@@ -856,10 +886,11 @@ _MORE_NOUNS = {"alerts": "n_more_contracts", "holds": "n_more_held", "explained"
                "contracts": "n_more_contracts"}
 
 
-def _capped(name: str, rows: list, t, more_key: str = "", **kw) -> dict:
+def _capped(name: str, rows: list, t, more_key: str = "", count: int | None = None, **kw) -> dict:
     """``{name: the first SUMMARY_ROWS rows, name_more: where the others are}``: a summary
-    stays readable, and light enough for a mailbox, at thousands of contracts."""
-    more = len(rows) - SUMMARY_ROWS
+    stays readable, and light enough for a mailbox, at thousands of contracts. ``count``:
+    how many rows there are in all, when only the first ones were made."""
+    more = (len(rows) if count is None else count) - SUMMARY_ROWS
     if more <= 0:
         return {name: rows, f"{name}_more": ""}
     counted = t(_MORE_NOUNS[name], n=more) if name in _MORE_NOUNS else str(more)   # "3 more contracts", or "3"
@@ -923,6 +954,7 @@ def _summary_view(report: CloseReport, lang: str, timezone: str = TIMEZONE) -> d
                for d in report.skipped]
     month = fmt.month(report.period, lang)
     count = lambda status: sum(r.status == status for r in results)  # noqa: E731
+    explained, explained_in_all = _explained(report, settled, lang)
     return {
         "lang": lang, "title": t("summary", month=month),
         "colon": t("labelled", label="", value=""),
@@ -944,7 +976,7 @@ def _summary_view(report: CloseReport, lang: str, timezone: str = TIMEZONE) -> d
         "totals": _totals(report, lang),
         **_capped("alerts", alerts, t, period=report.period),
         **_capped("holds", _holds(settled, lang, report.readings), t, period=report.period),
-        **_capped("explained", _explained(report, settled, lang), t, "more_adjust", period=report.period),
+        **_capped("explained", explained, t, "more_adjust", count=explained_in_all, period=report.period),
         **_capped("contracts", contracts, t, period=report.period),
         "problems": problems,
         **_capped("unsent", unsent, t, period=report.period),
