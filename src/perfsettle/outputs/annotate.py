@@ -17,8 +17,8 @@ Three ways to make the copy, chosen by what the source is:
   and lean at hundreds of thousands of rows, and keeps everything;
 - a workbook openpyxl cannot load (.xls, .ods), or a large one ``xlsxparts`` does not edit
   (e.g. an earlier annotated copy): a copy of the values read with python-calamine, written
-  row by row (xlsxwriter, constant memory) with the same annotations and a note in the
-  Issues sheet that formatting was not preserved.
+  row by row (xlsxwriter, constant memory) with the same comments and fills, a note in the
+  Issues sheet that formatting was not preserved, and the tables added as in the second way.
 
 python-calamine aborts the process on some hostile files (EXCEL-FACTS), so an OOXML file is
 checked before it reads it (``_check_zip``); openpyxl is not affected by those files.
