@@ -17,8 +17,8 @@ Three ways to make the copy, chosen by what the source is:
   and lean at hundreds of thousands of rows, and keeps everything;
 - a workbook openpyxl cannot load (.xls, .ods), or a large one ``xlsxparts`` does not edit
   (e.g. an earlier annotated copy): a copy of the values read with python-calamine, written
-  row by row (xlsxwriter, constant memory) with the same annotations and a note in the
-  Issues sheet that formatting was not preserved.
+  row by row (xlsxwriter, constant memory) with the same comments and fills, a note in the
+  Issues sheet that formatting was not preserved, and the tables added as in the second way.
 
 python-calamine aborts the process on some hostile files (EXCEL-FACTS), so an OOXML file is
 checked before it reads it (``_check_zip``); openpyxl is not affected by those files.
@@ -901,14 +901,13 @@ class _ExactWorksheet(xlsxwriter.worksheet.Worksheet):
 
 
 class _XwFormats:
-    """xlsxwriter formats, created once per (number format, fill, kind)."""
+    """xlsxwriter formats, created once per (number format, fill, quote prefix)."""
 
     def __init__(self, book):
         self.book, self.cache = book, {}
 
-    def get(self, num: str | None = None, fill: str | None = None, quote: bool = False,
-            header: bool = False, link: bool = False):
-        key = (num, fill, quote, header, link)
+    def get(self, num: str | None = None, fill: str | None = None, quote: bool = False):
+        key = (num, fill, quote)
         if key not in self.cache:
             props = {}
             if num:
@@ -917,74 +916,53 @@ class _XwFormats:
                 props.update(pattern=1, bg_color="#" + fill[2:])
             if quote:
                 props["quote_prefix"] = True
-            if header:
-                props.update(bold=True, pattern=1, bg_color="#" + HEADER_FILL[2:], font_name=HEADER_FONT,
-                             font_size=11)
-            if link:
-                props.update(font_color="#0563C1", underline=1, font_name=HEADER_FONT, font_size=11)
             self.cache[key] = self.book.add_format(props) if props else None
         return self.cache[key]
 
 
-def _xw_write(ws, r: int, c: int, value: object, formats: _XwFormats, fill: str | None = None,
-              header: bool = False) -> None:
-    """Write one cell with xlsxwriter; a string is always text, never a formula."""
-    num = link = None
-    if isinstance(value, _Cell):
-        value, num, link = value.value, value.fmt, value.link
+def _xw_write(ws, r: int, c: int, value: object, formats: _XwFormats, fill: str | None = None) -> None:
+    """Write one input value with xlsxwriter; a string is always text, never a formula."""
     if isinstance(value, str):
         text = _text(value)
-        fmt = formats.get(num, fill, text.startswith(FORMULA_START), header, bool(link))
-        if link:
-            ws.write_url(r, c, "internal:" + link, fmt, string=text or " ")
-        else:
-            ws.write_string(r, c, text, fmt)
+        ws.write_string(r, c, text, formats.get(None, fill, text.startswith(FORMULA_START)))
     elif isinstance(value, bool):
-        ws.write_boolean(r, c, value, formats.get(num, fill))
+        ws.write_boolean(r, c, value, formats.get(None, fill))
     elif isinstance(value, (int, float)):
-        ws.write_number(r, c, value, formats.get(num, fill))
+        ws.write_number(r, c, value, formats.get(None, fill))
     elif (date_fmt := _date_format(value)) is not None:
-        ws.write_datetime(r, c, value, formats.get(num or date_fmt, fill))
+        ws.write_datetime(r, c, value, formats.get(date_fmt, fill))
     elif value is None or value == "":
         if fill:
-            ws.write_blank(r, c, None, formats.get(num, fill))
+            ws.write_blank(r, c, None, formats.get(None, fill))
     else:
-        ws.write_string(r, c, _text(str(value)), formats.get(num, fill))
-
-
-def _xw_put_table(ws, table: _Table, formats: _XwFormats) -> None:
-    table.rows = list(table.rows)
-    for c, width in enumerate(_widths(table)):
-        ws.set_column(c, c, width)
-    ws.freeze_panes(1, 0)
-    ws.autofilter(0, 0, max(len(table.rows), 1), len(table.headers) - 1)
-    _xw_print_layout(ws, header_row=True)
-    for c, name in enumerate(table.headers):
-        _xw_write(ws, 0, c, name, formats, header=True)
-    for r, row in enumerate(table.rows, 1):
-        for c, value in enumerate(row):
-            if value is not None and value != "":
-                _xw_write(ws, r, c, value, formats)
-
-
-def _xw_print_layout(ws, header_row: bool) -> None:
-    """Landscape, one page wide, as many pages down as needed; the header row on every page."""
-    ws.set_landscape()
-    ws.fit_to_pages(1, 0)
-    if header_row:
-        ws.repeat_rows(0)
+        ws.write_string(r, c, _text(str(value)), formats.get(None, fill))
 
 
 def _write_streamed(sheets, out: Path, diagnostics, results, lang: str, note: str) -> None:
-    """A values-only copy written row by row (constant memory), with the annotations."""
+    """A values-only copy: the input's values written row by row (xlsxwriter, constant memory)
+    with the findings as comments and fills, then the Issues and result tables added to it
+    as the annotated copy of a large input adds them (``xlsxparts``: text, several times
+    faster than cell by cell)."""
     titles = [t for t, _, rows in sheets]
     header_of = {t: (rows[0] if rows else []) for t, _, rows in sheets}
     inputs = [t for t in titles if not _is_generated(t, header_of[t], ANNOTATION_SHEETS)]
+    tables = [_issues_table(diagnostics, inputs, lang, note)]
+    if results:
+        tables += _result_tables(results, lang)
+    taken = list(inputs)
+    for table in tables:
+        table.title = _free_title(table.title, taken)
+        taken.append(table.title)
+    if not inputs:      # nothing of the input to copy: a workbook of the tables alone
+        for table in tables:
+            table.rows = list(table.rows)
+        xlsxparts.write_workbook(out, tables)
+        return
+
     findings = _cell_findings(diagnostics, inputs)
     by_row: dict[str, dict[int, dict[int, list[Diagnostic]]]] = defaultdict(lambda: defaultdict(dict))
     for (sheet, row, col), diags in findings.items():
         by_row[sheet][row - 1][col - 1] = diags
-
     book = xlsxwriter.Workbook(str(out), {"constant_memory": True, "strings_to_formulas": False,
                                           "strings_to_urls": False, "strings_to_numbers": False})
     formats = _XwFormats(book)
@@ -994,7 +972,8 @@ def _write_streamed(sheets, out: Path, diagnostics, results, lang: str, note: st
         ws = book.add_worksheet(title, worksheet_class=_ExactWorksheet)
         if hidden:
             ws.hide()
-        _xw_print_layout(ws, header_row=False)     # where the header row is, the input says
+        ws.set_landscape()      # one page wide; where the header row is, the input says
+        ws.fit_to_pages(1, 0)
         marks = by_row.get(title, {})
         last = max([len(rows) - 1] + list(marks))
         for r in range(last + 1):
@@ -1009,16 +988,10 @@ def _write_streamed(sheets, out: Path, diagnostics, results, lang: str, note: st
                     ws.write_comment(r, c, text, {"author": AUTHOR, "x_scale": 3,
                                                   "y_scale": min(1 + text.count("\n"), 6)})
         del rows[:]   # release the values of a written sheet
-
-    tables = [_issues_table(diagnostics, inputs, lang, note)]
-    if results:
-        tables += _result_tables(results, lang)
-    taken = list(inputs)
-    for table in tables:
-        table.title = _free_title(table.title, taken)
-        taken.append(table.title)
-        _xw_put_table(book.add_worksheet(table.title), table, formats)
     book.close()
+    with atomic_path(out, durable=False) as tmp:
+        xlsxparts.add_to_workbook(out, tmp, xlsxparts.Edits(tables, {}, AUTHOR,
+                                                            tables[0].title if diagnostics else None))
 
 
 # --------------------------------------------------------------------- close workbook
