@@ -142,6 +142,11 @@ _HELP = {  # what --help says, (French, English)
 }
 
 
+def _say(key: str, lang: str) -> str:
+    fr, en = _HELP[key]
+    return fr if lang == "fr" else en
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse in the user's language: usage, section titles, -h and every help line."""
 
@@ -154,8 +159,7 @@ class _Parser(argparse.ArgumentParser):
         self.add_argument("-h", "--help", action="help", help=self.say("help"))
 
     def say(self, key: str) -> str:
-        fr, en = _HELP[key]
-        return fr if self.lang == "fr" else en
+        return _say(key, self.lang)
 
     def error(self, message):  # exit 2 with a one-line message, never a traceback
         self.print_usage(sys.stderr)
@@ -166,7 +170,7 @@ class _Parser(argparse.ArgumentParser):
 def _formatter(lang: str):
     class Formatter(argparse.HelpFormatter):
         def add_usage(self, usage, actions, groups, prefix=None):
-            return super().add_usage(usage, actions, groups, _HELP["usage"][lang != "fr"] if prefix is None else prefix)
+            return super().add_usage(usage, actions, groups, _say("usage", lang) if prefix is None else prefix)
     return Formatter
 
 
@@ -187,7 +191,7 @@ def _date(text: str):
 
 def parser(lang: str = "fr") -> argparse.ArgumentParser:
     """The command line, its help in ``lang``."""
-    p = _Parser(prog="perfsettle", description=_HELP["description"][lang != "fr"], lang=lang)
+    p = _Parser(prog="perfsettle", description=_say("description", lang), lang=lang)
     h = p.say
 
     def m(fr: str, en: str) -> str:  # a metavar

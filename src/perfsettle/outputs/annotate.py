@@ -435,6 +435,19 @@ def _is_generated(title: str, header: Sequence[object], kinds: Iterable[str]) ->
     return False
 
 
+def _added_tables(diagnostics: Sequence[Diagnostic], results, titles: Sequence[str], lang: str,
+                  note: str = "") -> list[_Table]:
+    """The Issues sheet and the result sheets an annotated copy adds, titled apart from ``titles``."""
+    tables = [_issues_table(diagnostics, titles, lang, note)]
+    if results:
+        tables += _result_tables(results, lang)
+    taken = list(titles)
+    for table in tables:
+        table.title = _free_title(table.title, taken)
+        taken.append(table.title)
+    return tables
+
+
 def _free_title(title: str, taken: Iterable[str]) -> str:
     taken = {t.casefold() for t in taken}
     candidate, n = title, 1
@@ -496,13 +509,7 @@ def _add_annotations(src: Path, out: Path, diagnostics, results, lang: str) -> b
         notes: dict[str, list] = defaultdict(list)
         for (sheet, row, col), diags in _cell_findings(diagnostics, titles).items():
             notes[sheet].append(xlsxparts.Note(row - 1, col - 1, _comment_text(diags, lang), _fill_color(diags)))
-        tables = [_issues_table(diagnostics, titles, lang)]
-        if results:
-            tables += _result_tables(results, lang)
-        taken = list(titles)
-        for table in tables:
-            table.title = _free_title(table.title, taken)
-            taken.append(table.title)
+        tables = _added_tables(diagnostics, results, titles, lang)
         edits = xlsxparts.Edits(tables, dict(notes), AUTHOR, tables[0].title if diagnostics else None)
         xlsxparts.add_to_workbook(src, out, edits)
         return True
@@ -946,13 +953,7 @@ def _write_streamed(sheets, out: Path, diagnostics, results, lang: str, note: st
     titles = [t for t, _, rows in sheets]
     header_of = {t: (rows[0] if rows else []) for t, _, rows in sheets}
     inputs = [t for t in titles if not _is_generated(t, header_of[t], ANNOTATION_SHEETS)]
-    tables = [_issues_table(diagnostics, inputs, lang, note)]
-    if results:
-        tables += _result_tables(results, lang)
-    taken = list(inputs)
-    for table in tables:
-        table.title = _free_title(table.title, taken)
-        taken.append(table.title)
+    tables = _added_tables(diagnostics, results, inputs, lang, note)
     if not inputs:      # nothing of the input to copy: a workbook of the tables alone
         for table in tables:
             table.rows = list(table.rows)
