@@ -97,6 +97,26 @@ def test_a_rerun_with_nothing_new_leaves_the_outbox_as_it_was_and_sends_nothing(
     assert db.execute("SELECT count(*), min(state) FROM runs").fetchone() == (2, "done")
 
 
+def test_a_rerun_after_the_credit_of_a_month_outside_the_term_changes_nothing(ws, capsys):
+    # C1 ended in February; March had been invoiced before perfsettle. The first close credits
+    # March (a row with every amount 0); once credited, March has no row any more (SPEC §4),
+    # which is no change: the rerun leaves the outbox as it was.
+    workbook(ws.inbox / "terms.xlsx", contracts=[contract()], kpis=kpis(),
+             readings=readings(months=("2026-01", "2026-02")),
+             invoiced=[{"contract_id": "C1", "month": "2026-03", "amount": 10000}],
+             events=[{"contract_id": "C1", "event": "terminated", "month": "2026-02", "reason": "accord"}])
+    assert ws.run("2026-03") == 0
+    [march] = [r for r in ws.csv("2026-03", "settlement.csv") if r["month"] == "2026-03"]
+    assert (march["due"], march["bonus_malus"], march["invoiced_before"], march["invoice_now"]) == \
+        ("0.00", "n/a", "10000.00", "-10000.00")
+    before = tree(ws.outbox / "2026-03")
+    capsys.readouterr()
+
+    assert ws.run("2026-03") == 0
+    assert "rien n'a changé" in capsys.readouterr().out
+    assert tree(ws.outbox / "2026-03") == before
+
+
 def test_a_rerun_that_changes_one_contract_shows_the_whole_period_and_keeps_the_other_statement(ws, mailbox):
     mailbox.configure()
     two_contracts(ws)

@@ -14,8 +14,10 @@ import csv
 import hashlib
 import io
 import json
+import operator
 import shutil
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from perfsettle.core.model import CloseReport
@@ -52,18 +54,42 @@ def earlier_close(folder: Path, period: str) -> EarlierClose | None:
                 return None
             texts[name] = data.decode("utf-8")
         return EarlierClose(folder, str(manifest["run_id"]), contents(texts))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, IndexError, ArithmeticError):
         return None
 
 
 def contents(csv_texts: dict[str, str]) -> dict[str, tuple]:
-    """Per contract: its rows of the CSVs, without the columns that are no change."""
+    """Per contract: its rows of the CSVs, without the columns that are no change.
+
+    A settlement row that settles nothing and leaves the month at nothing invoiced (the credit
+    of a month outside the term: SPEC §4 gives it no row once credited) is no row.
+    """
     out: dict[str, list] = {}
     for name in COMPARED:
-        for row in csv.DictReader(io.StringIO(csv_texts[name])):
-            kept = tuple((k, v) for k, v in row.items() if k not in NOT_A_CHANGE)
-            out.setdefault(row["contract_id"], []).append((name, kept))
+        rows = csv.reader(io.StringIO(csv_texts[name]))
+        header = next(rows, [])
+        kept = [i for i, column in enumerate(header) if column not in NOT_A_CHANGE]
+        part = (name, tuple(header[i] for i in kept))   # a changed layout changes every row
+        values = operator.itemgetter(*kept)
+        cid = header.index("contract_id")
+        nothing = _settles_nothing(header) if name == "settlement.csv" else None
+        for row in rows:
+            if nothing is not None and nothing(row):
+                continue
+            out.setdefault(row[cid], []).append((part, values(row)))
     return {cid: tuple(rows) for cid, rows in out.items()}
+
+
+def _settles_nothing(header: list[str]):
+    """``row -> bool``: every amount 0, bonus_malus n/a, and invoiced_before + invoice_now = 0."""
+    amounts = [i for i, column in enumerate(header)
+               if column not in ("contract_id", "month", "currency", "bonus_malus", *NOT_A_CHANGE)]
+    status, before, now = (header.index(c) for c in ("bonus_malus", "invoiced_before", "invoice_now"))
+
+    def nothing(row: list[str]) -> bool:
+        return (row[status] == "n/a" and all(Decimal(row[i]) == 0 for i in amounts)
+                and Decimal(row[before]) == -Decimal(row[now]))
+    return nothing
 
 
 def changed_contracts(earlier: EarlierClose, csv_texts: dict[str, str], report: CloseReport) -> set[str]:
