@@ -465,19 +465,24 @@ def write_annotated(src: Path, dest: Path, diagnostics: Sequence[Diagnostic],
     """Write an annotated .xlsx copy of ``src`` and return its path (``dest`` with suffix .xlsx).
 
     ``diagnostics`` are the findings of this workbook, ``results`` the settlement of its
-    contracts. Raises ``UnreadableWorkbook`` when the source cannot be read at all.
+    contracts. Raises ``UnreadableWorkbook`` when the source cannot be read at all. The input's
+    parts are copied and edited as XML when they can be; otherwise a workbook of at most
+    ``max_full_load_cells`` is loaded and saved by openpyxl, and a larger one (or an .xls/.ods)
+    becomes a values-only copy.
     """
     src, dest = Path(src), Path(dest).with_suffix(".xlsx")
     lang = _lang(lang)
     labels = LABELS[lang]
     with atomic_path(dest) as tmp:
+        if _add_annotations(src, tmp, diagnostics, results, lang):
+            return dest          # the input's parts as they are, with the annotations added
         cells = _estimated_cells(src) if _is_zip(src) else 0
         wb = _load_full(src) if cells <= max_full_load_cells else None
         if wb is not None:
             inputs = _annotate_openpyxl(wb, diagnostics, results, lang, note="")
             wb.save(tmp)
             _finish_openpyxl_copy(src, tmp, inputs)
-        elif not _add_annotations(src, tmp, diagnostics, results, lang):
+        else:
             sheets = _read_values(src)
             cells = max(cells, sum(len(rows) * max(map(len, rows), default=0)
                                    for _, _, rows in sheets))
@@ -490,9 +495,9 @@ def write_annotated(src: Path, dest: Path, diagnostics: Sequence[Diagnostic],
 
 
 def _add_annotations(src: Path, out: Path, diagnostics, results, lang: str) -> bool:
-    """A large OOXML workbook copied part for part, with its annotations added (sheets,
-    comments, fills), formatting and formulas kept. False when the copy needs the values-only
-    way instead (see ``xlsxparts.Unsupported``)."""
+    """An OOXML workbook copied part for part, with its annotations added (sheets, comments,
+    fills), formatting and formulas kept: the first way tried, at any size. False when the copy
+    needs another way (openpyxl, or values only; see ``xlsxparts.Unsupported``)."""
     if not _is_zip(src):
         return False
     try:
