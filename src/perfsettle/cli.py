@@ -344,6 +344,7 @@ def cmd_run(args) -> int:
     report = result.report
     if result.unchanged:   # a rerun that changed nothing: one line
         print(terminal.translate(result.message, lang))
+        _print_timings(args, result)
         if finalized is not None:
             _print_finalized(finalized, lang)
             return max(result.exit_code, finalized.exit_code)
@@ -371,11 +372,16 @@ def cmd_run(args) -> int:
     if finalized is not None:
         _print_finalized(finalized, lang)
         result.exit_code = max(result.exit_code, finalized.exit_code)
+    _print_timings(args, result)
+    return result.exit_code
+
+
+def _print_timings(args, result) -> None:
+    """``--timings``: the phases' wall seconds and peak memory, as one JSON line on stderr."""
     if args.timings:
         import json
         print("timings " + json.dumps({"seconds": {k: round(v, 3) for k, v in result.timings.items()},
                                        "peak_rss_mib": result.memory}), file=sys.stderr)
-    return result.exit_code
 
 
 def _print_finalized(result, lang: str) -> None:
