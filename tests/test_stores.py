@@ -253,3 +253,20 @@ def test_store_copy_refuses_a_missing_source_and_the_same_store(tmp_path, capsys
     Store(tmp_path / "a.sqlite").close()
     err = _one_line_exit_2(["store", "copy", str(tmp_path / "a.sqlite"), str(tmp_path / "a.sqlite")], capsys)
     assert "the same store" in err
+
+
+def test_a_contract_and_a_kpi_are_stored_as_the_same_json_as_every_earlier_version_wrote():
+    # Stores written before keep being read: the JSON of a record is its fields, keys sorted,
+    # Decimals as {"$d": text}, exactly what json.dumps(asdict(record), sort_keys=True) gave.
+    import json
+    from dataclasses import asdict
+    from decimal import Decimal
+    from perfsettle.core.model import Contract, Kpi
+    contract = Contract("C-1", "Client « Ô » SA", "Agence", "PME", "EUR", "2026-01", 12, Decimal("10000.50"),
+                        Decimal("0.35"), exit_threshold=Decimal("0.7"), requires_verified=True)
+    kpi = Kpi("C-1", "detection", "Détection", "operational", "higher", "relative", Decimal("0.15"),
+              Decimal("0.6"), baseline=Decimal("0.70"), window_months=3)
+    for record in (contract, kpi):
+        earlier = json.dumps({k: sql._enc(v) for k, v in asdict(record).items()}, ensure_ascii=False, sort_keys=True)
+        assert sql._to_json(record) == earlier
+        assert sql._from_json(type(record), sql._to_json(record)) == record

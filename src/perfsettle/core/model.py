@@ -7,12 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from perfsettle.core import months
 
 ERROR = "error"
 WARNING = "warning"
+
+
+@lru_cache(maxsize=256)
+def _sheet_reference(sheet: str) -> str:
+    """A sheet's name as an A1 reference writes it: quoted unless letters, digits and ``_``."""
+    return sheet if sheet.replace("_", "").isalnum() else "'" + sheet.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +35,7 @@ class Source:
         """A1 reference with its sheet, e.g. ``KPIs!F7`` ('' for a file-level source)."""
         if not self.sheet:
             return ""
-        sheet = self.sheet
-        if not sheet.replace("_", "").isalnum():
-            sheet = "'" + sheet.replace("'", "''") + "'"
+        sheet = _sheet_reference(self.sheet)
         if self.row is None:
             return sheet
         return f"{sheet}!{self.column}{self.row}" if self.column else f"{sheet}!{self.row}:{self.row}"

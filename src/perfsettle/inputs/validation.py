@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -511,15 +512,19 @@ def _check_amended(out: Intake, by_name: dict, run_contracts: dict, contract_row
     """The rules of §2 on the terms in force in every month of each contract this run
     touches, once the stored and this run's amendments apply."""
     touched = set(contract_rows) | {cid for cid, _ in run_kpis} | {k[0] for k in out.amendments}
+    stored_of: dict = defaultdict(dict)      # contract_id -> its stored amendments (one pass, not one per contract)
+    for key, a in stored_amendments.items():
+        stored_of[key[0]][key] = a
+    run_of: dict = defaultdict(list)         # contract_id -> this run's amendments, in their order
+    for key, value in out.amendments.items():
+        run_of[key[0]].append((key, value))
     for cid in sorted(touched):
         contract = contract_of(cid)
         if contract is None:
             continue
-        merged = {k: a for k, a in stored_amendments.items() if k[0] == cid}
+        merged = dict(stored_of.get(cid, {}))
         sources = {}
-        for key, (a, src) in out.amendments.items():
-            if key[0] != cid:
-                continue
+        for key, (a, src) in run_of.get(cid, ()):
             if a is None:
                 merged.pop(key, None)
             else:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from contextlib import contextmanager
-from dataclasses import asdict, fields
+from dataclasses import fields
 from decimal import Decimal
 from functools import lru_cache
 from sys import intern
@@ -162,7 +162,13 @@ def _value_of(text: str | None):
 
 
 def _to_json(record) -> str:
-    return json.dumps({k: _enc(v) for k, v in asdict(record).items()}, ensure_ascii=False, sort_keys=True)
+    """A flat record (a Contract, a Kpi: scalar fields only) as JSON, its keys sorted."""
+    return json.dumps({k: _enc(getattr(record, k)) for k in _sorted_fields(type(record))}, ensure_ascii=False)
+
+
+@lru_cache(maxsize=None)
+def _sorted_fields(cls) -> tuple[str, ...]:
+    return tuple(sorted(f.name for f in fields(cls)))
 
 
 def _from_json(cls, text: str):
@@ -341,27 +347,30 @@ class SqlStore:
                            [(cid, month, number, date, run_id, now)
                             for (cid, month), (number, date) in getattr(intake, "invoice_refs", {}).items()])
             checkpoint("store transaction")
+            withdrawn, amended, versions = [], [], []
             for (cid, kid, name, month), (a, src) in getattr(intake, "amendments", {}).items():
                 if a is None:   # void: withdrawn, its earlier versions kept
-                    db.execute("DELETE FROM amendments WHERE contract_id=? AND kpi_id=? AND field=? AND effective_month=?",
-                               (cid, kid, name, month))
-                    db.execute("INSERT INTO amendment_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                               (cid, kid, name, month, None, None, None, 1, src.file, src.cell, run_id, now))
+                    withdrawn.append((cid, kid, name, month))
+                    versions.append((cid, kid, name, month, None, None, None, 1, src.file, src.cell, run_id, now))
                     continue
                 values = (cid, kid, name, month, _value_text(a.value), a.reason, a.reference)
-                db.execute("INSERT OR REPLACE INTO amendments VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                           values + (src.file, src.cell, run_id, now))
-                db.execute("INSERT INTO amendment_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                           values + (0, src.file, src.cell, run_id, now))
+                amended.append(values + (src.file, src.cell, run_id, now))
+                versions.append(values + (0, src.file, src.cell, run_id, now))
+            db.executemany("DELETE FROM amendments WHERE contract_id=? AND kpi_id=? AND field=? AND effective_month=?",
+                           withdrawn)
+            db.executemany("INSERT OR REPLACE INTO amendments VALUES (?,?,?,?,?,?,?,?,?,?,?)", amended)
+            db.executemany("INSERT INTO amendment_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", versions)
+            withdrawn, happened, versions = [], [], []
             for (cid, name), (e, src) in getattr(intake, "events", {}).items():
                 if e is None:   # a blank month withdraws the event
-                    db.execute("DELETE FROM events WHERE contract_id=? AND event=?", (cid, name))
-                    db.execute("INSERT INTO event_versions VALUES (?,?,?,?,?,?,?,?)",
-                               (cid, name, None, None, src.file, src.cell, run_id, now))
+                    withdrawn.append((cid, name))
+                    versions.append((cid, name, None, None, src.file, src.cell, run_id, now))
                     continue
-                values = (cid, name, e.month, e.reason, src.file, src.cell, run_id, now)
-                db.execute("INSERT OR REPLACE INTO events VALUES (?,?,?,?,?,?,?,?)", values)
-                db.execute("INSERT INTO event_versions VALUES (?,?,?,?,?,?,?,?)", values)
+                happened.append((cid, name, e.month, e.reason, src.file, src.cell, run_id, now))
+                versions.append(happened[-1])
+            db.executemany("DELETE FROM events WHERE contract_id=? AND event=?", withdrawn)
+            db.executemany("INSERT OR REPLACE INTO events VALUES (?,?,?,?,?,?,?,?)", happened)
+            db.executemany("INSERT INTO event_versions VALUES (?,?,?,?,?,?,?,?)", versions)
             checkpoint("store transaction")
             db.executemany("INSERT INTO ledger (run_id, period, contract_id, month, amount, currency, recorded_at) "
                            "VALUES (?,?,?,?,?,?,?)",
