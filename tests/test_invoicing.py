@@ -153,6 +153,29 @@ def test_a_credit_note_cites_opening_invoices_and_refuses_without_a_number():
     assert p.settled == ()            # C2's line waits for the number
 
 
+def test_a_credit_note_citing_an_opening_invoice_without_its_date_is_refused_naming_the_column():
+    # BR-FR-CO-05: a credit note cites the number and the date of each invoice it corrects.
+    contracts = {"C1": contract(), "C2": contract("C2")}
+    cited = {("C1", "2026-03"): (Cited("FM-2026-118", "2026-04-05"),), ("C2", "2026-03"): (Cited("FM-2026-119", ""),)}
+    p = plan(ledger(("C1", "2026-03", "-200.00"), ("C2", "2026-03", "-200.00")), contracts, "2026-09", DAY,
+             seller=SELLER, cited=cited, documented={("C1", "2026-03"), ("C2", "2026-03")})
+    assert [d.contract_id for d in p.documents] == ["C1"]
+    f, = p.findings
+    assert (f.code, f.contract_id, f.severity) == ("credit-note-no-reference", "C2", "error")
+    assert "invoice_date of 2026-03" in f.message and "FM-2026-119" in f.message
+    assert "date_facture de 2026-03" in f.message_fr
+    assert p.settled == ()
+
+
+def test_an_invoice_with_a_month_credited_may_cite_an_undated_opening_invoice():
+    # Only a credit note must carry the dates: an invoice's negative line cites what it can.
+    cited = {("C1", "2026-03"): (Cited("FM-2026-118", ""),)}
+    p = plan(ledger(("C1", "2026-03", "-200.00"), ("C1", "2026-04", "500.00")), {"C1": contract()}, "2026-09",
+             DAY, seller=SELLER, cited=cited, documented={("C1", "2026-03")})
+    assert [(d.kind, d.references) for d in p.documents] == [("invoice", ("FM-2026-118",))]
+    assert p.findings == ()
+
+
 def test_lines_of_later_closes_wait():
     p = plan(ledger(("C1", "2026-09", "100.00"), ("C1", "2026-10", "100.00", "2026-10")), {"C1": contract()},
              "2026-09", DAY, seller=SELLER)
@@ -206,7 +229,7 @@ _rows = st.lists(st.tuples(st.sampled_from(["A", "B", "C"]), st.sampled_from(["2
 def test_every_line_is_documented_once_and_the_documents_add_up_to_the_ledger(rows, rate):
     lines = [Line(i, c, m, a, "EUR", "2026-09") for i, (c, m, a) in enumerate(rows, 1)]
     contracts = {c: contract(c, vat_rate=rate) for c in "ABC"}
-    cited = {(c, m): (Cited(f"OLD-{c}-{m}"),) for c in "ABC" for m in ("2026-07", "2026-08", "2026-09")}
+    cited = {(c, m): (Cited(f"OLD-{c}-{m}", "2026-06-30"),) for c in "ABC" for m in ("2026-07", "2026-08", "2026-09")}
     p = plan(lines, contracts, "2026-09", DAY, seller=SELLER, cited=cited)
     documented = [i for d in p.documents for i in d.line_ids] + list(p.settled)
     assert sorted(documented) == [line.line_id for line in lines]          # each line once, none left

@@ -405,11 +405,19 @@ _entry("finalize-missing-party", ERROR, CONTRACT,
        "{contract}: not finalised: missing {missing} (required on an invoice)",
        "{contract} : non émis : il manque {missing} (obligatoire sur une facture)")
 _entry("credit-note-no-reference", ERROR, CONTRACT,
-       "finalize: a credit note for a month whose opening invoice has no invoice_number; not issued",
+       "finalize: a credit note for a month whose opening invoice has no invoice_number, or no invoice_date "
+       "(French rule BR-FR-CO-05: a credit note cites the number and the date of the invoices it corrects); "
+       "not issued",
        "{contract}: the credit note for {month} cannot cite the invoice it corrects: give the invoice_number "
        "of {month} in the Invoiced sheet; not issued",
        "{contract} : l'avoir pour {month} ne peut pas citer la facture qu'il corrige : indiquez le "
-       "numero_facture de {month} dans la feuille Deja_facture ; non émis")
+       "numero_facture de {month} dans la feuille Deja_facture ; non émis",
+       no_date=("{contract}: the credit note for {month} cannot cite the invoice it corrects ({number}) without "
+                "its date (French rule BR-FR-CO-05): give the invoice_date of {month} in the Invoiced sheet; "
+                "not issued",
+                "{contract} : l'avoir pour {month} ne peut pas citer la facture qu'il corrige ({number}) sans sa "
+                "date (règle française BR-FR-CO-05) : indiquez la date_facture de {month} dans la feuille "
+                "Deja_facture ; non émis"))
 
 _entry("month-outside-term", WARNING, CELL, "a reading for a month outside the contract's term (stored all the same)",
        "{month} is outside the term of {contract} ({start} to {last}); stored all the same",

@@ -199,11 +199,9 @@ def plan(lines: Iterable[Line], contracts: Mapping[str, Contract], period: str, 
             if doc is None:
                 settled += zero_ids
                 continue
-            unciteable = [m.month for m in doc.lines if doc.kind == CREDIT_NOTE and _reduces(doc, m)
-                          and (not m.cites or any(not c.number for c in m.cites))]
-            if unciteable:
-                findings += [make("credit-note-no-reference", Source(), cid, contract=cid, month=month)
-                             for month in unciteable]
+            unciteable = [_uncited(cid, m) for m in doc.lines if doc.kind == CREDIT_NOTE and _reduces(doc, m)]
+            if any(unciteable):
+                findings += [f for f in unciteable if f is not None]
                 refused.append(cid)
                 continue
             settled += zero_ids
@@ -257,6 +255,18 @@ def _vat_lookup(vat_of, contracts) -> VatOf:
     if callable(vat_of):
         return vat_of
     return lambda cid, month: vat_of.get((cid, month)) or (contracts[cid].vat_rate, contracts[cid].vat_category)
+
+
+def _uncited(cid: str, line: DocLine) -> Diagnostic | None:
+    """Why a credit note's line cannot cite the invoices it corrects (BR-FR-CO-05: the number
+    and the date of each), or None."""
+    if not line.cites or any(not c.number for c in line.cites):
+        return make("credit-note-no-reference", Source(), cid, contract=cid, month=line.month)
+    undated = next((c for c in line.cites if not c.date), None)
+    if undated is not None:
+        return make("credit-note-no-reference", Source(), cid, "no-date", contract=cid, month=line.month,
+                    number=undated.number)
+    return None
 
 
 def _document(contract: Contract, rate, category, currency, by_month, cited, documented, results, issued,
