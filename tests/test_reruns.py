@@ -307,3 +307,27 @@ def test_the_summary_of_a_rerun_lists_the_adjustments_of_every_close_of_the_peri
     c1_part, c2_part = explained.split("C1 ·")[1].split("C2 ·")
     assert "dont -2 100,00 € par la clôture précédente de février 2026" in c1_part
     assert "→ annulé — relevé retiré" in c2_part and "clôture précédente" not in c2_part
+
+
+def test_the_rows_a_close_compares_are_the_rows_its_csvs_read_back(ws):
+    # A rerun compares this close's rows, never written, with the earlier close's CSVs as read
+    # back: texts that need quoting (commas, quotes, line breaks, a leading '=') compare equal.
+    from perfsettle.config import Settings
+    from perfsettle.delivery import reruns
+    from perfsettle.outputs import exports
+    from perfsettle.pipeline import run
+    workbook(ws.inbox / "terms.xlsx",
+             contracts=[contract(client='Dupont, "Fils" & Cie\nAtelier', provider="=Agence+IA"),
+                        contract(contract_id="C2", client="Deux SARL", currency="JPY", monthly_fee=1200000)],
+             kpis=kpis() + kpis("C2"), readings=readings(status="provisional") + readings("C2"))
+    settings = Settings(inbox=ws.inbox, outbox=ws.outbox, store=ws.store, min_age=0)
+    report = run(settings, "2026-01", dry_run=True).report
+    texts = {"settlement.csv": exports.settlement_csv(report), "kpi_results.csv": exports.kpi_results_csv(report),
+             "contracts.csv": exports.contracts_csv(report)}
+    assert '"Dupont, ""Fils"" & Cie\nAtelier"' in texts["contracts.csv"]
+    read_back = reruns.contents(texts)
+    assert read_back == reruns.digests(exports.tables(report)) and set(read_back) == {"C1", "C2"}
+    # and a changed amount is a changed digest
+    texts["settlement.csv"] = texts["settlement.csv"].replace("C2,2026-01,JPY,1200000", "C2,2026-01,JPY,1200001")
+    changed = reruns.contents(texts)
+    assert changed["C2"] != read_back["C2"] and changed["C1"] == read_back["C1"]

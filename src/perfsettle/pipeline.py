@@ -299,10 +299,10 @@ def render_outputs(ctx: _Run, store: Store, report: CloseReport, checked: _Check
     clean_stale_staging(ctx.settings.outbox, store)
     staging = ctx.settings.outbox / ".staging" / ctx.run_id
     staging.mkdir(parents=True)
-    csvs = {name: make(report) for name, make in CSVS}
     earlier = earlier_close(ctx.settings.outbox / ctx.period, ctx.period)
-    changed = None if earlier is None else changed_contracts(earlier, csvs, report)
+    changed = None if earlier is None else changed_contracts(earlier, exports.tables(report), report)
     record_only = changed == set() and not ctx.dry_run
+    csvs = {} if record_only else {name: make(report) for name, make in CSVS}
     drafts = () if record_only else draft_documents(store, ctx.settings, report)
     outputs = [] if record_only else render(report, staging, ctx.settings, ctx, csvs, earlier, changed, drafts)
     totals = exports.totals(report)   # once: the log, the manifest, the store and the CLI show them

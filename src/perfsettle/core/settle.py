@@ -10,10 +10,12 @@ months, leftover units); the outputs put them in words.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from perfsettle.core import months
 from perfsettle.core.bonus import settle_bonus
@@ -169,14 +171,25 @@ def _split(terms: Terms) -> tuple[dict[str, Decimal], frozenset[str]]:
     fixed = round_product(c.currency, c.monthly_fee, 1 - exact(c.variable_share))
     pool_units = to_minor(c.monthly_fee - fixed, c.currency)
     paying = sorted((k for k in terms.kpis if k.weight > 0), key=lambda k: k.kpi_id)
-    total = sum((Fraction(k.weight) for k in paying), Fraction(0))
-    quotas = {k.kpi_id: pool_units * Fraction(k.weight) / total for k in paying}
-    units = {kid: q.numerator // q.denominator for kid, q in quotas.items()}
+    weights = _whole_weights(tuple(k.weight for k in paying))
+    total = sum(weights)
+    # quota = pool_units × weight / total: its whole units and, over the same denominator, its rest
+    units, rests = {}, {}
+    for k, w in zip(paying, weights):
+        units[k.kpi_id], rests[k.kpi_id] = divmod(pool_units * w, total)
     leftover = pool_units - sum(units.values())
-    order = sorted(quotas, key=lambda kid: (-(quotas[kid] - units[kid]), kid))
+    order = sorted(rests, key=lambda kid: (-rests[kid], kid))
     for kid in order[:leftover]:
         units[kid] += 1
     return {kid: from_minor(u, c.currency) for kid, u in units.items()}, frozenset(order[:leftover])
+
+
+@lru_cache(maxsize=4096)
+def _whole_weights(weights: tuple[Decimal, ...]) -> tuple[int, ...]:
+    """Integers in the exact ratios of ``weights`` (a few sets of weights serve every contract)."""
+    exact_weights = [Fraction(w) for w in weights]
+    scale = math.lcm(*(f.denominator for f in exact_weights)) if exact_weights else 1
+    return tuple(int(f * scale) for f in exact_weights)
 
 
 def settle_month(ctx: Contract, m: int, before: Decimal = ZERO) -> MonthResult:

@@ -58,16 +58,25 @@ def earlier_close(folder: Path, period: str) -> EarlierClose | None:
 
 
 def contents(csv_texts: dict[str, str]) -> dict[str, bytes]:
-    """Per contract: a digest of its rows of the CSVs, without the columns that are no change
-    (a digest, not the rows: at 10,000 contracts the rows of two closes take a gigabyte).
+    """Per contract: a digest of its rows of the CSVs (``digests``), read from their text."""
+    tables = {}
+    for name in COMPARED:
+        rows = csv.reader(io.StringIO(csv_texts[name]))
+        tables[name] = (next(rows, []), rows)
+    return digests(tables)
+
+
+def digests(tables: dict) -> dict[str, bytes]:
+    """Per contract: a digest of its rows of the CSVs, given as {name: (header, rows)}, without
+    the columns that are no change (a digest, not the rows: at 10,000 contracts the rows of
+    two closes take a gigabyte).
 
     A settlement row that settles nothing and leaves the month at nothing invoiced (the credit
     of a month outside the term: SPEC §4 gives it no row once credited) is no row.
     """
-    digests: dict[str, object] = {}
+    out: dict[str, object] = {}
     for name in COMPARED:
-        rows = csv.reader(io.StringIO(csv_texts[name]))
-        header = next(rows, [])
+        header, rows = tables[name]
         kept = [i for i, column in enumerate(header) if column not in NOT_A_CHANGE]
         part = "\x1e".join([name, *(header[i] for i in kept)]).encode()   # a changed layout changes every row
         cid = header.index("contract_id")
@@ -75,12 +84,12 @@ def contents(csv_texts: dict[str, str]) -> dict[str, bytes]:
         for row in rows:
             if nothing is not None and nothing(row):
                 continue
-            digest = digests.get(row[cid])
+            digest = out.get(row[cid])
             if digest is None:
-                digest = digests[row[cid]] = hashlib.blake2b(digest_size=20)
+                digest = out[row[cid]] = hashlib.blake2b(digest_size=20)
             digest.update(part)
             digest.update("\x1f".join([row[i] for i in kept]).encode() + b"\x1d")
-    return {cid: digest.digest() for cid, digest in digests.items()}
+    return {cid: digest.digest() for cid, digest in out.items()}
 
 
 def _settles_nothing(header: list[str]):
@@ -95,9 +104,10 @@ def _settles_nothing(header: list[str]):
     return nothing
 
 
-def changed_contracts(earlier: EarlierClose, csv_texts: dict[str, str], report: CloseReport) -> set[str]:
-    """The contracts whose amounts or statuses this close changes."""
-    now = contents(csv_texts)
+def changed_contracts(earlier: EarlierClose, tables: dict, report: CloseReport) -> set[str]:
+    """The contracts whose amounts or statuses this close changes; ``tables``: this close's
+    CSVs as {name: (header, rows)} (``exports.tables``), compared without being written."""
+    now = digests(tables)
     moved = {r.contract_id for r in report.results if any(m.invoice_now for m in r.months)}
     return moved | {cid for cid in now.keys() | earlier.contents.keys() if now.get(cid) != earlier.contents.get(cid)}
 

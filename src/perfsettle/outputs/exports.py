@@ -68,35 +68,33 @@ def _csv(header: list[str], rows: Iterable[list[str]]) -> str:
     return buf.getvalue()
 
 
-def settlement_csv(report: CloseReport) -> str:
-    """One row per contract-month, by contract then month."""
-    def rows():
-        for r in sorted(report.results, key=lambda r: r.contract_id):
-            for m in sorted(r.months, key=lambda m: m.month):
-                ccy = m.currency
-                yield [m.contract_id, m.month, ccy] + [format_money(getattr(m, c), ccy) if c in _MONEY
-                                                       else getattr(m, c) for c in SETTLEMENT_COLUMNS[3:]]
-    return _csv(SETTLEMENT_COLUMNS, rows())
+def settlement_rows(report: CloseReport):
+    """The rows of settlement.csv: one per contract-month, by contract then month."""
+    for r in sorted(report.results, key=lambda r: r.contract_id):
+        for m in sorted(r.months, key=lambda m: m.month):
+            ccy = m.currency
+            yield [m.contract_id, m.month, ccy] + [format_money(getattr(m, c), ccy) if c in _MONEY
+                                                   else getattr(m, c) for c in SETTLEMENT_COLUMNS[3:]]
 
 
-def kpi_results_csv(report: CloseReport) -> str:
-    """One row per KPI-month, by contract, month and KPI (made row by row: no list of them all)."""
-    def rows():
-        for r in sorted(report.results, key=lambda r: r.contract_id):
-            for m in sorted(r.months, key=lambda m: m.month):
-                ccy = m.currency
-                for k in sorted(m.kpis, key=lambda k: k.kpi_id):
-                    yield [k.contract_id, k.month, k.kpi_id, k.status, value_text(k.value),
-                           format_number(k.target_level), format_number(k.floor_level),
-                           format_number(k.attainment, 6) if k.attainment is not None else "",
-                           format_money(k.pool_k, ccy), format_money(k.earned_k, ccy),
-                           format_money(k.forfeited_k, ccy), format_money(k.held_k, ccy),
-                           format_money(k.deferred_k, ccy), safe_text(kpi_reason(k)),
-                           format_money(k.earned_back_k, ccy)]
-    return _csv(KPI_COLUMNS, rows())
+def kpi_results_rows(report: CloseReport):
+    """The rows of kpi_results.csv: one per KPI-month, by contract, month and KPI (made one by
+    one: no list of them all)."""
+    for r in sorted(report.results, key=lambda r: r.contract_id):
+        for m in sorted(r.months, key=lambda m: m.month):
+            ccy = m.currency
+            for k in sorted(m.kpis, key=lambda k: k.kpi_id):
+                yield [k.contract_id, k.month, k.kpi_id, k.status, value_text(k.value),
+                       format_number(k.target_level), format_number(k.floor_level),
+                       format_number(k.attainment, 6) if k.attainment is not None else "",
+                       format_money(k.pool_k, ccy), format_money(k.earned_k, ccy),
+                       format_money(k.forfeited_k, ccy), format_money(k.held_k, ccy),
+                       format_money(k.deferred_k, ccy), safe_text(kpi_reason(k)),
+                       format_money(k.earned_back_k, ccy)]
 
 
-def contracts_csv(report: CloseReport) -> str:
+def contracts_rows(report: CloseReport) -> list[list[str]]:
+    """The rows of contracts.csv: one per contract, by contract_id."""
     rows = []
     for r in report.results:
         client, provider, ccy = report.names.get(r.contract_id, ("", "", r.currency))
@@ -108,7 +106,26 @@ def contracts_csv(report: CloseReport) -> str:
                      r.exit.deadline if r.exit.status == "exit_right" else "",
                      ";".join(c.kpi_id for c in r.chronic)])
     rows.sort(key=lambda row: row[0])
-    return _csv(CONTRACT_COLUMNS, rows)
+    return rows
+
+
+def tables(report: CloseReport) -> dict[str, tuple[list[str], Iterable[list[str]]]]:
+    """The three CSVs as (header, rows), rows made as they are read (SPEC §5 order)."""
+    return {"settlement.csv": (SETTLEMENT_COLUMNS, settlement_rows(report)),
+            "kpi_results.csv": (KPI_COLUMNS, kpi_results_rows(report)),
+            "contracts.csv": (CONTRACT_COLUMNS, contracts_rows(report))}
+
+
+def settlement_csv(report: CloseReport) -> str:
+    return _csv(SETTLEMENT_COLUMNS, settlement_rows(report))
+
+
+def kpi_results_csv(report: CloseReport) -> str:
+    return _csv(KPI_COLUMNS, kpi_results_rows(report))
+
+
+def contracts_csv(report: CloseReport) -> str:
+    return _csv(CONTRACT_COLUMNS, contracts_rows(report))
 
 
 def totals(report: CloseReport) -> dict[str, dict[str, str]]:
