@@ -92,6 +92,9 @@ def test_a_rerun_with_nothing_new_leaves_the_outbox_as_it_was_and_sends_nothing(
     [record] = (ws.outbox / "2026-01" / "runs").iterdir()
     assert sorted(p.name for p in record.iterdir()) == ["manifest.json", "run.log"]
     assert json.loads((record / "manifest.json").read_text())["run_id"] == record.name
+    first = json.loads((ws.outbox / "2026-01" / "manifest.json").read_text())["run_id"]
+    # nothing new since that close: its results stand, nothing was settled again
+    assert f"nothing new since the close {first}: its results stand" in (record / "run.log").read_text()
     assert len(mailbox) == 2
     db = sqlite3.connect(ws.store)
     assert db.execute("SELECT count(*), min(state) FROM runs").fetchone() == (2, "done")
@@ -331,3 +334,42 @@ def test_the_rows_a_close_compares_are_the_rows_its_csvs_read_back(ws):
     texts["settlement.csv"] = texts["settlement.csv"].replace("C2,2026-01,JPY,1200000", "C2,2026-01,JPY,1200001")
     changed = reruns.contents(texts)
     assert changed["C2"] != read_back["C2"] and changed["C1"] == read_back["C1"]
+
+
+def test_a_rerun_settles_again_when_the_published_close_is_not_the_latest_the_store_recorded(ws, capsys):
+    # The period was closed again into another outbox: the close published here is stale, so a
+    # rerun with nothing new settles again and publishes what the store holds now.
+    two_contracts(ws)
+    assert ws.run("2026-01") == 0
+    other = ws.root / "elsewhere"
+    withdraw_c1(ws)
+    assert main(["run", "--period", "2026-01", "--min-age", "0", "--inbox", str(ws.inbox), "--outbox", str(other),
+                 "--store", str(ws.store)]) == 0
+    capsys.readouterr()
+    assert ws.run("2026-01") == 0
+    assert "rien n'a changé" not in capsys.readouterr().out
+    assert not (ws.outbox / "2026-01" / "runs").exists()
+    [c1] = [r for r in ws.csv("2026-01", "settlement.csv") if r["contract_id"] == "C1"]
+    [elsewhere] = [r for r in csv_rows(other / "2026-01" / "settlement.csv") if r["contract_id"] == "C1"]
+    assert c1["due"] == elsewhere["due"] == "7900.00"        # the reading withdrawn there counts here too
+    assert (c1["invoiced_before"], c1["invoice_now"]) == ("7900.00", "0.00")   # and so does its credit
+
+
+def test_a_rerun_after_a_close_with_findings_or_of_another_version_compares_everything_again(ws, capsys):
+    two_contracts(ws)
+    assert ws.run("2026-01") == 0
+    manifest = ws.outbox / "2026-01" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps(dict(data, version="0.0.1")))   # made by another perfsettle
+    before = tree(ws.outbox / "2026-01")
+    assert ws.run("2026-01") == 0
+    assert "rien n'a changé" in capsys.readouterr().out       # settled again, compared: the same
+    [record] = (ws.outbox / "2026-01" / "runs").iterdir()
+    log = (record / "run.log").read_text()
+    assert "its results stand" not in log and "contract C1  settled" in log
+    assert tree(ws.outbox / "2026-01") == before
+
+
+def csv_rows(path) -> list[dict]:
+    import csv
+    return list(csv.DictReader(path.open(encoding="utf-8")))

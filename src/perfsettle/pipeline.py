@@ -32,6 +32,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from perfsettle import __version__
 from perfsettle.outputs import exports
 from perfsettle.delivery import smtp
 from perfsettle.delivery.publish import clean_stale_staging, complete, plan_moves, recover
@@ -105,11 +106,14 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
             return completed_interrupted(finished)
         start(ctx, store)
         taken = intake(ctx, store)
-        checked = validate(ctx, store, taken)
-        report = close_period(ctx, store, checked, taken)
-        staged = render_outputs(ctx, store, report, checked, incidents)
-        if dry_run:
-            return publish_dry_run(ctx, staged)
+        if standing := close_that_stands(ctx, store, taken):   # nothing new since it: no need to settle again
+            checked, staged = record_standing(ctx, store, standing, taken, incidents)
+        else:
+            checked = validate(ctx, store, taken)
+            report = close_period(ctx, store, checked, taken)
+            staged = render_outputs(ctx, store, report, checked, incidents)
+            if dry_run:
+                return publish_dry_run(ctx, staged)
         plan = store_run(ctx, store, checked, staged)
         deliver(ctx, store, staged, plan)
     return outcome(ctx, staged, mail)
@@ -294,27 +298,64 @@ CSVS = (("settlement.csv", exports.settlement_csv), ("kpi_results.csv", exports.
         ("contracts.csv", exports.contracts_csv))
 
 
-def render_outputs(ctx: _Run, store: Store, report: CloseReport, checked: _Checked, incidents) -> _Staged:
-    """Every output into the staging folder, or, for a rerun that changes nothing, its record only."""
+def close_that_stands(ctx: _Run, store: Store, taken: _Taken) -> EarlierClose | None:
+    """The close of the period published in the outbox, when settling again could only give its
+    results: this run took no file, that close is the latest the store recorded for the period
+    (so the store holds exactly what it settled, and what it invoiced), it had no finding (no
+    contract excluded for this run's sake) and this perfsettle made it. None otherwise."""
+    if ctx.dry_run or taken.parsed or taken.duplicates:
+        return None
+    earlier = earlier_close(ctx.settings.outbox / ctx.period, ctx.period)
+    if earlier is None or earlier.version != __version__ or earlier.exit_code != EXIT_OK:
+        return None
+    return earlier if store.latest_close(ctx.period) == earlier.run_id else None
+
+
+def record_standing(ctx: _Run, store: Store, standing: EarlierClose, taken: _Taken,
+                    incidents) -> tuple[_Checked, _Staged]:
+    """A rerun with nothing new: its record only (run.log, manifest), nothing settled again."""
+    checkpoint("nothing new")
+    ctx.lap("validate")
+    report = CloseReport(ctx.period, ctx.run_id, ctx.started, (), skipped=tuple(taken.skipped))
+    checked = _Checked(Intake(), [], {}, {}, EXIT_OK)
+    staging = _staging(ctx, store)
+    return checked, _stage_record(ctx, staging, report, checked.exit_code, incidents, [], standing,
+                                  note=f"nothing new since the close {standing.run_id}: its results stand")
+
+
+def _staging(ctx: _Run, store: Store) -> Path:
     clean_stale_staging(ctx.settings.outbox, store)
     staging = ctx.settings.outbox / ".staging" / ctx.run_id
     staging.mkdir(parents=True)
+    return staging
+
+
+def render_outputs(ctx: _Run, store: Store, report: CloseReport, checked: _Checked, incidents) -> _Staged:
+    """Every output into the staging folder, or, for a rerun that changes nothing, its record only."""
+    staging = _staging(ctx, store)
     earlier = earlier_close(ctx.settings.outbox / ctx.period, ctx.period)
     changed = None if earlier is None else changed_contracts(earlier, exports.tables(report), report)
     record_only = changed == set() and not ctx.dry_run
     csvs = {} if record_only else {name: make(report) for name, make in CSVS}
     drafts = () if record_only else draft_documents(store, ctx.settings, report)
     outputs = [] if record_only else render(report, staging, ctx.settings, ctx, csvs, earlier, changed, drafts)
+    return _stage_record(ctx, staging, report, checked.exit_code, incidents, outputs, earlier if record_only else None)
+
+
+def _stage_record(ctx: _Run, staging: Path, report: CloseReport, exit_code: int, incidents, outputs: list,
+                  earlier: EarlierClose | None, note: str = "") -> _Staged:
+    """run.log and manifest.json beside the ``outputs`` staged, all synced; ``earlier``: the close
+    a record-only run leaves as it was."""
     totals = exports.totals(report)   # once: the log, the manifest, the store and the CLI show them
-    _write(staging / "run.log", run_log(report, checked.exit_code, ctx.timings, incidents.lines, totals))
+    _write(staging / "run.log", run_log(report, exit_code, ctx.timings, incidents.lines, totals, note))
     outputs.append({"name": "run.log", "sha256": sha256_of(staging / "run.log")})
     checkpoint("run.log")
     _write(staging / "manifest.json", exports.manifest_json(
-        report, finished_at=utcnow(), outputs=outputs, exit_code=checked.exit_code, timings=ctx.timings,
+        report, finished_at=utcnow(), outputs=outputs, exit_code=exit_code, timings=ctx.timings,
         memory=ctx.memory, sums=totals))
     _sync_tree(staging)
     checkpoint("staged")
-    return _Staged(staging, report, totals, checked.exit_code, earlier, record_only)
+    return _Staged(staging, report, totals, exit_code, earlier, earlier is not None)
 
 
 def issued_documents(store) -> dict:
@@ -658,10 +699,11 @@ class _Incidents(logging.Handler):
         logging.getLogger("perfsettle").removeHandler(self)
 
 
-def run_log(report: CloseReport, exit_code: int, timings: dict, incidents: list[str], totals: dict) -> str:
+def run_log(report: CloseReport, exit_code: int, timings: dict, incidents: list[str], totals: dict,
+            note: str = "") -> str:
     """The run's log, kept with its outputs: every input, every finding, the totals."""
     lines = [f"perfsettle close {report.period}  run {report.run_id}  started {report.started_at}"
-             + ("  (dry run)" if report.dry_run else "")]
+             + ("  (dry run)" if report.dry_run else "")] + ([note] if note else [])
     for f in report.files:
         lines.append(f"input {f.name}  sha256 {f.sha256}  {f.outcome}  {f.errors} errors, {f.warnings} warnings")
         lines += ["  " + d.line() for d in f.diagnostics]

@@ -16,6 +16,7 @@ import io
 import json
 import shutil
 from dataclasses import dataclass
+from functools import cached_property
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,7 +31,14 @@ class EarlierClose:
     """The close of the period published in ``folder``."""
     folder: Path
     run_id: str
-    contents: dict            # contract_id -> a digest of its amounts and statuses (``contents``)
+    texts: dict               # name -> the text of each compared CSV
+    version: str = ""         # the perfsettle that made it ('' before manifests said)
+    exit_code: int | None = None
+
+    @cached_property
+    def contents(self) -> dict:
+        """contract_id -> a digest of its amounts and statuses (``contents``)."""
+        return contents(self.texts)
 
     def statement_files(self, contract_id: str) -> list[Path]:
         """Its statement of one contract (.html, .eml), as published."""
@@ -52,7 +60,8 @@ def earlier_close(folder: Path, period: str) -> EarlierClose | None:
             if hashlib.sha256(data).hexdigest() != digests.get(name):
                 return None
             texts[name] = data.decode("utf-8")
-        return EarlierClose(folder, str(manifest["run_id"]), contents(texts))
+        return EarlierClose(folder, str(manifest["run_id"]), texts, str(manifest.get("version", "")),
+                            manifest.get("exit_code"))
     except (OSError, ValueError, KeyError, TypeError, IndexError, ArithmeticError):
         return None
 

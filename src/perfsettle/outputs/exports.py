@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable
 from fractions import Fraction
 
+from perfsettle import __version__
 from perfsettle.core.model import CloseReport, ExitResult, KpiResult, MonthResult, Problem
 from perfsettle.core.money import format_money, format_number
 
@@ -141,6 +142,7 @@ def manifest_json(report: CloseReport, *, finished_at: str, outputs: list[dict],
     data = {
         "period": report.period,
         "run_id": report.run_id,
+        "version": __version__,
         "started_at": report.started_at,
         "finished_at": finished_at,
         "dry_run": report.dry_run,

@@ -297,6 +297,17 @@ class SqlStore:
         row = self.db.execute("SELECT max(period) FROM runs WHERE state IN ('committed', 'done')").fetchone()
         return row[0]
 
+    def latest_close(self, period: str) -> str | None:
+        """The run id of the latest close of ``period`` that published its outputs (a rerun that
+        changed nothing publishes its record only); None when there is none, or when two of
+        them started in the same second (which one is the latest is then not known)."""
+        closes = sorted((started or "", run_id) for run_id, started, plan in self.db.execute(
+            "SELECT run_id, started_at, plan FROM runs WHERE period=? AND state='done'", (period,))
+            if not json.loads(plan or "{}").get("record_only"))
+        if not closes or (len(closes) > 1 and closes[-1][0] == closes[-2][0]):
+            return None
+        return closes[-1][1]
+
     def known_sha256(self) -> set[str]:
         return {sha for (sha,) in self.db.execute(
             "SELECT sha256 FROM run_files f JOIN runs r USING (run_id) WHERE r.state IN ('committed', 'done') "
