@@ -925,7 +925,7 @@ def add_to_workbook(src, out, edits: Edits, *, compresslevel: int = 1) -> list[s
             for table, part, _ in table_parts:
                 with w.open(_new_info(part, compresslevel), "w") as g:      # standard entries, no zip64
                     write_table(g, table, styles, selected=(table.title == edits.select), date1904=date1904)
-            w.writestr(_new_info(styles_part, compresslevel), styles.to_bytes())   # last: the tables add styles
+            w.writestr(_new_info(styles_part, compresslevel), fonts_in_order(styles.to_bytes()))   # last: the tables add styles
     return [t.title for t, _, _ in table_parts]
 
 
