@@ -106,12 +106,13 @@ def run(settings: Settings, period: str | None, *, dry_run: bool = False, today:
             return completed_interrupted(finished)
         start(ctx, store)
         taken = intake(ctx, store)
-        if standing := close_that_stands(ctx, store, taken):   # nothing new since it: no need to settle again
+        earlier = earlier_close(settings.outbox / ctx.period, ctx.period)   # the close published before, if any
+        if standing := close_that_stands(ctx, store, taken, earlier):   # nothing new since it: no need to settle again
             checked, staged = record_standing(ctx, store, standing, taken, incidents)
         else:
             checked = validate(ctx, store, taken)
             report = close_period(ctx, store, checked, taken)
-            staged = render_outputs(ctx, store, report, checked, incidents)
+            staged = render_outputs(ctx, store, report, checked, incidents, earlier)
             if dry_run:
                 return publish_dry_run(ctx, staged)
         plan = store_run(ctx, store, checked, staged)
@@ -167,8 +168,12 @@ class _Staged:
     report: CloseReport
     totals: dict
     exit_code: int
-    earlier: EarlierClose | None   # the close of the period published before this run
-    record_only: bool              # nothing changed: only run.log and manifest are staged
+    earlier: EarlierClose | None   # a rerun that changed nothing: the close it leaves as it was
+
+    @property
+    def record_only(self) -> bool:
+        """Nothing changed: only run.log and manifest are staged."""
+        return self.earlier is not None
 
 
 def completed_interrupted(finished: list[tuple[str, int]]) -> RunResult:
@@ -298,14 +303,13 @@ CSVS = (("settlement.csv", exports.settlement_csv), ("kpi_results.csv", exports.
         ("contracts.csv", exports.contracts_csv))
 
 
-def close_that_stands(ctx: _Run, store: Store, taken: _Taken) -> EarlierClose | None:
+def close_that_stands(ctx: _Run, store: Store, taken: _Taken, earlier: EarlierClose | None) -> EarlierClose | None:
     """The close of the period published in the outbox, when settling again could only give its
     results: this run took no file, that close is the latest the store recorded for the period
     (so the store holds exactly what it settled, and what it invoiced), it had no finding (no
     contract excluded for this run's sake) and this perfsettle made it. None otherwise."""
     if ctx.dry_run or taken.parsed or taken.duplicates:
         return None
-    earlier = earlier_close(ctx.settings.outbox / ctx.period, ctx.period)
     if earlier is None or earlier.version != __version__ or earlier.exit_code != EXIT_OK:
         return None
     return earlier if store.latest_close(ctx.period) == earlier.run_id else None
@@ -330,10 +334,11 @@ def _staging(ctx: _Run, store: Store) -> Path:
     return staging
 
 
-def render_outputs(ctx: _Run, store: Store, report: CloseReport, checked: _Checked, incidents) -> _Staged:
-    """Every output into the staging folder, or, for a rerun that changes nothing, its record only."""
+def render_outputs(ctx: _Run, store: Store, report: CloseReport, checked: _Checked, incidents,
+                   earlier: EarlierClose | None) -> _Staged:
+    """Every output into the staging folder, or, for a rerun that changes nothing, its record only;
+    ``earlier``: the close of the period published before this run."""
     staging = _staging(ctx, store)
-    earlier = earlier_close(ctx.settings.outbox / ctx.period, ctx.period)
     changed = None if earlier is None else changed_contracts(earlier, exports.tables(report), report)
     record_only = changed == set() and not ctx.dry_run
     csvs = {} if record_only else {name: make(report) for name, make in CSVS}
@@ -355,7 +360,7 @@ def _stage_record(ctx: _Run, staging: Path, report: CloseReport, exit_code: int,
         memory=ctx.memory, sums=totals))
     _sync_tree(staging)
     checkpoint("staged")
-    return _Staged(staging, report, totals, exit_code, earlier, earlier is not None)
+    return _Staged(staging, report, totals, exit_code, earlier)
 
 
 def issued_documents(store) -> dict:

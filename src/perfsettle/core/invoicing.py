@@ -199,9 +199,10 @@ def plan(lines: Iterable[Line], contracts: Mapping[str, Contract], period: str, 
             if doc is None:
                 settled += zero_ids
                 continue
-            unciteable = [_uncited(cid, m) for m in doc.lines if doc.kind == CREDIT_NOTE and _reduces(doc, m)]
-            if any(unciteable):
-                findings += [f for f in unciteable if f is not None]
+            unciteable = [f for m in doc.lines if doc.kind == CREDIT_NOTE and _reduces(doc, m)
+                          if (f := _uncited(cid, m)) is not None]
+            if unciteable:
+                findings += unciteable
                 refused.append(cid)
                 continue
             settled += zero_ids

@@ -16,8 +16,8 @@ import io
 import json
 import shutil
 from dataclasses import dataclass
-from functools import cached_property
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 
 from perfsettle.core.model import CloseReport

@@ -168,7 +168,7 @@ def _to_json(record) -> str:
 
 @lru_cache(maxsize=None)
 def _sorted_fields(cls) -> tuple[str, ...]:
-    return tuple(sorted(f.name for f in fields(cls)))
+    return tuple(sorted(_field_names(cls)))
 
 
 def _from_json(cls, text: str):
