@@ -34,14 +34,9 @@ FR_CTC = "cii-schematron-fr-ctc/BR-FR-Flux2-Schematron-CII.xslt"
 RULE_SETS = (EN16931, FR_CTC)
 
 # Every rule of both sets applies, except those that demand data SPEC §8 does not give: perfsettle
-# has no column for it, and a value made up from other columns could route or state something
-# wrong. (The French rules for other cases — self-billing, deposits, the multi-vendor and
+# has no column for it, and a value made up from other columns could state something wrong. (The French rules for other cases — self-billing, deposits, the multi-vendor and
 # bidirectional frameworks S8/S9, single VAT groups — are conditional and hold vacuously here.)
 EXCLUDED = {
-    "BR-FR-12_BT-49": "the buyer's electronic address (BT-49, its entry in the French directory of "
-                      "e-invoicing addresses) is no column of the Contracts sheet",
-    "BR-FR-13_BT-34": "the seller's electronic address (BT-34, its entry in the French directory of "
-                      "e-invoicing addresses) is no [seller] setting",
     "BR-FR-CO-12_BT-5": "a document in another currency than EUR must state its VAT in EUR (BT-6, BT-111): "
                         "SPEC §8 gives no exchange rate",
 }

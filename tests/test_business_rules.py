@@ -77,6 +77,10 @@ DOCUMENTS = {
     "not subject to VAT (O)": dict(rows=MONTH, vat_rate=D(0), vat_category="O"),
     "in US dollars": dict(rows=MONTH, currency="USD"),          # less BR-FR-CO-12: see schematron.EXCLUDED
     "in yen": dict(rows=[("2026-09", "1500000")], currency="JPY"),
+    "directory addresses beyond the SIREN": dict(
+        rows=MONTH, client_einvoicing_address="552100554_00013",
+        seller=dataclasses.replace(SELLER, einvoicing_address="123456789_FACTURES")),
+    "SIREN typed with spaces": dict(rows=MONTH, client_siren="552 100 554"),
 }
 
 
@@ -112,6 +116,24 @@ def test_a_credit_note_without_its_invoice_breaks_br_fr_co_05():
     assert [f.rule for f in schematron.errors(broken)] == ["BR-FR-CO-05_BT-3"]
     with pytest.raises(AssertionError, match=r"BR-FR-CO-05_BT-3"):
         schematron.assert_valid(broken, "credit note")
+
+
+def test_both_parties_have_their_directory_address_and_without_it_br_fr_12_and_13_break():
+    """BT-34 and BT-49, scheme 0225 of the French directory: by default each party's SIREN."""
+    xml = cii_xml(document(MONTH), SELLER)
+    assert b'<ram:URIID schemeID="0225">123456789</ram:URIID>' in xml      # the seller
+    assert b'<ram:URIID schemeID="0225">552100554</ram:URIID>' in xml      # the buyer
+    broken = re.sub(rb"\s*<ram:URIUniversalCommunication>.*?</ram:URIUniversalCommunication>", b"", xml, flags=re.S)
+    assert broken != xml and facturx.xml_check_xsd(broken, flavor="factur-x", level="en16931")
+    assert sorted(f.rule for f in schematron.errors(broken)) == ["BR-FR-12_BT-49", "BR-FR-13_BT-34"]
+
+
+def test_an_address_outside_the_directory_format_breaks_br_fr_23():
+    xml = cii_xml(document(MONTH), SELLER)
+    broken = xml.replace(b'<ram:URIID schemeID="0225">552100554</ram:URIID>',
+                         b'<ram:URIID schemeID="0225">552100554 / 00013</ram:URIID>')
+    assert broken != xml
+    assert [f.rule for f in schematron.errors(broken)] == ["BR-FR-23_BT-49"]
 
 
 def test_a_wrong_vat_total_breaks_br_co_14_and_br_co_15():

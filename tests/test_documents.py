@@ -384,6 +384,24 @@ def test_invoicing_columns_are_checked_at_their_cell(tmp_path, capsys, over, cod
     assert line.startswith(f"Contracts!{letter}2")
 
 
+@pytest.mark.parametrize("over,column,found", [
+    ({"client_siren": "55210055"}, "client_siren", "55210055"),
+    ({"client_einvoicing_address": "412345670"}, "client_einvoicing_address", "412345670"),
+])
+def test_a_malformed_identifier_is_a_warning_at_its_cell_and_the_contract_settles(tmp_path, capsys, over, column,
+                                                                                 found):
+    row = contract(**{"client_siren": "552100554", **over})
+    path = workbook(tmp_path / "c.xlsx", contracts=[row], kpis=kpis())
+    assert main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if "[bad-party-identifier]" in line)
+    from builders import HEADERS
+    cols = HEADERS["Contracts"] + [k for k in row if k not in HEADERS["Contracts"]]
+    letter = chr(ord("A") + cols.index(column))
+    assert line.startswith(f"Contracts!{letter}2") and found in line
+    assert out.splitlines() == [line]    # a warning, and the only finding: exit 0, the contract settles
+
+
 def test_invoicing_columns_have_their_defaults(tmp_path):
     from perfsettle.inputs.validation import check_run
     from perfsettle.pipeline import parse, read_workbook

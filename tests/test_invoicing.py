@@ -2,6 +2,7 @@
 VAT, lines, references and refusals (core.invoicing: no store, no files)."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import decimal
 from decimal import Decimal as D
@@ -127,6 +128,46 @@ def test_a_refused_contract_takes_no_number():
     f, = p.findings
     assert f.code == "finalize-missing-party" and f.contract_id == "A" and "client_siren" in f.message
     assert "client_siren" in f.message_fr
+
+
+def test_a_siren_typed_with_spaces_is_invoiced_without_them_and_addressed_at_its_siren():
+    p = plan(ledger(("C1", "2026-09", "100.00")), {"C1": contract(client_siren="552\u00a0100 554")}, "2026-09",
+             DAY, seller=SELLER)
+    doc, = p.documents
+    assert (doc.buyer.siren, doc.buyer.address_id, p.findings) == ("552100554", "552100554", ())
+
+
+def test_a_given_directory_address_is_the_buyers():
+    p = plan(ledger(("C1", "2026-09", "100.00")),
+             {"C1": contract(client_einvoicing_address=" 552100554_00013 ")}, "2026-09", DAY, seller=SELLER)
+    assert p.documents[0].buyer.address_id == "552100554_00013"
+
+
+@pytest.mark.parametrize("over, column, found", [
+    (dict(client_siren="55210055"), "client_siren", "55210055"),                  # eight digits
+    (dict(client_siren="FR552100554"), "client_siren", "FR552100554"),
+    (dict(client_einvoicing_address="412345670"), "client_einvoicing_address", "412345670"),   # another SIREN
+    (dict(client_einvoicing_address="552100554/00013"), "client_einvoicing_address", "552100554/00013"),
+    (dict(client_einvoicing_address="552100554" + "x" * 117), "client_einvoicing_address", "552100554" + "x" * 117),
+])
+def test_a_malformed_identifier_is_refused_with_the_column_and_the_value(over, column, found):
+    contracts = {"A": contract("A", **over), "B": contract("B")}
+    p = plan(ledger(("A", "2026-09", "100.00"), ("B", "2026-09", "100.00")), contracts, "2026-09", DAY,
+             seller=SELLER)
+    assert [(d.number, d.contract_id) for d in p.documents] == [("F2026-00001", "B")]
+    assert p.refused == ("A",)
+    f, = p.findings
+    assert (f.code, f.contract_id, f.fields["column"], f.fields["found"]) == ("finalize-bad-identifier", "A", column, found)
+    assert column in f.message and column in f.message_fr and found in f.message_fr
+
+
+def test_a_seller_siren_that_is_not_nine_digits_refuses_every_contract():
+    p = plan(ledger(("C1", "2026-09", "100.00")), {"C1": contract()}, "2026-09", DAY,
+             seller=dataclasses.replace(SELLER, siren="123 456 78"))
+    assert p.documents == () and p.refused == ("C1",)
+    f, = p.findings
+    assert (f.code, f.fields["column"], f.fields["found"]) == ("finalize-bad-identifier", "[seller] siren", "12345678")
+    assert len(list(dataclasses.replace(SELLER, einvoicing_address="123456789_X").malformed())) == 0
 
 
 def test_missing_seller_data_refuses_every_contract():

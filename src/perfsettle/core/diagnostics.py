@@ -404,6 +404,31 @@ _entry("finalize-missing-party", ERROR, CONTRACT,
        "finalize: the contract (or the [seller] settings) lacks data an invoice requires; the contract is not finalised",
        "{contract}: not finalised: missing {missing} (required on an invoice)",
        "{contract} : non émis : il manque {missing} (obligatoire sur une facture)")
+_entry("bad-party-identifier", WARNING, CELL,
+       "a client_siren that is not nine digits, or a client_einvoicing_address outside the format of the "
+       "French directory: the contract settles, finalize will not invoice it until it is corrected",
+       "'{found}' is not a SIREN (nine digits): finalize will not invoice this contract until it is corrected",
+       "« {found} » n'est pas un SIREN (neuf chiffres) : finalize n'émettra pas les factures de ce contrat "
+       "tant qu'il n'est pas corrigé",
+       address=("'{found}' is not an electronic address of the French directory (the SIREN {siren}, then "
+                "letters, digits, + - _ . only, 125 at most): finalize will not invoice this contract until it "
+                "is corrected",
+                "« {found} » n'est pas une adresse électronique de l'annuaire (le SIREN {siren}, puis lettres, "
+                "chiffres, + - _ . uniquement, 125 au plus) : finalize n'émettra pas les factures de ce contrat "
+                "tant qu'elle n'est pas corrigée"))
+_entry("finalize-bad-identifier", ERROR, CONTRACT,
+       "finalize: a SIREN that is not nine digits, or an electronic address (scheme 0225 of the French "
+       "directory) that does not start with its party's SIREN or holds other characters than letters, "
+       "digits, + - _ . (125 at most); the contract is not finalised",
+       "{contract}: not finalised: {column} '{found}' is not a SIREN (nine digits, French rule BR-FR-32)",
+       "{contract} : non émis : {column} « {found} » n'est pas un SIREN (neuf chiffres, règle française "
+       "BR-FR-32)",
+       address=("{contract}: not finalised: {column} '{found}' is not an electronic address of the French "
+                "directory: it starts with the SIREN {siren} and holds only letters, digits and + - _ . "
+                "(125 at most; rules BR-FR-21, -23, -25)",
+                "{contract} : non émis : {column} « {found} » n'est pas une adresse électronique de l'annuaire : "
+                "elle commence par le SIREN {siren} et ne contient que des lettres, des chiffres et + - _ . "
+                "(125 au plus ; règles BR-FR-21, -23, -25)"))
 _entry("credit-note-no-reference", ERROR, CONTRACT,
        "finalize: a credit note for a month whose opening invoice has no invoice_number, or no invoice_date "
        "(French rule BR-FR-CO-05: a credit note cites the number and the date of the invoices it corrects); "

@@ -12,6 +12,7 @@ no line; a group left without a line gets no document; such lines count as docum
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field, replace
 from decimal import Context, Decimal, localcontext
 from fractions import Fraction
@@ -29,6 +30,33 @@ SELLER_REQUIRED = ("name", "siren", "vat_id", "address", "postcode", "city", "co
 BUYER_REQUIRED = ("client", "client_siren", "client_address", "client_postcode", "client_city", "client_country")
 # Categories where the buyer's VAT number is required (intra-community supply, reverse charge).
 BUYER_VAT_ID_REQUIRED = ("K", "AE")
+
+# A SIREN: nine digits (French rule BR-FR-32). An electronic address of the French directory of
+# e-invoicing addresses (scheme 0225): the party's SIREN, possibly followed by a suffix (SIRET,
+# routing code), in letters, digits and + - _ . only, 125 characters at most (BR-FR-21, -23, -25).
+_SIREN = re.compile(r"[0-9]{9}")
+_ADDRESS = re.compile(r"[A-Za-z0-9+\-_.]{1,125}")
+
+
+def compact(text: str) -> str:
+    """An identifier as typed, without its spaces (also no-break ones): '552 100 554' -> '552100554'."""
+    return "".join(str(text).split())
+
+
+def einvoicing_address(given: str, siren: str) -> str:
+    """A party's electronic address (BT-34, BT-49): the one given, else its SIREN, the address at
+    SIREN level that every company has in the French directory."""
+    return compact(given) or compact(siren)
+
+
+def identifier_problems(siren: str, address: str, siren_name: str, address_name: str):
+    """(variant, column, found) for a SIREN that is not nine digits and an electronic address
+    outside the directory's format (one that does not start with the SIREN included)."""
+    siren = compact(siren)
+    if siren and not _SIREN.fullmatch(siren):
+        yield "", siren_name, siren
+    elif address and (not _ADDRESS.fullmatch(address) or not address.startswith(siren)):
+        yield "address", address_name, address
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +90,18 @@ class Seller:
     bic: str = ""
     email: str = ""
     late_payment: str = ""
+    einvoicing_address: str = ""    # default: the SIREN (BT-34)
 
     def missing(self) -> list[str]:
         return [k for k in SELLER_REQUIRED if not str(getattr(self, k)).strip()]
+
+    @property
+    def address_id(self) -> str:
+        return einvoicing_address(self.einvoicing_address, self.siren)
+
+    def malformed(self):
+        """(variant, setting, found) of each identifier EN 16931 and the French rules reject."""
+        return identifier_problems(self.siren, self.address_id, "[seller] siren", "[seller] einvoicing_address")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +114,13 @@ class Buyer:
     city: str
     country: str
     email: str = ""
+    address_id: str = ""            # the electronic address (BT-49)
 
     @classmethod
     def of(cls, c: Contract) -> "Buyer":
-        return cls(c.client, c.client_siren, c.client_vat_id, c.client_address, c.client_postcode,
-                   c.client_city, c.client_country, c.contact_email)
+        return cls(c.client, compact(c.client_siren), c.client_vat_id, c.client_address, c.client_postcode,
+                   c.client_city, c.client_country, c.contact_email,
+                   einvoicing_address(c.client_einvoicing_address, c.client_siren))
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +252,15 @@ def plan(lines: Iterable[Line], contracts: Mapping[str, Contract], period: str, 
         if missing or missing_seller:
             what = ", ".join(missing + [f"[seller] {k}" for k in missing_seller])
             findings.append(make("finalize-missing-party", Source(), cid, contract=cid, missing=what))
+            refused.append(cid)
+            continue
+        buyer = drafts[0].buyer
+        malformed = [*identifier_problems(buyer.siren, buyer.address_id, "client_siren", "client_einvoicing_address"),
+                     *seller.malformed()]
+        if malformed:
+            findings += [make("finalize-bad-identifier", Source(), cid, variant, contract=cid, column=column,
+                              found=found, siren=buyer.siren if column.startswith("client") else compact(seller.siren))
+                         for variant, column, found in malformed]
             refused.append(cid)
             continue
         documents += drafts

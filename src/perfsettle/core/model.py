@@ -123,6 +123,7 @@ class Contract:
     client_postcode: str = ""
     client_city: str = ""
     client_country: str = "FR"
+    client_einvoicing_address: str = ""   # default: client_siren
 
     @property
     def last_month(self) -> str:

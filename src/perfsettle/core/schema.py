@@ -187,6 +187,12 @@ CONTRACTS = SheetSpec("Contracts", ("contrats",), (
     Column("client_country", "text", ("pays_client",), False, "FR", label_fr="pays_client",
            help_en="Client's country, ISO 3166 alpha-2 code (default FR).",
            help_fr="Pays du client, code ISO 3166 alpha-2 (FR par défaut).", example="FR"),
+    Column("client_einvoicing_address", "text", ("adresse_electronique_client",),
+           label_fr="adresse_electronique_client",
+           help_en="Client's electronic address in the French directory of e-invoicing addresses "
+                   "(optional; default: its SIREN).",
+           help_fr="Adresse électronique de facturation du client dans l'annuaire (facultative ; par défaut "
+                   "son SIREN).", example="412345670_00023"),
 ), "Contrats")
 
 KPIS = SheetSpec("KPIs", ("indicateurs",), (

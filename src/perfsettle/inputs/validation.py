@@ -25,7 +25,7 @@ from sys import intern
 from perfsettle.inputs import amendments as amending, cells
 
 
-from perfsettle.core import diagnostics, schema
+from perfsettle.core import diagnostics, invoicing, schema
 from perfsettle.core.diagnostics import Text, make, problem
 from perfsettle.inputs.reading import RawWorkbook, col_letter, collector_paused
 from perfsettle.core.model import Contract, Diagnostic, Intake, Kpi, Reading, Source, Terms
@@ -615,6 +615,12 @@ def _invoicing_problems(v: dict) -> list:
     country = v.get("client_country")
     if country is not None and not _COUNTRY.match(country.strip().upper()):
         out.append(("client_country", problem("bad-country", country=country)))
+    siren = v.get("client_siren") or ""
+    address = invoicing.compact(v.get("client_einvoicing_address") or "")   # blank: the SIREN's
+    for variant, column, found in invoicing.identifier_problems(siren, address, "client_siren",
+                                                               "client_einvoicing_address"):
+        out.append((column, problem("bad-party-identifier", variant, found=found,
+                                    siren=invoicing.compact(siren))))
     return out
 
 
@@ -626,7 +632,8 @@ def _invoicing_terms(v: dict) -> dict:
         client_siren=v.get("client_siren") or "", client_vat_id=v.get("client_vat_id") or "",
         client_address=v.get("client_address") or "", client_postcode=v.get("client_postcode") or "",
         client_city=v.get("client_city") or "",
-        client_country=(v.get("client_country") or "FR").strip().upper())
+        client_country=(v.get("client_country") or "FR").strip().upper(),
+        client_einvoicing_address=v.get("client_einvoicing_address") or "")
 
 
 def _kpi(row: Row, diags: list) -> Kpi | None:

@@ -17,7 +17,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from perfsettle.core.invoicing import CREDIT_NOTE, Document, Seller
+from perfsettle.core.invoicing import CREDIT_NOTE, Document, Seller, compact
 from perfsettle.core.money import format_money, format_number
 from perfsettle.infra.files import write_atomic
 
@@ -94,10 +94,10 @@ def data_dict(doc: Document, seller: Seller) -> dict:
         "BT-72": _month_bounds(months[-1])[1],
         "BT-73": _month_bounds(months[0])[0], "BT-74": _month_bounds(months[-1])[1],
         "BG-1": notes,
-        "BG-4": _party(seller.name, seller.siren, "" if untaxed else seller.vat_id, seller.address,
-                       seller.postcode, seller.city, seller.country, seller.email),
+        "BG-4": _party(seller.name, compact(seller.siren), "" if untaxed else seller.vat_id, seller.address,
+                       seller.postcode, seller.city, seller.country, seller.email, seller.address_id),
         "BG-7": _party(doc.buyer.name, doc.buyer.siren, "" if untaxed else doc.buyer.vat_id, doc.buyer.address,
-                       doc.buyer.postcode, doc.buyer.city, doc.buyer.country, ""),
+                       doc.buyer.postcode, doc.buyer.city, doc.buyer.country, "", doc.buyer.address_id),
         "BG-23": [tax], "BG-25": lines,
         "BT-106": money(sum((ln.amount for ln in doc.lines), Decimal(0))),
         "BT-109": money(doc.base), "BT-110": money(doc.vat), "BT-112": money(doc.total), "BT-115": money(doc.total),
@@ -146,11 +146,14 @@ def _xsd():
     return etree.XMLSchema(file=str(path))
 
 
-def _party(name, siren, vat_id, address, postcode, city, country, email) -> dict:
+def _party(name, siren, vat_id, address, postcode, city, country, email, einvoicing_address="") -> dict:
     out = {"name": name, "addr_l1": address, "postcode": postcode, "city": city, "country_code": country}
     if siren:
         out["legal_identifier"] = siren
         out["legal_identifier_schemeid"] = "0002"   # SIREN
+    if einvoicing_address:   # its address in the French directory (BT-34, BT-49)
+        out["einvoicing_addr"] = einvoicing_address
+        out["einvoicing_addr_schemeid"] = "0225"
     if vat_id:
         out["vat_identifier"] = vat_id
     if email:

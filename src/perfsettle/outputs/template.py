@@ -87,7 +87,7 @@ SPEC_COLUMNS: dict[str, tuple[str, ...]] = {
         "mediator", "contact_email", "language", "bonus_base", "bonus_every", "bonus_band",
         "exit_window_months", "hold_limit_months", "deemed_outcome", "vat_rate", "vat_category",
         "payment_days", "client_siren", "client_vat_id", "client_address", "client_postcode",
-        "client_city", "client_country"),
+        "client_city", "client_country", "client_einvoicing_address"),
     "KPIs": (
         "contract_id", "kpi_id", "name", "category", "direction", "unit", "baseline",
         "target_mode", "target", "floor", "weight", "window_months", "due_month", "window_agg",
@@ -185,6 +185,13 @@ GUIDANCE: dict[str, dict[str, dict[str, str]]] = {
         "client_siren": {
             "fr": "SIREN du client (9 chiffres), imprimé sur les factures.",
             "en": "Client's SIREN (9 digits), printed on invoices.",
+        },
+        "client_einvoicing_address": {
+            "fr": "Adresse électronique de facturation du client dans l'annuaire des factures "
+                  "électroniques : son SIREN, éventuellement suivi d'un suffixe (SIRET, code routage). "
+                  "Vide : son SIREN.",
+            "en": "Client's electronic invoicing address in the French directory: its SIREN, possibly "
+                  "followed by a suffix (SIRET, routing code). Blank: its SIREN.",
         },
         "client_vat_id": {
             "fr": "Numéro de TVA intracommunautaire du client (FR + 11 caractères).",
@@ -572,6 +579,7 @@ EXAMPLES: dict[str, dict[str, object]] = {
         "vat_category": "S", "payment_days": 30, "client_siren": "412345670",
         "client_vat_id": "FR96412345670", "client_address": "18 rue des Tanneurs",
         "client_postcode": "69002", "client_city": "Lyon", "client_country": "FR",
+        "client_einvoicing_address": "412345670",
     },
     "KPIs": {
         "window_agg": "mean", "min_coverage": 2, "earnback_months": 2, "chronic_misses": 2,
