@@ -27,7 +27,7 @@ def test_the_totals_are_computed_once_for_the_manifest_log_summary_workbook_and_
         calls.append(period)
         return real(period, results)
     monkeypatch.setattr(totals, "per_currency", counted)
-    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 1)   # every render job in this process
+    monkeypatch.setattr(pipeline, "usable_cores", lambda: 1)   # every render job in this process
     workbook(ws.inbox / "terms.xlsx", contracts=[contract(), contract(contract_id="C2", currency="USD")],
              kpis=kpis() + kpis("C2"), readings=readings() + readings("C2"))
     assert ws.run("2026-01") == 0

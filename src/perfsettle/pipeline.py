@@ -48,7 +48,7 @@ from perfsettle.inputs.reading import RawWorkbook, fingerprint, looks_incomplete
 from perfsettle.core.close import Known, close, ledger_lines
 from perfsettle.core.diagnostics import make
 from perfsettle.core.model import CloseReport, Diagnostic, FileOutcome, Intake, Source
-from perfsettle.infra.procs import die_with_parent
+from perfsettle.infra.procs import die_with_parent, usable_cores
 from perfsettle.core.money import format_money
 from perfsettle.store import Store
 from perfsettle.inputs.amendments import invoiced_months
@@ -609,7 +609,7 @@ def _run_jobs(jobs: list[_Job]):
     global _JOBS
     _JOBS = jobs
     try:
-        workers = min(len(jobs) - 1, (os.cpu_count() or 1) - 1, 3)
+        workers = min(len(jobs) - 1, usable_cores() - 1, 3)   # the cores this run may use (taskset, a container)
         if _resident_bytes() > PARALLEL_MEMORY_LIMIT:
             workers = min(workers, 1)
         if workers < 1:
