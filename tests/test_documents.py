@@ -263,6 +263,45 @@ def test_unknown_documents_keys_are_a_configuration_error(tmp_path):
         assert main(["documents", *common(root)]) == 2
 
 
+def test_eur_rates_must_be_currencies_and_positive_numbers(tmp_path):
+    for i, bad in enumerate(('{ USD = "abc" }', "{ USD = 0 }", '{ usd = "0.92" }', '{ EUR = "1" }', '"0.92"')):
+        root = site(tmp_path / f"rates-{i}", toml=SELLER_TOML + f"\n[documents]\neur_rates = {bad}\n")
+        assert main(["documents", *common(root)]) == 2, bad
+
+
+def test_a_document_in_dollars_states_its_vat_in_euros_at_the_configured_rate(tmp_path, capsys):
+    root = site(tmp_path / "s", toml=SELLER_TOML + '\n[documents]\neur_rates = { USD = "0.9213" }\n')
+    drop(root, "book.xlsx", contracts=[contract(contract_id="C1", start_month="2026-09", currency="USD", **BUYER)],
+         kpis=kpis("C1"), readings=readings("C1", ("2026-09",)))
+    assert close(root, "2026-09") == 0
+    assert finalize(root, "2026-09", "2026-10-02") == 0
+    folder = documents_dir(root, "2026-09")
+    doc, = rows(folder / "documents.csv")
+    vat = D(doc["vat"])
+    xml = (folder / f"{doc['number']}.xml").read_bytes()
+    eur = (vat * D("0.9213")).quantize(D("0.01"), rounding="ROUND_HALF_UP")
+    assert f'<ram:TaxTotalAmount currencyID="EUR">{eur}</ram:TaxTotalAmount>'.encode() in xml
+    from pypdf import PdfReader
+    text = "".join(page.extract_text() for page in PdfReader(folder / f"{doc['number']}.pdf").pages)
+    assert "TVA en euros (1 USD = 0,9213 €)" in text
+    assert "BR-FR-CO-12" not in capsys.readouterr().err
+
+
+def test_a_document_in_dollars_without_a_rate_is_issued_and_the_warning_says_what_to_set(tmp_path, capsys):
+    root = site(tmp_path / "s")
+    drop(root, "book.xlsx", contracts=[contract(contract_id="C1", start_month="2026-09", currency="USD", **BUYER)],
+         kpis=kpis("C1"), readings=readings("C1", ("2026-09",)))
+    assert close(root, "2026-09") == 0
+    capsys.readouterr()
+    assert finalize(root, "2026-09", "2026-10-02") == 0      # issued: a warning is no refusal
+    out = capsys.readouterr()
+    assert "eur_rates" in out.err and "USD" in out.err and "refus" not in out.out
+    assert len(rows(documents_dir(root, "2026-09") / "documents.csv")) == 1
+    for xml in tmp_path.rglob("*.xml"):   # without the rate, BR-FR-CO-12 fails, as the warning says
+        assert [f.rule for f in schematron.errors(xml.read_bytes())] == ["BR-FR-CO-12_BT-5"]
+        xml.unlink()
+
+
 def test_a_close_writes_drafts_that_consume_nothing(tmp_path):
     root = site(tmp_path / "s")
     two_contracts(root)

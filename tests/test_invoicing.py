@@ -170,6 +170,30 @@ def test_a_seller_siren_that_is_not_nine_digits_refuses_every_contract():
     assert len(list(dataclasses.replace(SELLER, einvoicing_address="123456789_X").malformed())) == 0
 
 
+def test_a_document_in_another_currency_takes_the_rate_of_its_currency():
+    contracts = {"A": contract("A", currency="USD"), "B": contract("B", currency="JPY"), "C": contract("C")}
+    rows = [Line(1, "A", "2026-09", D("1234.57"), "USD", "2026-09"), Line(2, "B", "2026-09", D("150000"), "JPY", "2026-09"),
+            Line(3, "C", "2026-09", D("100.00"), "EUR", "2026-09")]
+    p = plan(rows, contracts, "2026-09", DAY, seller=SELLER, eur_rates={"USD": D("0.9213"), "JPY": D("0.006123")})
+    assert [(d.contract_id, d.vat, d.eur_vat) for d in p.documents] == [
+        ("A", D("246.91"), D("227.48")),      # 246.91 × 0.9213 = 227.478183 -> 227.48
+        ("B", D("30000"), D("183.69")),       # 30,000 yen × 0.006123 = 183.69 €
+        ("C", D("20.00"), None)]              # a document in euros states its VAT once
+    assert p.findings == ()
+
+
+def test_a_currency_without_a_rate_is_issued_with_a_warning_naming_it():
+    contracts = {"A": contract("A", currency="USD"), "B": contract("B", currency="USD")}
+    rows = [Line(1, "A", "2026-09", D("100.00"), "USD", "2026-09"), Line(2, "B", "2026-09", D("100.00"), "USD", "2026-09")]
+    p = plan(rows, contracts, "2026-09", DAY, seller=SELLER)
+    assert [d.number for d in p.documents] == ["F2026-00001", "F2026-00002"] and p.refused == ()
+    f, = p.findings
+    assert (f.code, f.severity, f.fields["currency"], f.fields["count"]) == ("finalize-no-eur-rate", "warning", "USD", 2)
+    assert "eur_rates" in f.message and "BR-FR-CO-12" in f.message_fr
+    from perfsettle.core.invoicing import refusals
+    assert refusals(p.findings) == []
+
+
 def test_missing_seller_data_refuses_every_contract():
     p = plan(ledger(("C1", "2026-09", "100.00")), {"C1": contract()}, "2026-09", DAY, seller=Seller(name="X"))
     assert p.documents == () and p.refused == ("C1",)

@@ -391,8 +391,9 @@ def _print_finalized(result, lang: str) -> None:
     invoices = [d.number for d in result.documents if d.kind == "invoice"]
     credits = [d.number for d in result.documents if d.kind == "credit_note"]
     head = ("finalisation" if lang == "fr" else "finalize") + f" {result.period}" + (" : " if lang == "fr" else ": ")
-    refused = (" ; " if lang == "fr" else "; ") + terminal.count(len(result.findings), "refused", lang) \
-        if result.findings else ""
+    from perfsettle.core.invoicing import refusals
+    refused = (" ; " if lang == "fr" else "; ") + terminal.count(len(refusals(result.findings)), "refused", lang) \
+        if refusals(result.findings) else ""
     if not result.documents:
         print(head + ("rien à documenter" if lang == "fr" else "nothing to document") + refused)
         return

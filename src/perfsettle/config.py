@@ -4,8 +4,10 @@ Unknown keys and bad values are errors at start, with the key named (exit code 2
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from perfsettle.core.invoicing import Seller   # [seller]: the issuer of the invoices (SPEC §8)
@@ -32,6 +34,7 @@ class DocumentSettings:
     credit_prefix: str = "AV"
     attach_documents: bool = False
     render_workers: int = 0          # processes rendering the PDFs; 0: one per core
+    eur_rates: dict = field(default_factory=dict)   # currency -> euros for 1 unit (the VAT in euros)
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,8 @@ _TOP = {"inbox": Path, "outbox": Path, "store": "store", "min_age": float, "inco
         "finance_recipients": tuple, "finalize": str}
 _SMTP = {"host": str, "port": int, "security": str, "user": str, "password_env": str, "timeout": int}
 _SELLER = {k: str for k in Seller.__dataclass_fields__}
-_DOCUMENTS = {"invoice_prefix": str, "credit_prefix": str, "attach_documents": bool, "render_workers": int}
+_DOCUMENTS = {"invoice_prefix": str, "credit_prefix": str, "attach_documents": bool, "render_workers": int,
+              "eur_rates": "rates"}
 _ACCOUNTS = {k: str for k in AccountSettings.__dataclass_fields__}
 _SECTIONS = {"seller": (_SELLER, Seller), "documents": (_DOCUMENTS, DocumentSettings),
              "accounts": (_ACCOUNTS, AccountSettings)}
@@ -140,6 +144,8 @@ def store_location(text: str) -> Path | str:
 
 
 def _coerce(key, value, kind):
+    if kind == "rates":
+        return _rates(key, value)
     if kind == "store":
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{key} must be a path or a postgresql:// URL (text)")
@@ -172,6 +178,25 @@ def _coerce(key, value, kind):
     if not isinstance(value, str):
         raise ConfigError(f"{key} must be text")
     return value
+
+
+def _rates(key, value) -> dict:
+    """``{ USD = "0.9213", GBP = 1.1650 }``: euros for one unit of each currency, > 0."""
+    if not isinstance(value, dict):
+        raise ConfigError(f'{key} must be a table of currencies and rates, such as {{ USD = "0.9213" }}')
+    out = {}
+    for code, rate in value.items():
+        if not re.fullmatch(r"[A-Z]{3}", code) or code == "EUR":
+            raise ConfigError(f"{key}: {code!r} is not the ISO 4217 code of a currency other than EUR (USD, GBP…)")
+        try:
+            number = Decimal(str(rate).strip()) if isinstance(rate, (str, int, float)) and not isinstance(rate, bool) \
+                else None
+        except InvalidOperation:
+            number = None
+        if number is None or not number.is_finite() or number <= 0:
+            raise ConfigError(f"{key}.{code} must be a number of euros for 1 {code}, above 0 (found {rate!r})")
+        out[code] = number
+    return out
 
 
 def check(s: Settings) -> None:

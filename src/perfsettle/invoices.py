@@ -111,7 +111,7 @@ def draft_plan(store: Store, settings: Settings, contracts: dict, new_lines, per
     return invoicing.plan(lines, contracts, period, today, seller=seller_of(settings), cited=known["cited"],
                           documented=known["documented"], counters=known["counters"], results=results,
                           prefixes=(settings.documents.invoice_prefix, settings.documents.credit_prefix),
-                          numbered=False)
+                          numbered=False, eur_rates=settings.documents.eur_rates)
 
 
 def write_drafts(documents, folder: Path, settings: Settings, previous: Path | None = None) -> list[tuple[Path, str]]:
@@ -153,10 +153,11 @@ def finalize(settings: Settings, period: str | None = None, issue_date: dt.date 
         results = month_results(store, contracts, period) if any(l.period <= period for l in lines) else {}
         plan = invoicing.plan(lines, contracts, period, issue, seller=seller, cited=known["cited"],
                               documented=known["documented"], counters=known["counters"], results=results,
-                              prefixes=(settings.documents.invoice_prefix, settings.documents.credit_prefix))
+                              prefixes=(settings.documents.invoice_prefix, settings.documents.credit_prefix),
+                              eur_rates=settings.documents.eur_rates)
         for f in plan.findings:
             log.warning("%s", f.message)
-        code = EXIT_FINDINGS if plan.findings else EXIT_OK
+        code = EXIT_FINDINGS if invoicing.refusals(plan.findings) else EXIT_OK
         outdir = settings.outbox / period / "documents"
         if not plan.documents and not plan.settled:
             return FinalizeResult(code, period, (), plan.findings, None, "nothing to document", recovered)

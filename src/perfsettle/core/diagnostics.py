@@ -45,7 +45,8 @@ CONTRACT = "contract"   # an error that excludes its contract
 CELL = "cell"           # a warning at a cell: the value is read all the same
 SHEET = "sheet"         # a warning about a sheet
 INBOX = "inbox"         # a file left in the inbox for a later run, named with why
-SCOPES = {ERROR: (FILE, CONTRACT), WARNING: (CELL, SHEET, INBOX)}
+DOCUMENTS = "documents" # a warning about the documents a finalise issues: issued all the same
+SCOPES = {ERROR: (FILE, CONTRACT), WARNING: (CELL, SHEET, INBOX, DOCUMENTS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +207,8 @@ def _render(template: str, data: dict, lang: str) -> str:
 def markdown() -> str:
     """The table of every finding, as docs/accepted-inputs.md shows it."""
     scope = {FILE: "rejects the workbook", CONTRACT: "excludes the contract", CELL: "read all the same",
-             SHEET: "read all the same", INBOX: "left in the inbox for a later run"}
+             SHEET: "read all the same", INBOX: "left in the inbox for a later run",
+             DOCUMENTS: "issued all the same"}
     lines = ["| code | severity | effect | meaning | data |", "|---|---|---|---|---|"]
     for c in sorted(CATALOGUE.values(), key=lambda c: c.code):
         fields = ", ".join(f"`{f}`" for f in c.fields)
@@ -416,6 +418,15 @@ _entry("bad-party-identifier", WARNING, CELL,
                 "« {found} » n'est pas une adresse électronique de l'annuaire (le SIREN {siren}, puis lettres, "
                 "chiffres, + - _ . uniquement, 125 au plus) : finalize n'émettra pas les factures de ce contrat "
                 "tant qu'elle n'est pas corrigée"))
+_entry("finalize-no-eur-rate", WARNING, DOCUMENTS,
+       "finalize: documents in another currency than EUR, without an exchange rate in [documents] eur_rates: "
+       "they state no VAT in euros, which French rule BR-FR-CO-12 requires (the platforms reject them)",
+       "{count} document(s) in {currency} state no VAT in euros (French rule BR-FR-CO-12, the platforms reject "
+       "them): give the rate in perfsettle.toml, [documents] eur_rates = {{ {currency} = \"…\" }} (euros for "
+       "1 {currency}), before finalising",
+       "{count} document(s) en {currency} n'indiquent pas la TVA en euros (règle française BR-FR-CO-12, les "
+       "plateformes les rejettent) : indiquez le taux dans perfsettle.toml, [documents] eur_rates = "
+       "{{ {currency} = \"…\" }} (euros pour 1 {currency}), avant d'émettre")
 _entry("finalize-bad-identifier", ERROR, CONTRACT,
        "finalize: a SIREN that is not nine digits, or an electronic address (scheme 0225 of the French "
        "directory) that does not start with its party's SIREN or holds other characters than letters, "

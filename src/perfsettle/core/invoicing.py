@@ -151,6 +151,15 @@ class Document:
     buyer: Buyer
     language: str = "fr"
     period: str = ""
+    eur_rate: Decimal | None = None    # euros for one unit of ``currency`` (documents not in EUR)
+
+    @property
+    def eur_vat(self) -> Decimal | None:
+        """The VAT in euros of a document in another currency (BT-111, French rule BR-FR-CO-12):
+        its VAT at the exchange rate, rounded once to the cent; None without a rate."""
+        if self.eur_rate is None or self.currency == "EUR":
+            return None
+        return vat_amount(self.vat, self.eur_rate, "EUR")
 
     @property
     def type_code(self) -> str:
@@ -196,7 +205,8 @@ def plan(lines: Iterable[Line], contracts: Mapping[str, Contract], period: str, 
          documented: Iterable[tuple[str, str]] = (), vat_of: VatOf | Mapping | None = None,
          payment_days_of: Callable[[str, str], int] | None = None,
          counters: Mapping[tuple[str, int], int] | None = None, prefixes: tuple[str, str] = ("F", "AV"),
-         results: Mapping[tuple[str, str], MonthResult] | None = None, numbered: bool = True) -> Plan:
+         results: Mapping[tuple[str, str], MonthResult] | None = None, numbered: bool = True,
+         eur_rates: Mapping[str, Decimal] | None = None) -> Plan:
     """The documents a finalise of ``period`` on ``issue_date`` issues.
 
     ``lines``: ledger lines of closes not on any document yet (those after ``period`` wait).
@@ -205,7 +215,9 @@ def plan(lines: Iterable[Line], contracts: Mapping[str, Contract], period: str, 
     lines are regularisations. ``vat_of``: (contract, month) -> (vat_rate, vat_category) in
     force that month (default: the contract's columns). ``counters``: the last number of each
     series and year. ``results``: the month results of the latest close, for the labels.
-    With ``numbered=False`` (drafts) no number is assigned.
+    ``eur_rates``: currency -> euros for one unit, so that a document in that currency states
+    its VAT in euros (a warning names each currency without one). With ``numbered=False``
+    (drafts) no number is assigned.
     """
     cited = cited or {}
     documented = set(documented)
@@ -265,6 +277,15 @@ def plan(lines: Iterable[Line], contracts: Mapping[str, Contract], period: str, 
             continue
         documents += drafts
 
+    rates = eur_rates or {}
+    documents = [replace(d, eur_rate=rates[d.currency]) if d.currency != "EUR" and d.currency in rates else d
+                 for d in documents]
+    unrated: dict[str, int] = {}
+    for d in documents:
+        if d.currency != "EUR" and d.eur_rate is None:
+            unrated[d.currency] = unrated.get(d.currency, 0) + 1
+    findings += [make("finalize-no-eur-rate", Source(), None, currency=c, count=n) for c, n in sorted(unrated.items())]
+
     last = dict(counters or {})
     if numbered:
         year = issue_date.year
@@ -279,6 +300,11 @@ def plan(lines: Iterable[Line], contracts: Mapping[str, Contract], period: str, 
     else:
         documents.sort(key=lambda d: (d.kind != INVOICE, d.contract_id, d.vat_rate, d.vat_category, d.currency))
     return Plan(tuple(documents), tuple(sorted(settled)), tuple(findings), last, tuple(dict.fromkeys(refused)))
+
+
+def refusals(findings) -> list[Diagnostic]:
+    """The findings of a plan that kept a document from being issued (its errors)."""
+    return [f for f in findings if f.is_error]
 
 
 def number(prefix: str, year: int, n: int) -> str:

@@ -107,6 +107,9 @@ def data_dict(doc: Document, seller: Seller) -> dict:
         # rendered to the buyer, at its address.
         out["BG-13"] = _party(doc.buyer.name, "", "", doc.buyer.address, doc.buyer.postcode, doc.buyer.city,
                               doc.buyer.country, "")
+    if doc.eur_vat is not None:   # French rule BR-FR-CO-12: the VAT in euros (accounting currency)
+        out["BT-6"] = "EUR"
+        out["BT-111"] = format_money(doc.eur_vat, "EUR")
     if doc.cited:
         out["BG-3"] = [{"BT-25": c.number, **({"BT-26": dt.date.fromisoformat(c.date)} if c.date else {})}
                        for c in doc.cited]
@@ -181,7 +184,7 @@ def _clip(text: str, n: int) -> str:
 _WORDS = {
     "fr": {"invoice": "Facture", "credit_note": "Avoir", "number": "N°", "issue_date": "Date d'émission",
            "due_date": "Date d'échéance", "seller": "Émetteur", "buyer": "Client", "contract": "Contrat",
-           "siren": "SIREN", "vat_id": "N° TVA intracommunautaire", "month": "Mois", "label": "Désignation",
+           "siren": "SIREN", "eur_vat": "TVA en euros", "vat_id": "N° TVA intracommunautaire", "month": "Mois", "label": "Désignation",
            "amount": "Montant HT", "base": "Total HT", "vat": "TVA", "total": "Total TTC",
            "credited": "Montant crédité TTC", "references": "Factures corrigées", "payment": "Règlement",
            "transfer": "Virement", "late": "Retard de paiement", "draft": "PROJET — non émis",
@@ -189,7 +192,7 @@ _WORDS = {
            "no_discount": "Pas d'escompte pour paiement anticipé."},
     "en": {"invoice": "Invoice", "credit_note": "Credit note", "number": "No.", "issue_date": "Issue date",
            "due_date": "Due date", "seller": "Seller", "buyer": "Client", "contract": "Contract",
-           "siren": "SIREN", "vat_id": "VAT number", "month": "Month", "label": "Description",
+           "siren": "SIREN", "eur_vat": "VAT in euros", "vat_id": "VAT number", "month": "Month", "label": "Description",
            "amount": "Amount excl. VAT", "base": "Total excl. VAT", "vat": "VAT", "total": "Total incl. VAT",
            "credited": "Amount credited incl. VAT", "references": "Invoices corrected", "payment": "Payment",
            "transfer": "Bank transfer", "late": "Late payment", "draft": "DRAFT — not issued",
@@ -206,6 +209,8 @@ def html(doc: Document, seller: Seller, templates: Path | None = None) -> str:
         title=f"{_WORDS[lang][doc.kind]} {doc.number or _WORDS[lang]['draft']}",
         late_payment=late_payment(seller, lang), m=lambda x: show_money(x, doc.currency, lang),
         rate=format_number(doc.vat_rate * 100).replace(".", "," if lang == "fr" else "."),
+        eur_rate=format_number(doc.eur_rate).replace(".", "," if lang == "fr" else ".") if doc.eur_rate else "",
+        eur_vat=show_money(doc.eur_vat, "EUR", lang) if doc.eur_vat is not None else "",
         exemption=EXEMPTIONS.get(doc.vat_category, ("", ""))[1])
 
 

@@ -454,7 +454,9 @@ class SqlStore:
                                "label_fr": ln.label_fr, "references": [c.number for c in ln.cites]}
                               for ln in doc.lines],
                     "buyer": {k: getattr(doc.buyer, k) for k in doc.buyer.__slots__},
-                    "language": doc.language, "references": list(doc.references)}, ensure_ascii=False, sort_keys=True)
+                    "language": doc.language, "references": list(doc.references),
+                    **({"eur_rate": format(doc.eur_rate, "f"), "eur_vat": format(doc.eur_vat, "f")}
+                       if doc.eur_vat is not None else {})}, ensure_ascii=False, sort_keys=True)
                 xml_sha, pdf_sha = hashes.get(doc.number, ("", ""))
                 db.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                            (doc.number, series, year, seq, doc.kind, doc.type_code, doc.issue_date, doc.due_date,
