@@ -392,8 +392,8 @@ def _print_finalized(result, lang: str) -> None:
     credits = [d.number for d in result.documents if d.kind == "credit_note"]
     head = ("finalisation" if lang == "fr" else "finalize") + f" {result.period}" + (" : " if lang == "fr" else ": ")
     from perfsettle.core.invoicing import refusals
-    refused = (" ; " if lang == "fr" else "; ") + terminal.count(len(refusals(result.findings)), "refused", lang) \
-        if refusals(result.findings) else ""
+    n_refused = len(refusals(result.findings))
+    refused = (" ; " if lang == "fr" else "; ") + terminal.count(n_refused, "refused", lang) if n_refused else ""
     if not result.documents:
         print(head + ("rien à documenter" if lang == "fr" else "nothing to document") + refused)
         return

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from decimal import Context, Decimal, localcontext
 from fractions import Fraction
@@ -50,13 +51,13 @@ def einvoicing_address(given: str, siren: str) -> str:
 
 
 def identifier_problems(siren: str, address: str, siren_name: str, address_name: str):
-    """(variant, column, found) for a SIREN that is not nine digits and an electronic address
-    outside the directory's format (one that does not start with the SIREN included)."""
+    """(variant, column, found, SIREN) for a SIREN that is not nine digits and an electronic
+    address outside the directory's format (one that does not start with the SIREN included)."""
     siren = compact(siren)
     if siren and not _SIREN.fullmatch(siren):
-        yield "", siren_name, siren
+        yield "", siren_name, siren, siren
     elif address and (not _ADDRESS.fullmatch(address) or not address.startswith(siren)):
-        yield "address", address_name, address
+        yield "address", address_name, address, siren
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +97,16 @@ class Seller:
         return [k for k in SELLER_REQUIRED if not str(getattr(self, k)).strip()]
 
     @property
+    def legal_id(self) -> str:
+        """The SIREN as the documents state it (BT-30): without spaces."""
+        return compact(self.siren)
+
+    @property
     def address_id(self) -> str:
         return einvoicing_address(self.einvoicing_address, self.siren)
 
     def malformed(self):
-        """(variant, setting, found) of each identifier EN 16931 and the French rules reject."""
+        """(variant, setting, found, SIREN) of each identifier EN 16931 and the French rules reject."""
         return identifier_problems(self.siren, self.address_id, "[seller] siren", "[seller] einvoicing_address")
 
 
@@ -235,6 +241,7 @@ def plan(lines: Iterable[Line], contracts: Mapping[str, Contract], period: str, 
     findings: list[Diagnostic] = []
     refused: list[str] = []
     missing_seller = seller.missing()
+    malformed_seller = list(seller.malformed())
     for cid in sorted(by_contract):
         contract = contracts.get(cid)
         if contract is None:
@@ -268,11 +275,11 @@ def plan(lines: Iterable[Line], contracts: Mapping[str, Contract], period: str, 
             continue
         buyer = drafts[0].buyer
         malformed = [*identifier_problems(buyer.siren, buyer.address_id, "client_siren", "client_einvoicing_address"),
-                     *seller.malformed()]
+                     *malformed_seller]
         if malformed:
             findings += [make("finalize-bad-identifier", Source(), cid, variant, contract=cid, column=column,
-                              found=found, siren=buyer.siren if column.startswith("client") else compact(seller.siren))
-                         for variant, column, found in malformed]
+                              found=found, siren=siren)
+                         for variant, column, found, siren in malformed]
             refused.append(cid)
             continue
         documents += drafts
@@ -280,10 +287,7 @@ def plan(lines: Iterable[Line], contracts: Mapping[str, Contract], period: str, 
     rates = eur_rates or {}
     documents = [replace(d, eur_rate=rates[d.currency]) if d.currency != "EUR" and d.currency in rates else d
                  for d in documents]
-    unrated: dict[str, int] = {}
-    for d in documents:
-        if d.currency != "EUR" and d.eur_rate is None:
-            unrated[d.currency] = unrated.get(d.currency, 0) + 1
+    unrated = Counter(d.currency for d in documents if d.currency != "EUR" and d.eur_rate is None)
     findings += [make("finalize-no-eur-rate", Source(), None, currency=c, count=n) for c, n in sorted(unrated.items())]
 
     last = dict(counters or {})

@@ -617,10 +617,9 @@ def _invoicing_problems(v: dict) -> list:
         out.append(("client_country", problem("bad-country", country=country)))
     siren = v.get("client_siren") or ""
     address = invoicing.compact(v.get("client_einvoicing_address") or "")   # blank: the SIREN's
-    for variant, column, found in invoicing.identifier_problems(siren, address, "client_siren",
-                                                               "client_einvoicing_address"):
-        out.append((column, problem("bad-party-identifier", variant, found=found,
-                                    siren=invoicing.compact(siren))))
+    for variant, column, found, compact_siren in invoicing.identifier_problems(siren, address, "client_siren",
+                                                                              "client_einvoicing_address"):
+        out.append((column, problem("bad-party-identifier", variant, found=found, siren=compact_siren)))
     return out
 
 

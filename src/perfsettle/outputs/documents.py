@@ -17,7 +17,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from perfsettle.core.invoicing import CREDIT_NOTE, Document, Seller, compact
+from perfsettle.core.invoicing import CREDIT_NOTE, Document, Seller
 from perfsettle.core.money import format_money, format_number
 from perfsettle.infra.files import write_atomic
 
@@ -94,7 +94,7 @@ def data_dict(doc: Document, seller: Seller) -> dict:
         "BT-72": _month_bounds(months[-1])[1],
         "BT-73": _month_bounds(months[0])[0], "BT-74": _month_bounds(months[-1])[1],
         "BG-1": notes,
-        "BG-4": _party(seller.name, compact(seller.siren), "" if untaxed else seller.vat_id, seller.address,
+        "BG-4": _party(seller.name, seller.legal_id, "" if untaxed else seller.vat_id, seller.address,
                        seller.postcode, seller.city, seller.country, seller.email, seller.address_id),
         "BG-7": _party(doc.buyer.name, doc.buyer.siren, "" if untaxed else doc.buyer.vat_id, doc.buyer.address,
                        doc.buyer.postcode, doc.buyer.city, doc.buyer.country, "", doc.buyer.address_id),
@@ -204,12 +204,15 @@ def html(doc: Document, seller: Seller, templates: Path | None = None) -> str:
     """The document as an HTML page (the template ``document.html``), in the contract's language."""
     from perfsettle.outputs.formatting import money as show_money
     lang = doc.language if doc.language in _WORDS else "fr"
+
+    def decimal(x: Decimal) -> str:
+        return format_number(x).replace(".", "," if lang == "fr" else ".")
+
     return _env().get_template("document.html").render(
         doc=doc, seller=seller, w=_WORDS[lang], lang=lang, draft=not doc.number,
         title=f"{_WORDS[lang][doc.kind]} {doc.number or _WORDS[lang]['draft']}",
         late_payment=late_payment(seller, lang), m=lambda x: show_money(x, doc.currency, lang),
-        rate=format_number(doc.vat_rate * 100).replace(".", "," if lang == "fr" else "."),
-        eur_rate=format_number(doc.eur_rate).replace(".", "," if lang == "fr" else ".") if doc.eur_rate else "",
+        rate=decimal(doc.vat_rate * 100), eur_rate=decimal(doc.eur_rate) if doc.eur_rate else "",
         eur_vat=show_money(doc.eur_vat, "EUR", lang) if doc.eur_vat is not None else "",
         exemption=EXEMPTIONS.get(doc.vat_category, ("", ""))[1])
 
