@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 
 from conftest import EXAMPLES, Workspace, database_name, query
 from perfsettle.cli import main
-from perfsettle.store import Store, sql
+from perfsettle.store import Store, is_url, sql
 from perfsettle.store.postgres import translate
 from test_crash import STORES, args, copy_site, situation, snapshot
 
@@ -181,9 +183,41 @@ def test_check_explain_and_history_during_a_close_see_the_state_before_it(ws, tm
     assert "2026-11" in after.stdout
 
 
+def test_while_its_outputs_are_made_a_close_has_written_its_data_in_a_transaction_nobody_sees(ws, tmp_path):
+    ws.drop(STEP1)
+    assert ws.run("2026-10") == 0
+    before = perfsettle("explain", "C-PME-01", "--store", ws.store, "--lang", "en")
+    ws.drop(STEP2)
+    flag = tmp_path / "paused"
+    close = perfsettle("run", "--period", "2026-11", "--min-age", "0", "--inbox", ws.inbox, "--outbox", ws.outbox,
+                       "--store", ws.store, env={"PERFSETTLE_PAUSE_AT": "close workbook 2026-11",
+                                                 "PERFSETTLE_PAUSE_FILE": str(flag)}, wait=False)
+    try:
+        wait_for(flag, close)    # the close workbook is written: the data is in the open transaction
+        during = perfsettle("explain", "C-PME-01", "--store", ws.store, "--lang", "en")
+        history = perfsettle("history", "--store", ws.store)
+        if not is_url(ws.store):   # SQLite: the close holds the store's write lock
+            db = sqlite3.connect(ws.store, timeout=0)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                db.execute("BEGIN IMMEDIATE")
+            db.close()
+    finally:
+        flag.unlink(missing_ok=True)
+        out, err = close.communicate(timeout=300)
+    assert close.returncode == 0, err
+    assert (during.returncode, during.stdout) == (0, before.stdout)
+    assert history.returncode == 0 and "2026-11" not in history.stdout
+    after = perfsettle("explain", "C-PME-01", "--store", ws.store, "--lang", "en")
+    assert after.stdout != before.stdout and "2026-11" in perfsettle("history", "--store", ws.store).stdout
+
+
 # --------------------------------------------------------------------------- a dropped connection
 
-def test_the_connection_dropped_inside_the_store_transaction_then_a_rerun_equals_one_complete_run(pg, tmp_path):
+@pytest.mark.parametrize("point", ["store transaction", "close workbook 2026-10"])
+def test_the_connection_dropped_inside_the_store_transaction_then_a_rerun_equals_one_complete_run(pg, tmp_path,
+                                                                                                  point):
+    """Dropped while the data is written, or later, while the outputs are made (the transaction
+    is open from the first until the run's record is written)."""
     baseline = situation(tmp_path / "baseline", pg.new_database())
     reference = copy_site(pg, baseline, tmp_path / "reference")
     assert main(args(reference)) == 1
@@ -191,8 +225,7 @@ def test_the_connection_dropped_inside_the_store_transaction_then_a_rerun_equals
 
     root = copy_site(pg, baseline, tmp_path / "dropped")
     flag = tmp_path / "paused"
-    run = perfsettle(*args(root), env={"PERFSETTLE_PAUSE_AT": "store transaction", "PERFSETTLE_PAUSE_FILE": str(flag)},
-                     wait=False)
+    run = perfsettle(*args(root), env={"PERFSETTLE_PAUSE_AT": point, "PERFSETTLE_PAUSE_FILE": str(flag)}, wait=False)
     try:
         wait_for(flag, run)
         terminated = query(pg.url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ? "

@@ -29,6 +29,7 @@ import shutil
 import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from functools import partial
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -341,10 +342,20 @@ def render_outputs(ctx: _Run, store: Store, report: CloseReport, checked: _Check
     staging = _staging(ctx, store)
     changed = None if earlier is None else changed_contracts(earlier, exports.tables(report), report)
     record_only = changed == set() and not ctx.dry_run
-    csvs = {} if record_only else {name: make(report) for name, make in CSVS}
     drafts = () if record_only else draft_documents(store, ctx.settings, report)
-    outputs = [] if record_only else render(report, staging, ctx.settings, ctx, csvs, earlier, changed, drafts)
+    # While the workers render, this process writes the accepted data and the ledger lines into
+    # the run's transaction, which store_run commits with the run's record once all is staged.
+    meanwhile = None if ctx.dry_run else partial(begin_run, ctx, store, checked, report)
+    outputs = [] if record_only else render(report, staging, ctx.settings, ctx, earlier, changed, drafts, meanwhile)
     return _stage_record(ctx, staging, report, checked.exit_code, incidents, outputs, earlier if record_only else None)
+
+
+def begin_run(ctx: _Run, store: Store, checked: _Checked, report: CloseReport) -> None:
+    """Open the run's store transaction with its accepted data and ledger lines (store_run ends it)."""
+    started = time.perf_counter()
+    store.begin_run(run_id=ctx.run_id, period=ctx.period, now=utcnow(), intake=checked.intake,
+                    ledger_lines=ledger_lines(report))
+    ctx.timings["store"] = ctx.timings.get("store", 0.0) + time.perf_counter() - started
 
 
 def _stage_record(ctx: _Run, staging: Path, report: CloseReport, exit_code: int, incidents, outputs: list,
@@ -382,8 +393,9 @@ def draft_documents(store, settings: Settings, report: CloseReport, today: dt.da
     return plan.documents
 
 
-def render(report: CloseReport, outdir: Path, settings: Settings, ctx: _Run, csvs: dict[str, str],
-           earlier: EarlierClose | None = None, changed: set[str] | None = None, drafts=()) -> list[dict]:
+def render(report: CloseReport, outdir: Path, settings: Settings, ctx: _Run,
+           earlier: EarlierClose | None = None, changed: set[str] | None = None, drafts=(),
+           meanwhile=None) -> list[dict]:
     """Every output file of a close, written into ``outdir``; returns the manifest's list.
 
     The CSVs, the workbooks and the HTML/e-mail files are independent jobs, shared between
@@ -391,13 +403,14 @@ def render(report: CloseReport, outdir: Path, settings: Settings, ctx: _Run, csv
     Then the drafts (SPEC §8), rendered like a finalise's documents by one worker process per
     core (``invoices.render_documents``). ``ctx.timings`` gets, per kind, the seconds its jobs
     took (they overlap), ``documents`` the drafts' seconds, and ``render`` the wall time of all.
+    ``meanwhile``: what this process does once the workers have their first jobs, before its own.
     """
     written: list[tuple[Path, str]] = []
-    jobs = _render_jobs(report, outdir, settings, csvs, earlier, changed)
+    jobs = _render_jobs(report, outdir, settings, earlier, changed)
     if any(job.kind == "statements" for job in jobs):
         from perfsettle.outputs import statements
         statements.prepare()          # once, here, rather than in each forked worker
-    for job, outcome in _run_jobs(jobs):
+    for job, outcome in _run_jobs(jobs, meanwhile):
         if isinstance(outcome, BaseException):
             if job.kind != "annotated":
                 raise outcome
@@ -430,12 +443,12 @@ class _Job:
     kwargs: dict = field(default_factory=dict)
 
 
-def _render_jobs(report: CloseReport, outdir: Path, settings: Settings, csvs: dict[str, str],
+def _render_jobs(report: CloseReport, outdir: Path, settings: Settings,
                  earlier: EarlierClose | None, changed: set[str] | None) -> list[_Job]:
     # openpyxl, Jinja2, Babel and css-inline load only when a close writes its outputs (not for finalize)
     from perfsettle.outputs import annotate, statements
     (outdir / "annotated").mkdir(exist_ok=True)
-    jobs = [_Job("csv", name, "csv", _write, (outdir / name, text)) for name, text in csvs.items()]
+    jobs = [_Job("csv", name, "csv", _write_csv, (outdir / name, make, report)) for name, make in CSVS]
     for f in report.files:
         if f.outcome == "duplicate" or not f.path or _unreadable(f):
             continue
@@ -595,8 +608,9 @@ def _do_job(index: int) -> tuple[list[tuple[Path, str]], float]:
     return hashed, time.perf_counter() - started
 
 
-def _run_jobs(jobs: list[_Job]):
-    """Yield (job, ([(path, sha256)], seconds) or exception) for each job, in order.
+def _run_jobs(jobs: list[_Job], meanwhile=None):
+    """Yield (job, ([(path, sha256)], seconds) or exception) for each job, in order; call
+    ``meanwhile()`` (if given) in this process while the workers start on theirs.
 
     With several cores, the jobs are shared between this process and forked workers (one
     per other core), which see the jobs without copying them. The HTML/e-mail jobs are queued
@@ -613,6 +627,8 @@ def _run_jobs(jobs: list[_Job]):
         if _resident_bytes() > PARALLEL_MEMORY_LIMIT:
             workers = min(workers, 1)
         if workers < 1:
+            if meanwhile:
+                meanwhile()
             for i, job in enumerate(jobs):
                 yield job, _attempt(i)
             return
@@ -624,6 +640,12 @@ def _run_jobs(jobs: list[_Job]):
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
                                  initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
             futures = {i: pool.submit(_do_job, i) for i in queued}
+            if meanwhile:
+                try:
+                    meanwhile()
+                except BaseException:
+                    pool.shutdown(cancel_futures=True)
+                    raise
             while following < len(jobs):
                 busy = [f for f in futures.values() if not f.done()]
                 if own:
@@ -753,6 +775,11 @@ def _unreadable(f: FileOutcome) -> bool:
 def _file_language(results, default: str) -> str:
     langs = {r.terms.contract.language for r in results if r.terms is not None}
     return langs.pop() if len(langs) == 1 else default
+
+
+def _write_csv(path: Path, make, report: CloseReport) -> Path:
+    """A CSV made and written by its render job (so the jobs make them side by side)."""
+    return _write(path, make(report))
 
 
 def _write(path: Path, text: str) -> Path:

@@ -331,70 +331,104 @@ class SqlStore:
             "SELECT run_id, period, staging, plan, exit_code FROM runs WHERE state='committed' ORDER BY started_at")]
 
     # ----------------------------------------------------------------- the run transaction
+    _begun: tuple | None = None   # (run_id, when) of a run transaction begun by ``begin_run``, not ended yet
+
+    def begin_run(self, *, run_id: str, period: str, now: str, intake, ledger_lines) -> None:
+        """Open a run's transaction and write its accepted data and ledger lines into it, while
+        its outputs are still being made; ``commit_run`` ends it with the run's record. Until
+        then nothing of it is visible, and a run that stops before leaves the store as it was."""
+        self._begin_write()
+        try:
+            self._write_accepted(self.db, run_id, period, now, intake, ledger_lines)
+        except BaseException:
+            self._rollback()
+            raise
+        self._begun = (run_id, now)
+
     def commit_run(self, *, run_id: str, period: str, started_at: str, now: str, intake, ledger_lines,
                    files, staging: str, plan: dict, totals: dict, exit_code: int) -> None:
-        """Store a run's accepted data, its ledger lines and its record, atomically."""
+        """Store a run's accepted data, its ledger lines and its record, atomically (in the
+        transaction ``begin_run`` opened for this run, if it did)."""
+        if self._begun is not None and self._begun[0] == run_id:
+            now = self._begun[1]    # the data's time, as it was written
+            self._begun = None
+            try:
+                self._write_record(self.db, run_id, period, started_at, files, staging, plan, totals, exit_code)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            return
         with self.write() as db:
-            rows = [(cid, _to_json(contract), src.file, src.cell, run_id, now)
-                    for cid, (contract, src) in intake.contracts.items()]
-            db.executemany("INSERT OR REPLACE INTO contracts VALUES (?,?,?,?,?,?)", rows)
-            db.executemany("INSERT INTO contract_versions VALUES (?,?,?,?,?,?)", rows)
-            checkpoint("store transaction")
-            rows = [(cid, kid, _to_json(kpi), src.file, src.cell, run_id, now)
-                    for (cid, kid), (kpi, src) in intake.kpis.items()]
-            db.executemany("INSERT OR REPLACE INTO kpis VALUES (?,?,?,?,?,?,?)", rows)
-            db.executemany("INSERT INTO kpi_versions VALUES (?,?,?,?,?,?,?)", rows)
-            checkpoint("store transaction")
-            rows = [(r.contract_id, r.kpi_id, r.month, None if r.value is None else format(r.value, "f"), r.status,
-                     r.comment, src.file, src.cell, run_id, now) for r, src in intake.readings.values()]
-            db.executemany("INSERT OR REPLACE INTO readings VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-            db.executemany("INSERT INTO reading_versions VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-            checkpoint("store transaction")
-            rows = [(cid, month, format(amount, "f"), src.file, src.cell, run_id, now)
-                    for (cid, month), (amount, src) in intake.invoiced.items()]
-            db.executemany("INSERT OR REPLACE INTO opening VALUES (?,?,?,?,?,?,?)", rows)
-            db.executemany("INSERT INTO opening_versions VALUES (?,?,?,?,?,?,?)", rows)
-            db.executemany("INSERT OR REPLACE INTO opening_invoices VALUES (?,?,?,?,?,?)",
-                           [(cid, month, number, date, run_id, now)
-                            for (cid, month), (number, date) in getattr(intake, "invoice_refs", {}).items()])
-            checkpoint("store transaction")
-            withdrawn, amended, versions = [], [], []
-            for (cid, kid, name, month), (a, src) in getattr(intake, "amendments", {}).items():
-                if a is None:   # void: withdrawn, its earlier versions kept
-                    withdrawn.append((cid, kid, name, month))
-                    versions.append((cid, kid, name, month, None, None, None, 1, src.file, src.cell, run_id, now))
-                    continue
-                values = (cid, kid, name, month, _value_text(a.value), a.reason, a.reference)
-                amended.append(values + (src.file, src.cell, run_id, now))
-                versions.append(values + (0, src.file, src.cell, run_id, now))
-            db.executemany("DELETE FROM amendments WHERE contract_id=? AND kpi_id=? AND field=? AND effective_month=?",
-                           withdrawn)
-            db.executemany("INSERT OR REPLACE INTO amendments VALUES (?,?,?,?,?,?,?,?,?,?,?)", amended)
-            db.executemany("INSERT INTO amendment_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", versions)
-            withdrawn, happened, versions = [], [], []
-            for (cid, name), (e, src) in getattr(intake, "events", {}).items():
-                if e is None:   # a blank month withdraws the event
-                    withdrawn.append((cid, name))
-                    versions.append((cid, name, None, None, src.file, src.cell, run_id, now))
-                    continue
-                happened.append((cid, name, e.month, e.reason, src.file, src.cell, run_id, now))
-                versions.append(happened[-1])
-            db.executemany("DELETE FROM events WHERE contract_id=? AND event=?", withdrawn)
-            db.executemany("INSERT OR REPLACE INTO events VALUES (?,?,?,?,?,?,?,?)", happened)
-            db.executemany("INSERT INTO event_versions VALUES (?,?,?,?,?,?,?,?)", versions)
-            checkpoint("store transaction")
-            db.executemany("INSERT INTO ledger (run_id, period, contract_id, month, amount, currency, recorded_at) "
-                           "VALUES (?,?,?,?,?,?,?)",
-                           [(run_id, period, cid, month, format(amount, "f"), ccy, now)
-                            for cid, month, amount, ccy in ledger_lines])
-            checkpoint("store transaction")
-            db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
-                       (run_id, period, started_at, None, exit_code, "committed", staging,
-                        json.dumps(plan), json.dumps(totals)))
-            checkpoint("store transaction")
-            db.executemany("INSERT INTO run_files VALUES (?,?,?,?,?,?)",
-                           [(run_id, f.name, f.sha256, f.outcome, f.errors, f.warnings) for f in files])
-            checkpoint("store transaction")
+            self._write_accepted(db, run_id, period, now, intake, ledger_lines)
+            self._write_record(db, run_id, period, started_at, files, staging, plan, totals, exit_code)
+
+    def _write_accepted(self, db, run_id: str, period: str, now: str, intake, ledger_lines) -> None:
+        """The run's accepted terms, readings, opening balances, amendments, events and ledger lines."""
+        rows = [(cid, _to_json(contract), src.file, src.cell, run_id, now)
+                for cid, (contract, src) in intake.contracts.items()]
+        db.executemany("INSERT OR REPLACE INTO contracts VALUES (?,?,?,?,?,?)", rows)
+        db.executemany("INSERT INTO contract_versions VALUES (?,?,?,?,?,?)", rows)
+        checkpoint("store transaction")
+        rows = [(cid, kid, _to_json(kpi), src.file, src.cell, run_id, now)
+                for (cid, kid), (kpi, src) in intake.kpis.items()]
+        db.executemany("INSERT OR REPLACE INTO kpis VALUES (?,?,?,?,?,?,?)", rows)
+        db.executemany("INSERT INTO kpi_versions VALUES (?,?,?,?,?,?,?)", rows)
+        checkpoint("store transaction")
+        rows = [(r.contract_id, r.kpi_id, r.month, None if r.value is None else format(r.value, "f"), r.status,
+                 r.comment, src.file, src.cell, run_id, now) for r, src in intake.readings.values()]
+        db.executemany("INSERT OR REPLACE INTO readings VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        db.executemany("INSERT INTO reading_versions VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        checkpoint("store transaction")
+        rows = [(cid, month, format(amount, "f"), src.file, src.cell, run_id, now)
+                for (cid, month), (amount, src) in intake.invoiced.items()]
+        db.executemany("INSERT OR REPLACE INTO opening VALUES (?,?,?,?,?,?,?)", rows)
+        db.executemany("INSERT INTO opening_versions VALUES (?,?,?,?,?,?,?)", rows)
+        db.executemany("INSERT OR REPLACE INTO opening_invoices VALUES (?,?,?,?,?,?)",
+                       [(cid, month, number, date, run_id, now)
+                        for (cid, month), (number, date) in getattr(intake, "invoice_refs", {}).items()])
+        checkpoint("store transaction")
+        withdrawn, amended, versions = [], [], []
+        for (cid, kid, name, month), (a, src) in getattr(intake, "amendments", {}).items():
+            if a is None:   # void: withdrawn, its earlier versions kept
+                withdrawn.append((cid, kid, name, month))
+                versions.append((cid, kid, name, month, None, None, None, 1, src.file, src.cell, run_id, now))
+                continue
+            values = (cid, kid, name, month, _value_text(a.value), a.reason, a.reference)
+            amended.append(values + (src.file, src.cell, run_id, now))
+            versions.append(values + (0, src.file, src.cell, run_id, now))
+        db.executemany("DELETE FROM amendments WHERE contract_id=? AND kpi_id=? AND field=? AND effective_month=?",
+                       withdrawn)
+        db.executemany("INSERT OR REPLACE INTO amendments VALUES (?,?,?,?,?,?,?,?,?,?,?)", amended)
+        db.executemany("INSERT INTO amendment_versions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", versions)
+        withdrawn, happened, versions = [], [], []
+        for (cid, name), (e, src) in getattr(intake, "events", {}).items():
+            if e is None:   # a blank month withdraws the event
+                withdrawn.append((cid, name))
+                versions.append((cid, name, None, None, src.file, src.cell, run_id, now))
+                continue
+            happened.append((cid, name, e.month, e.reason, src.file, src.cell, run_id, now))
+            versions.append(happened[-1])
+        db.executemany("DELETE FROM events WHERE contract_id=? AND event=?", withdrawn)
+        db.executemany("INSERT OR REPLACE INTO events VALUES (?,?,?,?,?,?,?,?)", happened)
+        db.executemany("INSERT INTO event_versions VALUES (?,?,?,?,?,?,?,?)", versions)
+        checkpoint("store transaction")
+        db.executemany("INSERT INTO ledger (run_id, period, contract_id, month, amount, currency, recorded_at) "
+                       "VALUES (?,?,?,?,?,?,?)",
+                       [(run_id, period, cid, month, format(amount, "f"), ccy, now)
+                        for cid, month, amount, ccy in ledger_lines])
+        checkpoint("store transaction")
+
+    def _write_record(self, db, run_id: str, period: str, started_at: str, files, staging: str, plan: dict,
+                      totals: dict, exit_code: int) -> None:
+        """The run's record (its plan: what publishing it does) and the files it took."""
+        db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
+                   (run_id, period, started_at, None, exit_code, "committed", staging,
+                    json.dumps(plan), json.dumps(totals)))
+        checkpoint("store transaction")
+        db.executemany("INSERT INTO run_files VALUES (?,?,?,?,?,?)",
+                       [(run_id, f.name, f.sha256, f.outcome, f.errors, f.warnings) for f in files])
+        checkpoint("store transaction")
 
     def finish_run(self, run_id: str, finished_at: str) -> None:
         self.db.execute("UPDATE runs SET state='done', finished_at=? WHERE run_id=?", (finished_at, run_id))
