@@ -4,7 +4,9 @@
 to kill at any instant (SPEC §6):
 1. outputs are rendered into ``outbox/.staging/<run_id>/`` first;
 2. one store transaction records the accepted data, the ledger lines, the run and its plan
-   (where the outputs and each input go);
+   (where the outputs and each input go); it is opened while the outputs are rendered (this
+   process writes the data into it while the workers start rendering) and committed only
+   once they are all staged, so nobody sees any of it before;
 3. the staged outputs are published into ``outbox/<period>/`` (earlier ones moved to
    ``superseded/<run_id>/``) and the inputs moved, each step a rename;
 4. the run is marked done.
