@@ -239,8 +239,14 @@ class SqlStore:
     def write(self):
         """One transaction: everything in it is stored, or nothing."""
         self._begin_write()
-        try:
+        with self._ending():
             yield self.db
+
+    @contextmanager
+    def _ending(self):
+        """Commit the transaction under way when the block ends, roll it back if it raises."""
+        try:
+            yield
             self.db.execute("COMMIT")
         except BaseException:
             self._rollback()
@@ -331,7 +337,7 @@ class SqlStore:
             "SELECT run_id, period, staging, plan, exit_code FROM runs WHERE state='committed' ORDER BY started_at")]
 
     # ----------------------------------------------------------------- the run transaction
-    _begun: tuple | None = None   # (run_id, when) of a run transaction begun by ``begin_run``, not ended yet
+    _begun: str | None = None   # the run whose transaction ``begin_run`` opened, not ended yet
 
     def begin_run(self, *, run_id: str, period: str, now: str, intake, ledger_lines) -> None:
         """Open a run's transaction and write its accepted data and ledger lines into it, while
@@ -343,21 +349,16 @@ class SqlStore:
         except BaseException:
             self._rollback()
             raise
-        self._begun = (run_id, now)
+        self._begun = run_id
 
     def commit_run(self, *, run_id: str, period: str, started_at: str, now: str, intake, ledger_lines,
                    files, staging: str, plan: dict, totals: dict, exit_code: int) -> None:
         """Store a run's accepted data, its ledger lines and its record, atomically (in the
         transaction ``begin_run`` opened for this run, if it did)."""
-        if self._begun is not None and self._begun[0] == run_id:
-            now = self._begun[1]    # the data's time, as it was written
+        if self._begun == run_id:   # its data is written already
             self._begun = None
-            try:
+            with self._ending():
                 self._write_record(self.db, run_id, period, started_at, files, staging, plan, totals, exit_code)
-                self.db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
             return
         with self.write() as db:
             self._write_accepted(db, run_id, period, now, intake, ledger_lines)
