@@ -226,3 +226,29 @@ def test_any_value_gives_what_css_inline_gives(rows, status, h, title, lang):
     except css_inline.InlineError:           # a style value css_inline refuses: the statement is not written either way
         return
     assert PROPERTY.render("t.html", **view) == expected
+
+
+# --------------------------------------------------------------------------- dict lookups
+
+LOOKUPS = ("{{ d.a }}|{{ d.items is defined }}|{{ d.get('b', 'none') }}|"
+           "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}|{{ d.keys is callable }}|"
+           "{{ d.missing is defined }}|{{ o.real }}|{{ n.a }}|{{ d['items'] }}")
+
+
+class _Named:
+    a = "attribute"
+
+
+@pytest.mark.parametrize("d", [{"a": 1, "items": "x", "b": 2}, {"a": "é", "items": [1], "keys": 0},
+                               {"a": None, "items": ""}])
+def test_a_views_environment_reads_dicts_as_jinja_does(d):
+    """``view.key`` on a dict gives what Jinja's own environment gives, dict methods included."""
+    ours = inlining.ViewEnvironment(undefined=StrictUndefined).from_string(LOOKUPS)
+    jinja = Environment(undefined=StrictUndefined).from_string(LOOKUPS)
+    assert ours.render(d=d, o=3, n=_Named()) == jinja.render(d=d, o=3, n=_Named())
+
+
+def test_a_missing_key_is_undefined_in_a_views_environment():
+    from jinja2.exceptions import UndefinedError
+    with pytest.raises(UndefinedError, match="missing"):
+        inlining.ViewEnvironment(undefined=StrictUndefined).from_string("{{ d.missing }}").render(d={"a": 1})

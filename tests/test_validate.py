@@ -392,3 +392,35 @@ def test_an_amendment_that_leaves_no_robustness_kpi_is_warned_at_its_cells(tmp_p
     warned = {cell for code, cell in found if code == "no-robustness"}
     assert warned and all(cell.startswith("Amendments!") for cell in warned)
     assert not intake.excluded and set(intake.contracts) == {"C1"}      # a warning: the contract is settled
+
+
+# --------------------------------------------------------------------------- while the reader reads
+
+def test_the_validation_is_made_ready_while_the_reader_process_reads(tmp_path):
+    """``meanwhile`` runs once, in this process, while the child reads; what is read is the same."""
+    from conftest import REPO
+    from perfsettle.inputs import preflight, validation
+    src = REPO / "samples" / "2026-10-girard-opening-balance.xlsx"
+    calls = []
+    raw, found = preflight.safe_read(src, meanwhile=lambda: calls.append("loading"))
+    plain, _ = preflight.safe_read(src)
+    assert calls == ["loading"] and found == [] and raw == plain
+    junk = tmp_path / "junk.xlsx"
+    junk.write_bytes(b"not a workbook")
+    assert preflight.safe_read(junk, meanwhile=lambda: calls.append("junk"))[0] is None
+    assert calls == ["loading"]          # refused before any reader starts: nothing to overlap
+    validation.prepare()
+    validation.prepare()                 # once per process
+    assert validation._schemas.cache_info().currsize == 1
+
+
+def test_values_are_checked_the_same_after_the_validation_was_made_ready(tmp_path):
+    from perfsettle.inputs import validation
+    path = workbook(tmp_path / "a.xlsx", contracts=[contract(duration_months=500), contract(contract_id="C2")],
+                    kpis=kpis() + kpis() + kpis("C2"), readings=readings() + readings(detection="x"))
+    validation._schemas.cache_clear()
+    lazily = check(path)[1]                # the schemas built at the first check
+    validation._schemas.cache_clear()
+    validation.prepare()
+    assert check(path)[1] == lazily
+    assert {("duplicate", "KPIs!B4"), ("duration-out-of-range", "Contracts!G2")} <= lazily

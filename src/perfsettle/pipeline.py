@@ -43,7 +43,7 @@ from perfsettle.delivery.reruns import EarlierClose, changed_contracts, earlier_
 
 from perfsettle.core import months
 
-from perfsettle.inputs import preflight
+from perfsettle.inputs import preflight, validation
 from perfsettle.config import ConfigError, Settings
 from perfsettle.infra.faults import checkpoint
 from perfsettle.infra.files import write_atomic
@@ -88,8 +88,10 @@ def sha256_of(path: Path) -> str:
 
 
 def read_workbook(path: Path, settings: Settings) -> tuple[RawWorkbook | None, list[Diagnostic]]:
-    """Read one workbook safely: preflight checks, then a parser in a child process with limits."""
-    return preflight.safe_read(path, preflight.Limits.from_mapping(settings.limits))
+    """Read one workbook safely: preflight checks, then a parser in a child process with limits,
+    the validation's libraries loaded meanwhile."""
+    return preflight.safe_read(path, preflight.Limits.from_mapping(settings.limits),
+                               meanwhile=validation.prepare)
 
 
 def _say(language: str):

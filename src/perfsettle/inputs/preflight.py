@@ -48,7 +48,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from perfsettle.core.diagnostics import Problem, Text, make, problem
 from perfsettle.core.model import Diagnostic, Source
@@ -998,13 +998,15 @@ class _SstScan:
 # Reading in a child process
 # --------------------------------------------------------------------------------------------
 
-def safe_read(path: Path, limits: Limits | None = None, isolate: bool = True):
+def safe_read(path: Path, limits: Limits | None = None, isolate: bool = True,
+              meanwhile: Callable[[], object] | None = None):
     """Preflight, then read the workbook: ``(RawWorkbook, [])`` or ``(None, findings)``.
 
     With ``isolate`` (the default) ``intake.read_raw`` runs in a child process with
     ``limits.memory_limit_bytes`` of extra address space and ``limits.time_limit_s`` of wall
     clock; a crash, a timeout or an exception there becomes a file-level finding. Never raises
-    for any input.
+    for any input. ``meanwhile``: work of this process done while the child reads (the
+    validation's libraries loaded, for instance), instead of after it.
     """
     limits = limits or Limits()
     path = Path(path)
@@ -1014,7 +1016,7 @@ def safe_read(path: Path, limits: Limits | None = None, isolate: bool = True):
     name = path.name
     try:
         if isolate:
-            status, payload = _read_isolated(path, limits)
+            status, payload = _read_isolated(path, limits, meanwhile)
         else:
             status, payload = _read_here(path)
     except Exception as exc:
@@ -1066,8 +1068,9 @@ def _start_method() -> str:
     return "spawn"
 
 
-def _read_isolated(path: Path, limits: Limits):
-    """Run ``intake.read_raw`` in a child process: ('ok', RawWorkbook) or ('error', Problem)."""
+def _read_isolated(path: Path, limits: Limits, meanwhile: Callable[[], object] | None = None):
+    """Run ``intake.read_raw`` in a child process: ('ok', RawWorkbook) or ('error', Problem);
+    ``meanwhile()`` runs here once the child has started."""
     import multiprocessing as mp
     ctx = mp.get_context(_start_method())
     recv, send = ctx.Pipe(duplex=False)
@@ -1079,6 +1082,8 @@ def _read_isolated(path: Path, limits: Limits):
                            name="perfsettle-reader", daemon=True)
         proc.start()
         send.close()
+        if meanwhile is not None:
+            meanwhile()
         data = None
         timed_out = False
         deadline = time.monotonic() + limits.time_limit_s

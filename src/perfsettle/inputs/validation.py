@@ -323,6 +323,17 @@ def _schemas() -> dict:
     return {spec.name: _schema_for(spec) for spec in schema.SHEETS}
 
 
+def prepare() -> None:
+    """Load pandas and pandera and make the schemas ready (about a second), once per process:
+    the close calls it while its reader process reads the first workbook."""
+    if _schemas.cache_info().currsize:
+        return
+    import pandas as pd
+    for spec in schema.SHEETS:
+        # an empty frame: what pandera sets up at its first validation (its backends) done now
+        _schemas()[spec.name].validate(pd.DataFrame({c.name: [] for c in spec.columns}, dtype=object), lazy=True)
+
+
 def check_sheet_values(name: str, spec: schema.SheetSpec, rows: list[Row]) -> list[Diagnostic]:
     """Required values, ranges and duplicates of one sheet, with pandera (lazy)."""
     if not rows:

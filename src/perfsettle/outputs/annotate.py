@@ -43,15 +43,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import openpyxl
 import python_calamine
 import xlsxwriter
 import xlsxwriter.worksheet
-from openpyxl.cell.cell import MergedCell
-from openpyxl.comments import Comment
-from openpyxl.styles import Font, PatternFill
-from openpyxl.worksheet.hyperlink import Hyperlink
-from openpyxl.worksheet.properties import PageSetupProperties
 
 from perfsettle.core import months, schema
 from perfsettle.infra import ooxml
@@ -574,7 +568,11 @@ def _estimated_cells(path: Path) -> int:
 
 
 def _load_full(src: Path):
-    """The workbook loaded by openpyxl (formulas as written, macros dropped), or None."""
+    """The workbook loaded by openpyxl (formulas as written, macros dropped), or None.
+
+    openpyxl is imported by the functions of this way only, when a copy needs it: most copies
+    are made part by part, and importing it takes about half a second of every close."""
+    import openpyxl
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -587,6 +585,8 @@ def _load_full(src: Path):
 
 def _strip_previous(ws) -> None:
     """Remove the comments and fills an earlier annotation left on an input sheet."""
+    from openpyxl.comments import Comment
+    from openpyxl.styles import PatternFill
     # ws._cells holds only the cells that exist; iter_rows() would create the missing ones.
     for cell in [c for c in ws._cells.values() if c.comment is not None]:
         text = cell.comment.text or ""
@@ -602,6 +602,8 @@ def _strip_previous(ws) -> None:
 
 def _annotate_openpyxl(wb, diagnostics, results, lang: str, note: str) -> list[str]:
     """Annotate ``wb`` in place; return the titles of its input sheets."""
+    from openpyxl.comments import Comment
+    from openpyxl.styles import PatternFill
     active = wb.active.title if wb.active is not None else None
     for ws in list(wb.worksheets):
         if ws.title.casefold() in _RESERVED:
@@ -646,6 +648,7 @@ def _annotate_openpyxl(wb, diagnostics, results, lang: str, note: str) -> list[s
 
 def _anchor(ws, row: int, col: int):
     """The cell that carries a comment for (row, col): the top-left cell of a merged range."""
+    from openpyxl.cell.cell import MergedCell
     cell = ws.cell(row=row, column=col)
     if isinstance(cell, MergedCell):
         for rng in ws.merged_cells.ranges:
@@ -656,6 +659,8 @@ def _anchor(ws, row: int, col: int):
 
 def _put_value(cell, value: object) -> None:
     """Write a value; a string is always stored as text, never as a formula."""
+    from openpyxl.styles import Font
+    from openpyxl.worksheet.hyperlink import Hyperlink
     if isinstance(value, _Cell):
         _put_value(cell, value.value)
         if value.fmt:
@@ -675,6 +680,8 @@ def _put_value(cell, value: object) -> None:
 
 
 def _put_table(ws, table: _Table) -> None:
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.worksheet.properties import PageSetupProperties
     table.rows = list(table.rows)
     header_font = Font(name=HEADER_FONT, size=11, bold=True)
     header_fill = PatternFill("solid", fgColor=HEADER_FILL)

@@ -34,9 +34,28 @@ from dataclasses import dataclass, replace
 
 from jinja2 import Environment, FunctionLoader, StrictUndefined, nodes
 
-__all__ = ["InlinedTemplates", "Unsafe", "Unsupported", "finish"]
+__all__ = ["InlinedTemplates", "Unsafe", "Unsupported", "ViewEnvironment", "finish"]
 
 log = logging.getLogger(__name__)
+
+
+_DICT_NAMES = frozenset(dir(dict))
+
+
+class ViewEnvironment(Environment):
+    """A Jinja environment for views made of dicts: ``view.key`` is the dict's item at once.
+
+    Jinja looks for an attribute first and for the item after, an exception per lookup (about
+    400 per statement). A dict has no attribute of a name that is not one of ``dict``'s own, so
+    for such a name the item comes first with the same result, missing keys included."""
+
+    def getattr(self, obj, attribute):
+        if type(obj) is dict and attribute not in _DICT_NAMES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
 
 
 class Unsupported(Exception):
@@ -967,8 +986,8 @@ class InlinedTemplates:
         self.inliner = inliner
         self.compilers: dict = {}
         # No autoescape: every value is escaped by the filter of its place (_text, _attr, …).
-        self.env = Environment(loader=FunctionLoader(self._source), autoescape=False, undefined=StrictUndefined,
-                               keep_trailing_newline=True)
+        self.env = ViewEnvironment(loader=FunctionLoader(self._source), autoescape=False,
+                                   undefined=StrictUndefined, keep_trailing_newline=True)
         self.env.filters.update(env.filters)
         self.env.filters.update({"_text": _text, "_attr": _attr, "_css": _css, "_cls": _cls, "_css_gone": _css_gone})
         self.env.tests.update(env.tests)

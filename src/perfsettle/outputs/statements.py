@@ -26,7 +26,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from perfsettle.outputs import attribution
 from perfsettle.outputs import formatting as fmt
-from perfsettle.outputs.inlining import InlinedTemplates
+from perfsettle.outputs.inlining import InlinedTemplates, ViewEnvironment
 from perfsettle.outputs import messages
 from perfsettle.infra.files import write_atomic
 from perfsettle.core import months
@@ -56,10 +56,10 @@ def templates_dir() -> Path:
 
 @lru_cache(maxsize=1)
 def _env() -> Environment:
-    return Environment(loader=FileSystemLoader(str(templates_dir())),
-                       autoescape=select_autoescape(["html"], default_for_string=True),
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                       keep_trailing_newline=True)
+    return ViewEnvironment(loader=FileSystemLoader(str(templates_dir())),
+                           autoescape=select_autoescape(["html"], default_for_string=True),
+                           undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                           keep_trailing_newline=True)
 
 
 _INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=False,
@@ -73,9 +73,10 @@ def _inlined() -> InlinedTemplates:
 
 
 def prepare() -> None:
-    """Compile the statement template now (a tenth of a second): before the render workers
-    fork, so that they inherit it instead of each compiling it."""
+    """Compile the statement templates now (a tenth of a second): before the render workers
+    fork, so that they inherit them instead of each compiling them."""
     _inlined().compiled("statement.html")
+    _env().get_template("statement.txt")
 
 
 def _render_html(name: str, **view) -> str:
@@ -195,8 +196,12 @@ def _window_of(kpi_id: str, m: MonthResult, terms: Terms | None) -> set[str]:
     return found
 
 
-def _moved_by(change: ReadingChange, result: ContractResult) -> list[MonthResult]:
-    return [m for m in result.months if change.month in _window_of(change.kpi_id, m, result.terms)]
+def _moved_by(change: ReadingChange, result: ContractResult,
+              among: list[MonthResult] | None = None) -> list[MonthResult]:
+    """The months of ``result`` (those ``among`` only, if given) whose settlement used the
+    changed reading."""
+    return [m for m in result.months if (among is None or m in among)
+            and change.month in _window_of(change.kpi_id, m, result.terms)]
 
 
 def _changes_of(report: CloseReport, contract_id: str) -> tuple[ReadingChange, ...]:
@@ -830,7 +835,7 @@ def _explained_row(report: CloseReport, r: ContractResult, lang: str) -> dict | 
             changes.append({"text": _change_text(c, r.terms, lang),
                             "where_moves": " · ".join(filter(None, [where, moves]))})
             continue
-        moved = [m for m in _moved_by(c, r) if m in restated]
+        moved = _moved_by(c, r, among=restated)
         if not moved and c.old_status is None:
             continue            # a plain new reading: no adjustment to explain
         moves = t("moves", months=", ".join(
