@@ -424,3 +424,15 @@ def test_values_are_checked_the_same_after_the_validation_was_made_ready(tmp_pat
     validation.prepare()
     assert check(path)[1] == lazily
     assert {("duplicate", "KPIs!B4"), ("duration-out-of-range", "Contracts!G2")} <= lazily
+
+
+def test_an_intake_loads_the_validation_while_its_last_workbook_is_read(tmp_path, monkeypatch):
+    """Loaded earlier, pandas would make each following reader process slower to fork."""
+    from perfsettle import pipeline
+    from perfsettle.config import Settings
+    from perfsettle.inputs import validation
+    calls = []
+    monkeypatch.setattr(validation, "prepare", lambda: calls.append("prepare"))
+    path = workbook(tmp_path / "a.xlsx", contracts=[contract()], kpis=kpis(), readings=readings())
+    assert pipeline.read_workbook(path, Settings(), last=False)[0] is not None and calls == []
+    assert pipeline.read_workbook(path, Settings(), last=True)[0] is not None and calls == ["prepare"]

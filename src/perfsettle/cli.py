@@ -455,10 +455,10 @@ def cmd_check(args) -> int:
             stored_contracts, stored_kpis = store.contracts(), store.kpis()
             stored_amendments, stored_events = store.amendments(), store.events()
     parsed, paths = [], {}
-    for path in args.files:
+    for n, path in enumerate(args.files, 1):
         if not path.is_file():
             raise Usage("no_file", path=path)
-        raw, problems = read_workbook(path, s)
+        raw, problems = read_workbook(path, s, last=n == len(args.files))
         wb = parse(path.name, raw)
         wb.diagnostics[:0] = problems
         parsed.append(wb)

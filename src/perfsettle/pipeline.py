@@ -87,11 +87,12 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_workbook(path: Path, settings: Settings) -> tuple[RawWorkbook | None, list[Diagnostic]]:
-    """Read one workbook safely: preflight checks, then a parser in a child process with limits,
-    the validation's libraries loaded meanwhile."""
+def read_workbook(path: Path, settings: Settings, last: bool = True) -> tuple[RawWorkbook | None, list[Diagnostic]]:
+    """Read one workbook safely: preflight checks, then a parser in a child process with limits;
+    while the ``last`` workbook of the intake is read, the validation's libraries are loaded
+    (not before: each reader process forked after them would cost more to start)."""
     return preflight.safe_read(path, preflight.Limits.from_mapping(settings.limits),
-                               meanwhile=validation.prepare)
+                               meanwhile=validation.prepare if last else None)
 
 
 def _say(language: str):
@@ -211,15 +212,15 @@ def intake(ctx: _Run, store: Store) -> _Taken:
         _skip(ctx, taken, make("file-too-recent", Source(file=path.name), age=age, min_age=ctx.settings.min_age))
     seen = store.known_sha256()   # contents an earlier close took
     progress = _Progress(len(paths))
-    for path in paths:
+    for n, path in enumerate(paths, 1):
         progress.step(path.name)
-        _take(ctx, taken, path, seen)
+        _take(ctx, taken, path, seen, last=n == len(paths))
     progress.done()
     ctx.lap("read")
     return taken
 
 
-def _take(ctx: _Run, taken: _Taken, path: Path, seen: set[str]) -> None:
+def _take(ctx: _Run, taken: _Taken, path: Path, seen: set[str], last: bool) -> None:
     checkpoint(f"intake {path.name}")
     before = fingerprint(path)
     if looks_incomplete(path) and time.time() - path.stat().st_mtime < ctx.settings.incomplete_grace:
@@ -231,7 +232,7 @@ def _take(ctx: _Run, taken: _Taken, path: Path, seen: set[str]) -> None:
         taken.duplicates.append(FileOutcome(name, digest, "duplicate", 0, 0, (), (), str(path)))
         taken.where[name] = (path, digest)
         return
-    raw, problems = read_workbook(path, ctx.settings)
+    raw, problems = read_workbook(path, ctx.settings, last)
     if fingerprint(path) != before:
         return _skip(ctx, taken, make("file-changed", Source(file=path.name)))
     seen.add(digest)
