@@ -8,6 +8,7 @@ equals one complete run; ``store copy`` there and back gives the same digests an
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -284,3 +285,21 @@ def test_a_contract_and_a_kpi_are_stored_as_the_same_json_as_every_earlier_versi
         earlier = json.dumps({k: sql._enc(v) for k, v in asdict(record).items()}, ensure_ascii=False, sort_keys=True)
         assert sql._to_json(record) == earlier
         assert sql._from_json(type(record), sql._to_json(record)) == record
+
+
+def test_rows_written_a_batch_at_a_time_store_the_same_as_all_at_once(tmp_path, monkeypatch):
+    assert [len(b) for b in sql._batches(range(7), 3)] == [3, 3, 1] and list(sql._batches([], 3)) == []
+    sites = {}
+    for batch in (sql._BATCH, 3):   # STEP1 has more readings and KPIs than 3
+        monkeypatch.setattr(sql, "_BATCH", batch)
+        root = tmp_path / f"batch-{batch}"
+        (root / "inbox").mkdir(parents=True)
+        shutil.copy(STEP1, root / "inbox")
+        assert main(["run", "--period", "2026-10", "--min-age", "0", "--inbox", str(root / "inbox"),
+                     "--outbox", str(root / "outbox"), "--store", str(root / "store.sqlite")]) == 0
+        # every column but the last two (run_id, recorded_at), which differ from run to run
+        sites[batch] = {table: sorted(row[:-2] for row in query(root / "store.sqlite", f"SELECT * FROM {table}"))
+                        for table in ("kpis", "kpi_versions", "readings", "reading_versions")}
+    assert len(sites[3]["readings"]) > 3 and len(sites[3]["kpis"]) > 3
+    assert len(sites[3]["reading_versions"]) == len(sites[3]["readings"])
+    assert sites[3] == sites[sql._BATCH]

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import fields
 from decimal import Decimal
 from functools import lru_cache
+from itertools import islice
 from sys import intern
 
 from perfsettle.core.model import Amendment, Contract, Event, Kpi, Reading
@@ -138,6 +139,16 @@ class Locked(Exception):
 
 class StoreLost(Exception):
     """The connection to the store was lost during the run (nothing half-stored: run again)."""
+
+
+_BATCH = 20_000   # rows made and inserted at a time: the rows of 500,000 readings at once took 150 MB
+
+
+def _batches(rows, size: int | None = None):
+    """Lists of at most ``size`` (default ``_BATCH``) of ``rows`` (an iterable), in order."""
+    it = iter(rows)
+    while batch := list(islice(it, size or _BATCH)):
+        yield batch
 
 
 def _enc(value):
@@ -371,15 +382,16 @@ class SqlStore:
         db.executemany("INSERT OR REPLACE INTO contracts VALUES (?,?,?,?,?,?)", rows)
         db.executemany("INSERT INTO contract_versions VALUES (?,?,?,?,?,?)", rows)
         checkpoint("store transaction")
-        rows = [(cid, kid, _to_json(kpi), src.file, src.cell, run_id, now)
-                for (cid, kid), (kpi, src) in intake.kpis.items()]
-        db.executemany("INSERT OR REPLACE INTO kpis VALUES (?,?,?,?,?,?,?)", rows)
-        db.executemany("INSERT INTO kpi_versions VALUES (?,?,?,?,?,?,?)", rows)
+        for rows in _batches((cid, kid, _to_json(kpi), src.file, src.cell, run_id, now)
+                             for (cid, kid), (kpi, src) in intake.kpis.items()):
+            db.executemany("INSERT OR REPLACE INTO kpis VALUES (?,?,?,?,?,?,?)", rows)
+            db.executemany("INSERT INTO kpi_versions VALUES (?,?,?,?,?,?,?)", rows)
         checkpoint("store transaction")
-        rows = [(r.contract_id, r.kpi_id, r.month, None if r.value is None else format(r.value, "f"), r.status,
-                 r.comment, src.file, src.cell, run_id, now) for r, src in intake.readings.values()]
-        db.executemany("INSERT OR REPLACE INTO readings VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-        db.executemany("INSERT INTO reading_versions VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        for rows in _batches((r.contract_id, r.kpi_id, r.month, None if r.value is None else format(r.value, "f"),
+                              r.status, r.comment, src.file, src.cell, run_id, now)
+                             for r, src in intake.readings.values()):
+            db.executemany("INSERT OR REPLACE INTO readings VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            db.executemany("INSERT INTO reading_versions VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
         checkpoint("store transaction")
         rows = [(cid, month, format(amount, "f"), src.file, src.cell, run_id, now)
                 for (cid, month), (amount, src) in intake.invoiced.items()]
