@@ -295,8 +295,7 @@ def test_rows_written_a_batch_at_a_time_store_the_same_as_all_at_once(tmp_path, 
         root = tmp_path / f"batch-{batch}"
         (root / "inbox").mkdir(parents=True)
         shutil.copy(STEP1, root / "inbox")
-        assert main(["run", "--period", "2026-10", "--min-age", "0", "--inbox", str(root / "inbox"),
-                     "--outbox", str(root / "outbox"), "--store", str(root / "store.sqlite")]) == 0
+        assert main(args(root)) == 0
         # every column but the last two (run_id, recorded_at), which differ from run to run
         sites[batch] = {table: sorted(row[:-2] for row in query(root / "store.sqlite", f"SELECT * FROM {table}"))
                         for table in ("kpis", "kpi_versions", "readings", "reading_versions")}

@@ -325,7 +325,7 @@ def _schemas() -> dict:
 
 def prepare() -> None:
     """Load pandas and pandera and make the schemas ready (about a second), once per process:
-    the close calls it while its reader process reads the first workbook."""
+    the close calls it while its reader process reads the last workbook."""
     if _schemas.cache_info().currsize:
         return
     import pandas as pd

@@ -196,12 +196,9 @@ def _window_of(kpi_id: str, m: MonthResult, terms: Terms | None) -> set[str]:
     return found
 
 
-def _moved_by(change: ReadingChange, result: ContractResult,
-              among: list[MonthResult] | None = None) -> list[MonthResult]:
-    """The months of ``result`` (those ``among`` only, if given) whose settlement used the
-    changed reading."""
-    return [m for m in result.months if (among is None or m in among)
-            and change.month in _window_of(change.kpi_id, m, result.terms)]
+def _moved_by(change: ReadingChange, result: ContractResult, among: list[MonthResult]) -> list[MonthResult]:
+    """The months of ``result`` among ``among`` whose settlement used the changed reading."""
+    return [m for m in result.months if m in among and change.month in _window_of(change.kpi_id, m, result.terms)]
 
 
 def _changes_of(report: CloseReport, contract_id: str) -> tuple[ReadingChange, ...]:
@@ -835,7 +832,7 @@ def _explained_row(report: CloseReport, r: ContractResult, lang: str) -> dict | 
             changes.append({"text": _change_text(c, r.terms, lang),
                             "where_moves": " · ".join(filter(None, [where, moves]))})
             continue
-        moved = _moved_by(c, r, among=restated)
+        moved = _moved_by(c, r, restated)
         if not moved and c.old_status is None:
             continue            # a plain new reading: no adjustment to explain
         moves = t("moves", months=", ".join(
