@@ -4,6 +4,7 @@ The servers are aiosmtpd controllers started by the tests; nothing but 127.0.0.1
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import email
 import email.policy
@@ -296,3 +297,18 @@ def test_long_accented_subject_is_encoded_in_short_lines_and_reads_back(tmp_path
     assert back["Subject"] == " ".join(subject.split())
     assert messages.compose_message(sender="a@b.example", to=["c@d.example"], subject="Plain subject",
                                 text="x", html="x", msgid_seed="s").count(b"Subject: Plain subject\r\n") == 1
+
+
+@pytest.mark.parametrize("length", [0, 1, 56, 57, 58, 113, 114, 115, 171, 4_000, 54_321])
+def test_html_part_is_base64_in_lines_of_76_ending_in_crlf(length):
+    html = ("<p>Relevé €</p>\n" * (length // 16 + 1))[:length]
+    data = messages.compose_message(sender="a@b.example", to=["c@d.example"], subject="s", text="x",
+                                    html=html, msgid_seed="s")
+    body = data.split(b"Content-Transfer-Encoding: base64\r\n\r\n", 1)[1].rsplit(b"\r\n--", 1)[0]
+    if not html:
+        assert body == b""
+        return
+    assert body == base64.encodebytes(html.encode("utf-8")).replace(b"\n", b"\r\n")
+    assert all(len(line) == 76 for line in body.split(b"\r\n")[:-2])
+    back = email.message_from_bytes(data, policy=email.policy.default)
+    assert back.get_body(("html",)).get_content() == html

@@ -127,6 +127,28 @@ def test_repeated_texts_and_months_are_written_as_the_first_time():
     assert cells["B4"].find(f"{MAIN}is/{MAIN}t").text == "a & b"
 
 
+def test_repeated_formatted_values_keep_their_own_type_and_format():
+    """A formatted value met before is written as its first time; equal values of other types
+    (1, 1.0, True) or formats, and linked cells, are each written as their own; no negative zero."""
+    styles = Styles(STYLES)
+    rows = [[Cell(1.0, "0.00%"), Cell(1, "0.00%"), Cell(True, "0.00%"), Cell(1.0, "#,##0.000"),
+             Cell(-0.0, "0.00%"), Cell(0.0, "0.00%"), Cell(2.5, "0.00%", link="'KPIs'!F7"), -0.0]
+            for _ in range(3)]
+    buf = io.BytesIO()
+    xlsxparts.write_table(buf, Table("T", list("abcdefgh"), rows), styles)
+    root = ET.fromstring(buf.getvalue())
+    xfs = ET.fromstring(styles.to_bytes()).find(f"{MAIN}cellXfs")
+    for r in (2, 3, 4):
+        cells = {c.get("r")[0]: c for c in root.iter(f"{MAIN}c") if c.get("r")[1:] == str(r)}
+        values = {col: (c.get("t"), c.find(f"{MAIN}v").text) for col, c in cells.items()}
+        assert values == {"A": (None, "1.0"), "B": (None, "1"), "C": ("b", "1"), "D": (None, "1.0"),
+                          "E": (None, "0.0"), "F": (None, "0.0"), "G": (None, "2.5"), "H": (None, "0.0")}
+        assert cells["A"].get("s") == cells["B"].get("s") == cells["E"].get("s") != cells["D"].get("s")
+        assert xfs[int(cells["D"].get("s"))].get("numFmtId") == "170"
+    links = root.findall(f"{MAIN}hyperlinks/{MAIN}hyperlink")
+    assert [link.get("ref") for link in links] == ["G2", "G3", "G4"]
+
+
 def test_new_workbook_of_tables(tmp_path):
     """A new workbook of tables: sheets in order, the first open, print titles, columns that
     fit every row (not only the first ones) in Excel's stored widths; the same bytes twice."""

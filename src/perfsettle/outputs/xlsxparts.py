@@ -363,6 +363,9 @@ def write_table(out, table: Table, styles: Styles, *, selected: bool = False, he
     texts: dict[str, str] = {}         # plain text -> what follows the cell reference
     serials: dict[object, str] = {}    # date -> its day number as written
     num_open = {0: '"><v>'}            # style -> what stands between the reference and the number
+    # So do formatted values (the same pools, zeros, levels and months on many rows): a Cell
+    # with no link, with the type of its value (1, 1.0 and True are equal), -> its cell's tail.
+    formatted: dict[tuple[Cell, type], str] = {}
     r = 1
     buf: list[str] = []
     for row in _chain(sample, rows):
@@ -384,7 +387,13 @@ def write_table(out, table: Table, styles: Styles, *, selected: bool = False, he
             if v is None:
                 continue
             s = 0
+            cell = None
             if t is Cell:
+                tail = formatted.get((v, type(v[0])))
+                if tail is not None:
+                    parts += (_CELL_OPEN[c], rs, tail)
+                    continue
+                cell = v
                 v, fmt, link = v
                 key = (fmt, link) if link else fmt
                 s = cell_styles.get(key)
@@ -404,16 +413,28 @@ def write_table(out, table: Table, styles: Styles, *, selected: bool = False, he
             if opening is None:
                 opening = num_open[s] = f'" s="{s}"><v>'
             if t is float and math.isfinite(v) or t is int:
-                parts += (_CELL_OPEN[c], rs, opening, repr(v), "</v></c>")
+                number = repr(v) if v else "0" if t is int else "0.0"    # never a negative zero
+                if cell is None:
+                    parts += (_CELL_OPEN[c], rs, opening, number, "</v></c>")
+                    continue
+                tail = opening + number + "</v></c>"
             elif t is _dt.date or t is _dt.datetime:
                 serial = serials.get(v)
                 if serial is None:
                     serial = serials[v] = repr(_serial(v, date1904))
-                parts += (_CELL_OPEN[c], rs, opening, serial, "</v></c>")
+                if cell is None:
+                    parts += (_CELL_OPEN[c], rs, opening, serial, "</v></c>")
+                    continue
+                tail = opening + serial + "</v></c>"
             elif t is bool:
                 parts += (_CELL_OPEN[c], rs, opening[:-4], ' t="b"><v>', str(int(v)), "</v></c>")
+                continue
             else:
                 parts += (_CELL_OPEN[c], rs, _text_tail(str(v), s))
+                continue
+            if not link and len(formatted) < TEXT_CACHE:
+                formatted[(cell, t)] = tail
+            parts += (_CELL_OPEN[c], rs, tail)
         parts.append("</row>")
         buf.append("".join(parts))
         if len(buf) >= chunk_rows:
