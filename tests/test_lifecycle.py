@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -160,7 +161,7 @@ def test_a_workbook_still_being_copied_is_skipped_then_taken(ws):
     assert len(ws.csv("2026-10", "settlement.csv")) == 18
 
 
-def test_the_same_content_dropped_twice_is_a_duplicate_with_no_effect(ws):
+def test_the_same_content_dropped_again_is_taken_and_changes_nothing(ws):
     ws.drop(PORTFOLIO)
     assert ws.run("2026-10") == 0
     shutil.copy(PORTFOLIO, ws.inbox / "portfolio.xlsx")
@@ -169,9 +170,39 @@ def test_the_same_content_dropped_twice_is_a_duplicate_with_no_effect(ws):
     import json
     [record] = (ws.outbox / "2026-10" / "runs").iterdir()
     manifest = json.loads((record / "manifest.json").read_text())
-    assert [f["outcome"] for f in manifest["inputs"]] == ["duplicate"]
-    assert sorted(p.name for p in record.iterdir()) == ["manifest.json", "run.log"]
+    assert [f["outcome"] for f in manifest["inputs"]] == ["accepted"]
     assert all(r["invoice_now"] == r["due"] for r in ws.csv("2026-10", "settlement.csv"))   # the first close's
+
+
+def test_the_original_dropped_again_after_a_correction_wins_again(ws):
+    """SPEC §2: the later drop of a key replaces the stored row, even when that drop is the
+    very content taken before (the sender takes back a mistaken correction)."""
+    def detection(value):
+        return [r for r in readings(detection=value) if r["kpi_id"] == "detection"]
+
+    def dated(path, seconds_ago):
+        os.utime(path, (time.time() - seconds_ago,) * 2)
+        return path
+
+    workbook(ws.inbox / "terms.xlsx", contracts=[contract()], kpis=kpis(),
+             readings=[r for r in readings() if r["kpi_id"] == "stability"])
+    original = workbook(ws.root / "readings.xlsx", readings=detection(0.805)).read_bytes()
+    dated(ws.inbox / "terms.xlsx", 60)
+    (ws.inbox / "readings.xlsx").write_bytes(original)
+    assert ws.run("2026-01") == 0
+    first = ws.csv("2026-01", "kpi_results.csv")
+    assert [r["value"] for r in first if r["kpi_id"] == "detection"] == ["0.805"]
+    workbook(ws.inbox / "correction.xlsx", readings=detection(0.1))
+    assert ws.run("2026-01") == 0
+    assert [r["value"] for r in ws.csv("2026-01", "kpi_results.csv") if r["kpi_id"] == "detection"] == ["0.1"]
+    (ws.inbox / "readings.xlsx").write_bytes(original)          # across runs
+    assert ws.run("2026-01") == 0
+    assert ws.csv("2026-01", "kpi_results.csv") == first
+    dated(workbook(ws.inbox / "wrong.xlsx", readings=detection(0.1)), 20)   # within one run
+    (ws.inbox / "readings again.xlsx").write_bytes(original)
+    dated(ws.inbox / "readings again.xlsx", 10)
+    assert ws.run("2026-01") == 0
+    assert ws.csv("2026-01", "kpi_results.csv") == first
 
 
 def test_a_rerun_that_changes_something_moves_earlier_outputs_to_superseded(ws):

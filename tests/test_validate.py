@@ -213,6 +213,31 @@ def test_missing_required_column_rejects_the_workbook(tmp_path):
     assert intake.outcomes["m.xlsx"] == "rejected" and intake.contracts == {}
 
 
+def test_a_row_without_contract_id_rejects_the_workbook_and_a_blank_kpi_id_excludes_its_contract(tmp_path):
+    """SPEC §2: an error that belongs to no contract rejects the whole workbook. A merged
+    contract_id keeps its value in the first row only: the others belong to no contract."""
+    rows = readings(months=("2026-01", "2026-02"))
+    p = workbook(tmp_path / "m.xlsx", contracts=[contract()], kpis=kpis(), readings=rows)
+    wb = openpyxl.load_workbook(p)
+    wb["Readings"].merge_cells("A2:A5")
+    wb.save(p)
+    intake, found = check(p)
+    assert {cell for code, cell in found if code == "row-without-contract"} == {"Readings!A3", "Readings!A4",
+                                                                               "Readings!A5"}
+    assert intake.outcomes["m.xlsx"] == "rejected"
+    assert intake.contracts == {} and intake.kpis == {} and intake.readings == {}
+    [d] = [d for d in intake.diagnostics if d.source.cell == "Readings!A3"]
+    assert d.message_fr.startswith("cette ligne a des valeurs mais pas de contract_id")
+
+    p = workbook(tmp_path / "k.xlsx", contracts=[contract()], kpis=kpis(), readings=rows)
+    wb = openpyxl.load_workbook(p)
+    wb["Readings"].merge_cells("B2:B3")
+    wb.save(p)
+    intake, found = check(p)
+    assert ("required", "Readings!B3") in found and "row-without-contract" not in codes(intake)
+    assert intake.outcomes["k.xlsx"] == "rejected" and intake.excluded == {"C1"}   # its only contract
+
+
 def test_formula_without_cached_value_and_error_cells_are_reported_not_read_as_blank(tmp_path):
     p = workbook(tmp_path / "f.xlsx", contracts=[contract()], kpis=kpis(), readings=readings())
     wb = openpyxl.load_workbook(p)

@@ -155,7 +155,6 @@ class _Taken:
     """The inbox as this run takes it."""
     parsed: list = field(default_factory=list)       # ParsedWorkbook of each new file
     where: dict = field(default_factory=dict)        # unique name -> (path, sha256)
-    duplicates: list = field(default_factory=list)   # FileOutcome of contents taken before
     skipped: list = field(default_factory=list)      # Diagnostic of each file left for a later run
 
 
@@ -210,17 +209,18 @@ def intake(ctx: _Run, store: Store) -> _Taken:
     taken = _Taken()
     for path, age in recent:
         _skip(ctx, taken, make("file-too-recent", Source(file=path.name), age=age, min_age=ctx.settings.min_age))
-    seen = store.known_sha256()   # contents an earlier close took
     progress = _Progress(len(paths))
     for n, path in enumerate(paths, 1):
         progress.step(path.name)
-        _take(ctx, taken, path, seen, last=n == len(paths))
+        _take(ctx, taken, path, last=n == len(paths))
     progress.done()
     ctx.lap("read")
     return taken
 
 
-def _take(ctx: _Run, taken: _Taken, path: Path, seen: set[str], last: bool) -> None:
+def _take(ctx: _Run, taken: _Taken, path: Path, last: bool) -> None:
+    """Read one workbook. A content taken before is taken again: its rows replace what later
+    drops changed since (SPEC §2: the later row wins), and when nothing changed the close says so."""
     checkpoint(f"intake {path.name}")
     before = fingerprint(path)
     if looks_incomplete(path) and time.time() - path.stat().st_mtime < ctx.settings.incomplete_grace:
@@ -228,14 +228,9 @@ def _take(ctx: _Run, taken: _Taken, path: Path, seen: set[str], last: bool) -> N
     name = _unique_name(path.name, taken.where)
     digest = sha256_of(path)
     checkpoint(f"sha256 {path.name}")
-    if digest in seen:
-        taken.duplicates.append(FileOutcome(name, digest, "duplicate", 0, 0, (), (), str(path)))
-        taken.where[name] = (path, digest)
-        return
     raw, problems = read_workbook(path, ctx.settings, last)
     if fingerprint(path) != before:
         return _skip(ctx, taken, make("file-changed", Source(file=path.name)))
-    seen.add(digest)
     checkpoint(f"raw {path.name}")
     wb = parse(name, raw)
     del raw   # the cell grid is not needed once parsed
@@ -275,7 +270,7 @@ def validate(ctx: _Run, store: Store, taken: _Taken) -> _Checked:
                          sum(d.is_error for d in wb.diagnostics), sum(not d.is_error for d in wb.diagnostics),
                          tuple(wb.diagnostics), tuple(checked.file_contracts.get(wb.name, ())),
                          str(taken.where[wb.name][0]))
-             for wb in taken.parsed] + taken.duplicates
+             for wb in taken.parsed]
     for wb in taken.parsed:
         wb.sheets.clear()   # the rows are now in ``checked`` and the findings in ``files``
     taken.parsed.clear()
@@ -314,7 +309,7 @@ def close_that_stands(ctx: _Run, store: Store, taken: _Taken, earlier: EarlierCl
     results: this run took no file, that close is the latest the store recorded for the period
     (so the store holds exactly what it settled, and what it invoiced), it had no finding (no
     contract excluded for this run's sake) and this perfsettle made it. None otherwise."""
-    if ctx.dry_run or taken.parsed or taken.duplicates:
+    if ctx.dry_run or taken.parsed:
         return None
     if earlier is None or earlier.version != __version__ or earlier.exit_code != EXIT_OK:
         return None
@@ -455,7 +450,7 @@ def _render_jobs(report: CloseReport, outdir: Path, settings: Settings,
     (outdir / "annotated").mkdir(exist_ok=True)
     jobs = [_Job("csv", name, "csv", _write_csv, (outdir / name, make, report)) for name, make in CSVS]
     for f in report.files:
-        if f.outcome == "duplicate" or not f.path or _unreadable(f):
+        if not f.path or _unreadable(f):
             continue
         results = [r for r in map(report.result, f.contracts) if r is not None]
         dest = outdir / "annotated" / (Path(f.name).stem + ".annotated.xlsx")

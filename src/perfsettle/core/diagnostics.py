@@ -277,8 +277,9 @@ _entry("number-as-text", WARNING, CELL, "a number typed as text the French or En
        "number stored as text '{text}', read as {value:num}",
        "nombre saisi comme texte « {text} », lu comme {value:num}")
 _entry("absurd-value", ERROR, CONTRACT, "a magnitude no amount or reading has (1e28, 1e300)",
-       "{value:g} is too large to be an amount or a reading (limit {limit:f})",
-       "{value:g} est trop grand pour un montant ou un relevé (limite {limit:f})")
+       "{value:g} is too large for any value of a workbook: amount, reading, count or duration (limit {limit:f})",
+       "{value:g} est trop grand pour toute valeur d'un classeur : montant, relevé, nombre ou durée "
+       "(limite {limit:f})")
 _entry("percent-scale", ERROR, CONTRACT,
        "a fraction column (variable share, weight, rates) holding a percentage on a 0–100 scale (`35` for 35 %)",
        "{value:f} looks like a percentage on a 0–100 scale: write {fraction:f} or {value:f} %",
@@ -329,6 +330,13 @@ _entry("required", ERROR, CONTRACT, "a required value is blank",
        when_set=("{column} is required when {other} is set", "{column} est obligatoire quand {other} est renseigné"),
        baseline=("baseline is required for a {mode} target", "la référence est obligatoire pour un objectif {mode}"),
        value=("value is required unless the status is void", "la valeur est obligatoire sauf si le statut est annule"))
+_entry("row-without-contract", ERROR, FILE,
+       "a row with values but a blank contract_id (a merged cell, a total or a note row): it belongs to no contract, "
+       "so which contracts it would change is unknown",
+       "this row has values but no contract_id: it belongs to no contract, so nothing of this workbook is taken; "
+       "fill in its {column} (or delete the row) and drop the workbook again",
+       "cette ligne a des valeurs mais pas de contract_id : elle n'appartient à aucun contrat, donc rien de ce "
+       "classeur n'est pris ; renseignez son {column} (ou supprimez la ligne) et redéposez le classeur")
 _entry("duplicate", ERROR, CONTRACT, "two rows of one sheet with the same key",
        "duplicate row for ({key}): already in row {first}", "ligne en double pour ({key}) : déjà en ligne {first}")
 _entry("duration-out-of-range", ERROR, CONTRACT, "duration_months outside 1–120",
@@ -549,10 +557,10 @@ _entry("file-unsupported-type", ERROR, FILE, "an extension other than .xlsx, .xl
        "(sont aussi lus : .xlsm, .xls, .ods)")
 _entry("file-not-workbook", ERROR, FILE,
        "text, CSV, PDF, HTML, a Word document or a zip of CSV files named like a workbook: says what it is",
-       "the file is not an Excel workbook: it looks like {kind} named {suffix}; open it in Excel and save it as an "
-       "Excel workbook (.xlsx)",
-       "le fichier n'est pas un classeur Excel : il ressemble à {kind} nommé {suffix} ; ouvrez-le dans Excel et "
-       "enregistrez-le comme classeur Excel (.xlsx)",
+       "the file is not an Excel workbook, despite its {suffix} name: it looks like {kind}; open it in Excel and "
+       "save it as an Excel workbook (.xlsx)",
+       "le fichier n'est pas un classeur Excel, malgré son nom en {suffix} : il ressemble à {kind} ; ouvrez-le "
+       "dans Excel et enregistrez-le comme classeur Excel (.xlsx)",
        office=("the file is not an Excel workbook: it is an Office document of another kind {kind}named {suffix}",
                "le fichier n'est pas un classeur Excel : c'est un document Office d'un autre type {kind}nommé {suffix}"),
        zip=("the file is not an Excel workbook: it is {kind} without the workbook part (xl/workbook.xml); save the "

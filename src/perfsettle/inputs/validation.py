@@ -343,7 +343,10 @@ def check_sheet_values(name: str, spec: schema.SheetSpec, rows: list[Row]) -> li
     for r in rows:
         for col in spec.columns:
             if col.required and r.values.get(col.name) is None and col.name not in r.bad:
-                diags.append(make("required", r.source(col.name), r.contract_id, column=_label(col)))
+                if col.name == "contract_id":   # SPEC §2: an error of no contract rejects the workbook
+                    diags.append(make("row-without-contract", r.source(col.name), None, column=_label(col)))
+                else:
+                    diags.append(make("required", r.source(col.name), r.contract_id, column=_label(col)))
     import pandas as pd
     import pandera.pandas as pa
     frame = pd.DataFrame([r.values for r in rows], index=[r.row for r in rows], dtype=object)

@@ -325,11 +325,6 @@ class SqlStore:
             return None
         return closes[-1][1]
 
-    def known_sha256(self) -> set[str]:
-        return {sha for (sha,) in self.db.execute(
-            "SELECT sha256 FROM run_files f JOIN runs r USING (run_id) WHERE r.state IN ('committed', 'done') "
-            "AND f.outcome IN ('accepted', 'partially_accepted')")}
-
     def runs(self) -> list[dict]:
         cols = ("run_id", "period", "started_at", "finished_at", "exit_code", "state", "totals")
         rows = self.db.execute(f"SELECT {', '.join(cols)} FROM runs ORDER BY started_at, run_id").fetchall()
