@@ -238,6 +238,18 @@ def test_a_row_without_contract_id_rejects_the_workbook_and_a_blank_kpi_id_exclu
     assert intake.outcomes["k.xlsx"] == "rejected" and intake.excluded == {"C1"}   # its only contract
 
 
+def test_an_empty_input_sheet_is_said_and_the_rest_is_read(tmp_path):
+    p = workbook(tmp_path / "e.xlsx", contracts=[contract()], kpis=kpis(), readings=readings())
+    wb = openpyxl.load_workbook(p)
+    wb.create_sheet("Invoiced")
+    wb.save(p)
+    intake, found = check(p)
+    assert found == {("sheet-empty", "Invoiced")}
+    [d] = [d for d in intake.diagnostics if d.code == "sheet-empty"]
+    assert not d.is_error and d.message_fr == "la feuille « Invoiced » est vide : rien n'y a été lu"
+    assert intake.outcomes["e.xlsx"] == "accepted" and set(intake.contracts) == {"C1"}
+
+
 def test_formula_without_cached_value_and_error_cells_are_reported_not_read_as_blank(tmp_path):
     p = workbook(tmp_path / "f.xlsx", contracts=[contract()], kpis=kpis(), readings=readings())
     wb = openpyxl.load_workbook(p)

@@ -228,6 +228,9 @@ _entry("sheet-duplicate", ERROR, FILE, "two sheets hold the same input sheet (e.
 _entry("sheet-hidden", WARNING, SHEET, "a hidden or very hidden input sheet",
        "sheet '{sheet}' is hidden; its rows are read all the same",
        "la feuille « {sheet} » est masquée ; ses lignes sont lues quand même")
+_entry("sheet-empty", WARNING, SHEET, "an input sheet with no cell filled in (not even its header row)",
+       "sheet '{sheet}' is empty: nothing was read from it",
+       "la feuille « {sheet} » est vide : rien n'y a été lu")
 _entry("column-duplicate", ERROR, FILE, "the same column twice in a header row",
        "column {column} appears twice (columns {first} and {second})",
        "la colonne {column} figure deux fois (colonnes {first} et {second})")

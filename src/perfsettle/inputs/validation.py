@@ -131,8 +131,9 @@ def header_row(spec: schema.SheetSpec, rows) -> int | None:
 def _parse_sheet(name, sheet, spec: schema.SheetSpec, diags: list) -> list[Row]:
     grid = sheet.grid
     first = next((i for i, r in enumerate(grid.iter_rows()) if any(not cells.is_blank(v) for v in r)), None)
-    if first is None:
-        return []   # an empty sheet holds no rows
+    if first is None:   # an empty sheet holds no rows: said, as nothing is read from it
+        diags.append(make("sheet-empty", Source(name, sheet.name), None, sheet=sheet.name))
+        return []
     header_at = header_row(spec, grid.iter_rows())
     if header_at is None:
         diags.append(file_error(
